@@ -1,0 +1,147 @@
+"""Chalice wiring only: routes, event handlers and lazily created clients.
+
+The logic lives in ``chalicelib`` (collect → validate → sink → convert → export),
+each piece taking its client as an argument so tests can swap it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
+
+from chalicelib.collect import JSON_HEADERS, Collector
+from chalicelib.config import Settings
+from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.export import build_daily_csv, convert_raw_object, day_before
+from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
+from chalicelib.storage import LocalStore, ObjectStore, S3Store
+from chalicelib.validate import BatchValidator
+
+if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
+    from mypy_boto3_s3 import S3Client
+
+SETTINGS = Settings.from_env()
+app = Chalice(app_name="owned-analytics")
+app.log.setLevel(logging.INFO)
+
+# Short timeouts: a stuck connection must not eat the request's retry budget.
+_BOTO_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+)
+_clients: dict[str, Any] = {}
+
+
+def _firehose_client() -> FirehoseClient:
+    if "firehose" not in _clients:
+        _clients["firehose"] = boto3.client(
+            "firehose", region_name=SETTINGS.region or None, config=_BOTO_CONFIG
+        )
+    client: FirehoseClient = _clients["firehose"]
+    return client
+
+
+def _s3_client() -> S3Client:
+    if "s3" not in _clients:
+        _clients["s3"] = boto3.client("s3", region_name=SETTINGS.region or None)
+    client: S3Client = _clients["s3"]
+    return client
+
+
+def _local_store() -> LocalStore:
+    return LocalStore(Path(SETTINGS.data_dir))
+
+
+def _convert_local_object(key: str) -> None:
+    # Under `chalice local` there is no S3 trigger: convert what the sink just wrote.
+    report = convert_raw_object(_local_store(), key, SETTINGS)
+    app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
+
+
+def _make_sink() -> Sink:
+    if SETTINGS.sink == "firehose":
+        return FirehoseSink(_firehose_client(), SETTINGS.stream_name)
+    return LocalDirectorySink(
+        SETTINGS.data_dir, SETTINGS.raw_prefix, on_written=_convert_local_object
+    )
+
+
+collector = Collector(
+    BatchValidator(SETTINGS.limits),
+    _make_sink,
+    app.log,
+    log_event_contents=SETTINGS.log_event_contents,
+)
+
+
+def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
+    all_headers: dict[str, str | list[str]] = {**JSON_HEADERS, **headers}
+    return Response(body=json.dumps(body), status_code=status, headers=all_headers)
+
+
+# content_types */* so that Chalice never answers 415 itself, without CORS headers.
+@app.route("/events", methods=["POST"], content_types=["*/*"])
+def post_events() -> Response:
+    request = app.current_request
+    assert request is not None
+    origin = request.headers.get("origin")
+    context = request.context or {}
+    request_id = str(context.get("requestId", ""))
+    raw = request.raw_body or b""
+    raw = raw.encode("utf-8") if isinstance(raw, str) else raw
+    answer = collector.collect(raw, request.headers.get("content-type"), request_id)
+    return _json_response(
+        answer.status, answer.body, cors_headers(origin, SETTINGS.allowed_origins)
+    )
+
+
+@app.route("/events", methods=["OPTIONS"])
+def preflight_events() -> Response:
+    request = app.current_request
+    assert request is not None
+    origin = request.headers.get("origin")
+    headers: dict[str, str | list[str]] = dict(preflight_headers(origin, SETTINGS.allowed_origins))
+    if not origin_allowed(origin, SETTINGS.allowed_origins):
+        message = f"origin {origin or '(none)'} is not in this stage's ALLOWED_ORIGINS"
+        return _json_response(
+            403, {"message": message}, preflight_headers(origin, SETTINGS.allowed_origins)
+        )
+    return Response(body="", status_code=204, headers=headers)
+
+
+@app.route("/health", methods=["GET"])
+def health() -> dict[str, str]:
+    return {"status": "ok", "stage": SETTINGS.stage}
+
+
+if SETTINGS.bucket:
+    # Both handlers exist only where there is a bucket (prod); under `chalice local`
+    # the local sink converts as it writes and the CLI builds the daily file.
+
+    @app.on_s3_event(
+        bucket=SETTINGS.bucket,
+        prefix=SETTINGS.raw_prefix,
+        events=["s3:ObjectCreated:*"],
+        name="convert_raw_object",
+    )
+    def on_raw_object(event: S3Event) -> None:
+        # Chalice has already URL-decoded event.key: decoding again would break '+' and '%'.
+        report = convert_raw_object(_s3_store(), event.key, SETTINGS)
+        app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
+
+    # 00:15 UTC: Firehose has flushed the last hour of the previous day by then.
+    @app.schedule(Cron(15, 0, "*", "*", "?", "*"), name="build_daily_csv")
+    def on_daily_schedule(event: CloudWatchEvent) -> None:
+        day = day_before(event.time)
+        report = build_daily_csv(_s3_store(), day, SETTINGS)
+        app.log.info(json.dumps({"event": "daily", **report.as_log()}, separators=(",", ":")))
+
+
+def _s3_store() -> ObjectStore:
+    return S3Store(_s3_client(), SETTINGS.bucket)

@@ -1,0 +1,90 @@
+"""The /events service: body → validated records → sink → answer.
+
+HTTP-free so the route in ``app.py`` stays wiring and tests can call it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.sinks import Sink, SinkUnavailable
+from chalicelib.validate import BadRequest, BatchValidator, parse_body
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+class Collector:
+    def __init__(
+        self,
+        validator: BatchValidator,
+        sink_factory: Callable[[], Sink],
+        logger: logging.Logger,
+        log_event_contents: bool = False,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
+        self._validator = validator
+        # The sink (and its boto3 client) is made on first use, not at import.
+        self._sink_factory = sink_factory
+        self._sink: Sink | None = None
+        self._logger = logger
+        self._log_event_contents = log_event_contents
+        self._clock_ms = clock_ms
+
+    @property
+    def sink(self) -> Sink:
+        if self._sink is None:
+            self._sink = self._sink_factory()
+        return self._sink
+
+    def collect(self, raw: bytes, content_type: str | None, request_id: str) -> Answer:
+        started = time.perf_counter()
+        log: dict[str, Any] = {"event": "collect", "requestId": request_id, "bytes": len(raw)}
+        try:
+            body = parse_body(raw, content_type, self._validator.limits)
+            result = self._validator.process(body, self._clock_ms())
+        except BadRequest as exc:
+            return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
+        rejected = [{"index": r.index, "error": r.error} for r in result.rejected]
+        log.update(accepted=len(result.records), rejected=len(rejected))
+        if rejected:
+            log["rejections"] = rejected[:10]
+        if self._log_event_contents:
+            log["records"] = [line.decode("utf-8") for line in result.records]
+        if result.records:
+            sink_started = time.perf_counter()
+            try:
+                self.sink.write(result.records)
+            except SinkUnavailable as exc:
+                log["sinkError"] = str(exc)
+                answer = Answer(
+                    503,
+                    {
+                        "message": "the events could not all be stored right now: send the "
+                        "batch again later (events stored twice are removed by eventId)",
+                    },
+                )
+                return self._finish(log, started, answer)
+            finally:
+                log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
+        answer = Answer(200, {"accepted": len(result.records), "rejected": rejected})
+        return self._finish(log, started, answer)
+
+    def _finish(self, log: dict[str, Any], started: float, answer: Answer) -> Answer:
+        log["status"] = answer.status
+        if answer.status >= 400:
+            log["error"] = answer.body.get("message")
+        log["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        level = logging.ERROR if answer.status >= 500 else logging.INFO
+        self._logger.log(level, json.dumps(log, separators=(",", ":")))
+        return answer

@@ -1,0 +1,103 @@
+"""Per-stage settings, read from environment variables.
+
+Chalice sets stage-level ``environment_variables`` before ``app.py`` is
+imported, so every value here is known at import time (variables set only
+under ``lambda_functions.<fn>`` are not, which is why none are used).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A stage setting is missing or malformed; the message names it."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may carry. Defaults are the spec's."""
+
+    max_body_bytes: int = 1024 * 1024
+    max_events_per_batch: int = 500
+    max_event_bytes: int = 32 * 1024
+    max_string_length: int = 4096
+    max_attribute_depth: int = 5
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    # "local" writes under data_dir; "firehose" calls PutRecordBatch on stream_name.
+    sink: str = "local"
+    data_dir: str = "analytics_data"
+    stream_name: str = ""
+    region: str = ""
+    bucket: str = ""
+    raw_prefix: str = "raw/"
+    csv_prefix: str = "csv/"
+    errors_prefix: str = "errors/"
+    allowed_origins: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=Limits)
+    log_event_contents: bool = False
+    neutralize_formulas: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        stage = env.get("ANALYTICS_STAGE", "dev")
+        sink = env.get("ANALYTICS_SINK", "local")
+        if sink not in ("local", "firehose"):
+            raise ConfigError(f"ANALYTICS_SINK must be 'local' or 'firehose', got {sink!r}")
+        origins = _list(env, "ALLOWED_ORIGINS")
+        if "*" in origins and stage != "dev":
+            raise ConfigError("ALLOWED_ORIGINS may be '*' only in the dev stage; list origins")
+        if sink == "firehose" and not env.get("FIREHOSE_STREAM_NAME"):
+            raise ConfigError("FIREHOSE_STREAM_NAME is required when ANALYTICS_SINK=firehose")
+        limits = Limits(
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", Limits.max_body_bytes),
+            max_events_per_batch=_int(env, "MAX_EVENTS_PER_BATCH", Limits.max_events_per_batch),
+            max_event_bytes=_int(env, "MAX_EVENT_BYTES", Limits.max_event_bytes),
+            max_string_length=_int(env, "MAX_STRING_LENGTH", Limits.max_string_length),
+            max_attribute_depth=_int(env, "MAX_ATTRIBUTE_DEPTH", Limits.max_attribute_depth),
+        )
+        return cls(
+            stage=stage,
+            sink=sink,
+            # The shell's ANALYTICS_DATA_DIR wins so one checkout can run several demos.
+            data_dir=env.get("ANALYTICS_DATA_DIR") or "analytics_data",
+            stream_name=env.get("FIREHOSE_STREAM_NAME", ""),
+            region=env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
+            bucket=env.get("ANALYTICS_BUCKET", ""),
+            raw_prefix=_prefix(env.get("RAW_PREFIX", "raw/")),
+            csv_prefix=_prefix(env.get("CSV_PREFIX", "csv/")),
+            errors_prefix=_prefix(env.get("ERRORS_PREFIX", "errors/")),
+            allowed_origins=origins,
+            limits=limits,
+            log_event_contents=env.get("LOG_EVENT_CONTENTS", "false").lower() == "true",
+            neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
+        )
+
+
+def _prefix(value: str) -> str:
+    value = value.strip().lstrip("/")
+    return value if value.endswith("/") else value + "/"

@@ -1,0 +1,185 @@
+"""The three ways raw objects become CSV, over any ``ObjectStore``.
+
+- ``convert_raw_object``: one raw object → ``csv/parts/YYYY/MM/DD/HH/<name>.csv``
+  (the S3-event handler, and the local sink under ``chalice local``);
+- ``build_daily_csv``: a day of raw objects → ``csv/YYYY-MM-DD_combined.csv``
+  (the daily schedule);
+- ``export_range``: any days → any output (the exporter CLI).
+
+The daily file is built from the raw objects, not from the parts, so a part
+that was never made (trigger not connected yet, a failed invocation) cannot
+leave a hole in it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from typing import BinaryIO
+
+from chalicelib.config import Settings
+from chalicelib.convert import BadLine, ConversionReport, Source, convert
+from chalicelib.storage import ObjectStore
+
+_RAW_SUFFIXES = (".gz", ".ndjson", ".jsonl", ".json")
+
+
+class NotARawObject(ValueError):
+    """The key is outside the raw prefix; converting it could loop on our own output."""
+
+
+def day_before(moment: str | datetime) -> date:
+    """The day to build for a schedule that fired at ``moment`` (ISO 8601, UTC)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return (moment.astimezone(UTC) - timedelta(days=1)).date()
+
+
+def part_key_for(raw_key: str, settings: Settings) -> str:
+    if not raw_key.startswith(settings.raw_prefix):
+        raise NotARawObject(f"{raw_key} is not under {settings.raw_prefix}")
+    relative = raw_key[len(settings.raw_prefix) :]
+    folder, _, name = relative.rpartition("/")
+    for suffix in _RAW_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    folder = f"{folder}/" if folder else ""
+    return f"{settings.csv_prefix}parts/{folder}{name}.csv"
+
+
+def daily_key_for(day: date, settings: Settings) -> str:
+    return f"{settings.csv_prefix}{day.isoformat()}_combined.csv"
+
+
+def raw_day_prefix(day: date, settings: Settings) -> str:
+    return f"{settings.raw_prefix}{day:%Y/%m/%d}/"
+
+
+def sources_for(store: ObjectStore, keys: list[str]) -> Iterator[Source]:
+    for key in keys:
+        yield key, partial(store.open_read, key)
+
+
+class _BadLineSpool:
+    """Bad lines go to a temporary file, then to ``errors/`` in one piece."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._file = tempfile.SpooledTemporaryFile(max_size=1024 * 1024)
+
+    def add(self, bad: BadLine) -> None:
+        self.count += 1
+        self._file.write(bad.to_json())
+
+    def publish(self, store: ObjectStore, key: str) -> str:
+        if not self.count:
+            return ""
+        self._file.seek(0)
+        with store.open_write(key) as handle:
+            shutil.copyfileobj(self._file, handle)
+        return store.describe(key)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _convert_to(
+    store: ObjectStore,
+    keys: list[str],
+    output: Callable[[], AbstractContextManager[BinaryIO]],
+    output_name: str,
+    errors_key: str,
+    errors_store: ObjectStore,
+    settings: Settings,
+    compress_spool: bool = False,
+    on_source_done: Callable[[str], None] | None = None,
+) -> ConversionReport:
+    bad_lines = _BadLineSpool()
+    try:
+        with output() as handle:
+            report = convert(
+                sources_for(store, keys),
+                handle,
+                neutralize_formulas=settings.neutralize_formulas,
+                on_bad_line=bad_lines.add,
+                on_source_done=on_source_done,
+                compress_spool=compress_spool,
+            )
+        report.output = output_name
+        report.errors_output = bad_lines.publish(errors_store, errors_key)
+    finally:
+        bad_lines.close()
+    return report
+
+
+def convert_raw_object(store: ObjectStore, key: str, settings: Settings) -> ConversionReport:
+    """Idempotent: the same object always gives the same part, byte for byte."""
+    part_key = part_key_for(key, settings)
+    relative = part_key[len(settings.csv_prefix) + len("parts/") :]
+    errors_key = f"{settings.errors_prefix}parts/{relative.removesuffix('.csv')}.jsonl"
+    return _convert_to(
+        store,
+        [key],
+        partial(store.open_write, part_key),
+        store.describe(part_key),
+        errors_key,
+        store,
+        settings,
+    )
+
+
+def build_daily_csv(
+    store: ObjectStore, day: date, settings: Settings, compress_spool: bool = True
+) -> ConversionReport:
+    """A day with no data gives a header-only file; a rerun gives the same bytes."""
+    key = daily_key_for(day, settings)
+    keys = store.list_keys(raw_day_prefix(day, settings))
+    errors_key = f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
+    return _convert_to(
+        store,
+        keys,
+        partial(store.open_write, key),
+        store.describe(key),
+        errors_key,
+        store,
+        settings,
+        compress_spool=compress_spool,
+    )
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def raw_keys_for_days(store: ObjectStore, days: list[date], settings: Settings) -> list[str]:
+    keys: list[str] = []
+    for day in days:
+        keys.extend(store.list_keys(raw_day_prefix(day, settings)))
+    return keys
+
+
+def export_range(
+    store: ObjectStore,
+    keys: list[str],
+    output: Callable[[], AbstractContextManager[BinaryIO]],
+    output_name: str,
+    errors_store: ObjectStore,
+    errors_key: str,
+    settings: Settings,
+    on_source_done: Callable[[str], None] | None = None,
+) -> ConversionReport:
+    return _convert_to(
+        store,
+        keys,
+        output,
+        output_name,
+        errors_key,
+        errors_store,
+        settings,
+        on_source_done=on_source_done,
+    )

@@ -1,0 +1,201 @@
+"""The same relative layout under a local directory or an S3 bucket.
+
+``ObjectStore`` is what the converter reads from and writes to; outputs are
+published whole (rename, or S3 multipart completion) so a reader never sees
+half a CSV, and a failed conversion leaves the previous version in place.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+
+class StoreError(Exception):
+    """A store could not be read or written; the message says which and why."""
+
+
+class ObjectStore(Protocol):
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, sorted."""
+
+    def open_read(self, key: str) -> BinaryIO: ...
+
+    def open_write(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A handle whose content is published at ``key`` only when the block succeeds."""
+
+    def describe(self, key: str) -> str:
+        """Where ``key`` is, for people: a path or an s3:// URL."""
+
+
+class LocalStore:
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self.root / prefix
+        # A prefix may end inside a name (raw/2026/11/2 matches 2x); walk its folder.
+        folder = base if prefix.endswith("/") else base.parent
+        if not folder.is_dir():
+            return []
+        keys = []
+        for path in folder.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def open_read(self, key: str) -> BinaryIO:
+        try:
+            return (self.root / key).open("rb")
+        except OSError as exc:
+            raise StoreError(f"cannot read {self.describe(key)}: {exc.strerror}") from exc
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield handle
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def describe(self, key: str) -> str:
+        return str(self.root / key)
+
+
+class S3Store:
+    def __init__(self, client: S3Client, bucket: str, part_bytes: int = 16 * 1024 * 1024) -> None:
+        self._client = client
+        self.bucket = bucket
+        self._part_bytes = part_bytes
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(item["Key"] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def open_read(self, key: str) -> BinaryIO:
+        response = self._client.get_object(Bucket=self.bucket, Key=key)
+        # StreamingBody has read(n) but not readinto(); adapt it for buffered readers.
+        return io.BufferedReader(_ReadableStream(response["Body"]), 1024 * 1024)
+
+    @contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        writer = _MultipartWriter(self._client, self.bucket, key, self._part_bytes)
+        try:
+            yield writer  # type: ignore[misc]
+            writer.complete()
+        except BaseException:
+            writer.abort()
+            raise
+
+    def describe(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+
+class _ReadableStream(io.RawIOBase):
+    def __init__(self, body: object) -> None:
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data: bytes = self._body.read(len(buffer))  # type: ignore[attr-defined]
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()  # type: ignore[attr-defined]
+        super().close()
+
+
+class _MultipartWriter(io.RawIOBase):
+    """Streams a large output to S3 in parts, so no local copy of it is needed.
+
+    Small outputs (under one part) go up with a single PutObject.
+    """
+
+    def __init__(self, client: S3Client, bucket: str, key: str, part_bytes: int) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._key = key
+        self._part_bytes = part_bytes
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self._buffer += data
+        if len(self._buffer) >= self._part_bytes:
+            self._flush_part()
+        return len(data)
+
+    def _flush_part(self) -> None:
+        if self._upload_id is None:
+            created = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, ContentType=_content_type(self._key)
+            )
+            self._upload_id = created["UploadId"]
+        number = len(self._parts) + 1
+        answer = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=bytes(self._buffer),
+        )
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        self._buffer.clear()
+
+    def complete(self) -> None:
+        if self._upload_id is None:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Body=bytes(self._buffer),
+                ContentType=_content_type(self._key),
+            )
+            return
+        if self._buffer:
+            self._flush_part()
+        self._client.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    def abort(self) -> None:
+        if self._upload_id is not None:
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+            )
+
+
+def _content_type(key: str) -> str:
+    if key.endswith(".csv"):
+        return "text/csv; charset=utf-8"
+    if key.endswith(".jsonl"):
+        return "application/x-ndjson"
+    return "application/octet-stream"

@@ -1,0 +1,229 @@
+"""A thin click layer: parse options, call chalicelib, turn errors into one line."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from chalicelib.config import Settings
+from chalicelib.convert import ConversionReport, convert
+from chalicelib.export import days_between, export_range, raw_keys_for_days
+from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date like 2026-11-28", param_hint=option
+        ) from None
+
+
+def _s3_client(endpoint_url: str | None, region: str | None) -> S3Client:
+    import boto3
+
+    client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    return client
+
+
+def open_source(
+    source: str, endpoint_url: str | None = None, region: str | None = None
+) -> tuple[ObjectStore, str]:
+    """``DIR`` or ``s3://bucket[/prefix]`` → a store and the prefix the layout starts at."""
+    if source.startswith("s3://"):
+        bucket, _, prefix = source[len("s3://") :].partition("/")
+        if not bucket:
+            raise click.BadParameter("an S3 source looks like s3://bucket[/prefix]")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        return S3Store(_s3_client(endpoint_url, region), bucket), prefix
+    path = Path(source)
+    if not path.is_dir():
+        raise click.BadParameter(f"{source} is not a directory", param_hint="--source")
+    return LocalStore(path), ""
+
+
+def _run[T](action: Callable[[], T]) -> T:
+    """Library errors become one line on stderr and exit code 1, never a traceback."""
+    try:
+        return action()
+    except NoCredentialsError:
+        raise click.ClickException(
+            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY (the standard credential chain)"
+        ) from None
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        if code == "NoSuchBucket":
+            bucket = error.get("BucketName", "")
+            raise click.ClickException(f"bucket {bucket} does not exist") from None
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            raise click.ClickException(f"access denied by S3 ({code}): check credentials") from None
+        raise click.ClickException(f"S3 error {code}: {error.get('Message', exc)}") from None
+    except BotoCoreError as exc:
+        raise click.ClickException(f"could not reach S3: {exc}") from None
+    except (StoreError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
+    # click hides the bar when stderr is not a terminal, so logs and pipes stay clean.
+    with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield lambda _name: bar.update(1)
+
+
+def _summary(report: ConversionReport, errors_path: str) -> str:
+    lines = [
+        f"wrote {report.rows} rows to {report.output}",
+        f"  from {report.sources} raw object(s); {report.duplicates} duplicate(s) dropped; "
+        f"{report.bad_lines} bad line(s)" + (f" sent to {errors_path}" if report.bad_lines else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _file_output(path: Path) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    store = LocalStore(path.parent)
+    return partial(store.open_write, path.name)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Turn raw analytics events into CSV, and operate the pipeline."""
+
+
+@cli.command("export")
+@click.option("--date", "date_", required=True, help="First (or only) day, YYYY-MM-DD (UTC).")
+@click.option("--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date.")
+@click.option(
+    "--source",
+    required=True,
+    help="Where raw/ is: a directory (e.g. analytics_data) or s3://bucket[/prefix].",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write. Default: analytics_data/csv/YYYY-MM-DD_combined.csv.",
+)
+@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
+@click.option("--region", help="AWS region of the bucket. Default: the standard chain.")
+@click.option(
+    "--no-neutralize",
+    is_flag=True,
+    help="Keep cells starting with = + - @ as they are (default: prefix them with ').",
+)
+def export_command(
+    date_: str,
+    to_date: str | None,
+    source: str,
+    out: Path | None,
+    endpoint_url: str | None,
+    region: str | None,
+    no_neutralize: bool,
+) -> None:
+    """Export a day (or a range of days) of raw events as one deduplicated CSV."""
+    first = _parse_day(date_, "--date")
+    last = _parse_day(to_date, "--to-date") if to_date else first
+    if last < first:
+        raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
+    store, prefix = open_source(source, endpoint_url, region)
+    settings = _settings_for(prefix, neutralize=not no_neutralize)
+    days = days_between(first, last)
+    keys = _run(lambda: raw_keys_for_days(store, days, settings))
+    if not keys:
+        span = first.isoformat() if first == last else f"{first} to {last}"
+        raise click.ClickException(
+            f"no raw events for {span} under {store.describe(settings.raw_prefix)}"
+        )
+    name = first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
+    out = out or Path("analytics_data") / "csv" / f"{name}_combined.csv"
+    errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
+    with _progress(len(keys), "converting") as advance:
+        report = _run(
+            lambda: export_range(
+                store,
+                keys,
+                _file_output(out),
+                str(out),
+                LocalStore(errors_path.parent),
+                errors_path.name,
+                settings,
+                on_source_done=advance,
+            )
+        )
+    click.echo(_summary(report, str(errors_path)))
+
+
+@cli.command("json-to-csv")
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV file to write.",
+)
+@click.option("--no-neutralize", is_flag=True, help="Keep formula-like cells as they are.")
+def json_to_csv_command(inputs: tuple[Path, ...], out: Path, no_neutralize: bool) -> None:
+    """Convert raw files (gzip or plain NDJSON, in any order given) into one CSV."""
+    errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
+    bad_lines: list[Any] = []
+
+    def run() -> ConversionReport:
+        sources = [(str(path), partial(path.open, "rb")) for path in inputs]
+        with _progress(len(sources), "converting") as advance, _file_output(out)() as handle:
+            report = convert(
+                sources,  # type: ignore[arg-type]
+                handle,
+                neutralize_formulas=not no_neutralize,
+                on_bad_line=bad_lines.append,
+                on_source_done=advance,
+            )
+        report.output = str(out)
+        if bad_lines:
+            with errors_path.open("wb") as errors:
+                errors.writelines(bad.to_json() for bad in bad_lines)
+        return report
+
+    report = _run(run)
+    click.echo(_summary(report, str(errors_path)))
+
+
+def _settings_for(prefix: str, neutralize: bool) -> Settings:
+    base = Settings()
+    return Settings(
+        raw_prefix=f"{prefix}{base.raw_prefix}",
+        csv_prefix=f"{prefix}{base.csv_prefix}",
+        errors_prefix=f"{prefix}{base.errors_prefix}",
+        neutralize_formulas=neutralize,
+    )
+
+
+# Commands defined beside the features they operate (Athena, cost, operations).
+def _register_optional_commands() -> None:
+    from exporter import athena, cost
+
+    cli.add_command(athena.athena_query)
+    cli.add_command(cost.cost)
+
+
+_register_optional_commands()
+
+
+def main() -> None:
+    cli(prog_name="python -m exporter")
