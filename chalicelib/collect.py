@@ -65,8 +65,11 @@ class Collector:
             sink_started = time.perf_counter()
             try:
                 self.sink.write(result.records)
-            except SinkUnavailable as exc:
-                log["sinkError"] = str(exc)
+            except Exception as exc:
+                # A bug or an unforeseen backend error is still "not stored": the
+                # client keeps the events and resends them. The log says which.
+                detail = str(exc) if isinstance(exc, SinkUnavailable) else repr(exc)
+                log["sinkError"] = detail
                 answer = Answer(
                     503,
                     {

@@ -152,7 +152,25 @@ def _iso_ms(epoch_ms: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _schema_message(exc: fastjsonschema.JsonSchemaValueException, subject: str) -> str:
+# anyOf failures say only "cannot be validated by any definition"; say what would do.
+_ANY_OF_HINTS = {
+    "demoContentId": "must be a string of at most 256 characters, or null",
+    "metricAttributes": "must be an object (at most 100 keys), a string holding a JSON "
+    "object (at most 16384 characters), or null",
+}
+_CONTEXT_VALUE_HINT = "must be a string (at most {n} characters), a number, a boolean or null"
+
+
+def _schema_message(
+    exc: fastjsonschema.JsonSchemaValueException, subject: str, limits: Limits
+) -> str:
+    name = str(exc.name or "data").replace("data", subject, 1)
+    if exc.rule == "anyOf":
+        field_name = name.rsplit(".", 1)[-1]
+        if ".context." in name:
+            return f"{name} " + _CONTEXT_VALUE_HINT.format(n=limits.max_string_length)
+        if field_name in _ANY_OF_HINTS:
+            return f"{name} {_ANY_OF_HINTS[field_name]}"
     message: str = exc.message
     return message.replace("data", subject, 1) if message.startswith("data") else message
 
@@ -190,7 +208,7 @@ class BatchValidator:
         try:
             self._validate_envelope(body)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise BadRequest(400, _schema_message(exc, "body")) from None
+            raise BadRequest(400, _schema_message(exc, "body", self.limits)) from None
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
         sent_at: int | None = body.get("sentAt")
@@ -231,7 +249,7 @@ class BatchValidator:
         try:
             self._validate_event(event)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise _EventError(_schema_message(exc, "event")) from None
+            raise _EventError(_schema_message(exc, "event", self.limits)) from None
         record = dict(event)
         own_context = record.pop("context", None)
         attributes = record.get("metricAttributes")
