@@ -21,6 +21,7 @@ import gzip
 import io
 import json
 import os
+import re
 import tempfile
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -107,6 +108,9 @@ def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
     return buffered
 
 
+# orjson reads integers beyond 64 bits as floats (changing them); the standard
+# library keeps them exact, so such lines take the slower path.
+_LONG_DIGITS = re.compile(rb"\d{20}")
 _fallback_decoder = json.JSONDecoder(
     parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not JSON"))
 )
@@ -130,10 +134,13 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any]
         stripped = chunk.strip()
         if not stripped:
             continue
-        try:
-            yield line_number, orjson.loads(stripped)
-        except orjson.JSONDecodeError:
-            yield from _decode_concatenated(stripped, line_number, source)
+        if _LONG_DIGITS.search(stripped) is None:
+            try:
+                yield line_number, orjson.loads(stripped)
+                continue
+            except orjson.JSONDecodeError:
+                pass
+        yield from _decode_concatenated(stripped, line_number, source)
 
 
 def _decode_text(data: bytes, line_number: int, source: str) -> str | BadLine:

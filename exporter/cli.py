@@ -34,7 +34,9 @@ def _parse_day(value: str, option: str) -> date:
 def _s3_client(endpoint_url: str | None, region: str | None) -> S3Client:
     import boto3
 
-    client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    # A fresh session resolves credentials now, through the standard chain.
+    session = boto3.session.Session(region_name=region)
+    client: S3Client = session.client("s3", endpoint_url=endpoint_url)
     return client
 
 
@@ -81,7 +83,11 @@ def _run[T](action: Callable[[], T]) -> T:
 
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
-    # click hides the bar when stderr is not a terminal, so logs and pipes stay clean.
+    # Quiet when stderr is not a terminal (click would still print the label), so
+    # logs and pipes stay clean.
+    if not sys.stderr.isatty():
+        yield lambda _name: None
+        return
     with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True) as bar:
         yield lambda _name: bar.update(1)
 

@@ -46,7 +46,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")  # type: ignore[call-overload]
 
 
 @pytest.fixture

@@ -1,0 +1,230 @@
+"""python -m exporter, through click's CliRunner, on local folders and a moto S3."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from exporter.cli import cli
+from tests.conftest import REPO_ROOT
+from tests.factories import event
+
+
+def raw_line(**overrides: Any) -> bytes:
+    record = {**event(), "serverTimestamp": "2026-11-27T10:00:00.000Z"}
+    record.update(overrides)
+    return json.dumps(record).encode() + b"\n"
+
+
+def write_raw(root: Path, key: str, *lines: bytes, compress: bool = False) -> None:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(lines)
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "analytics_data"
+    write_raw(
+        root, "raw/2026/11/27/10/a.gz", raw_line(eventId="a"), raw_line(eventId="b"), compress=True
+    )
+    write_raw(
+        root,
+        "raw/2026/11/27/11/b.ndjson",
+        raw_line(eventId="b"),
+        b"oops\n",
+        raw_line(eventId="c", metricAttributes={"q": "=HYPERLINK()"}),
+    )
+    write_raw(root, "raw/2026/11/28/00/c.ndjson", raw_line(eventId="d"))
+    return root
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_export_one_day_from_a_directory(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    result = invoke("export", "--date", "2026-11-27", "--source", str(data_dir), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = rows_of(out)
+    assert [r["eventId"] for r in rows] == ["a", "b", "c"]
+    assert rows[2]["attr_q"] == "'=HYPERLINK()"
+    assert f"wrote 3 rows to {out}" in result.output
+    assert "1 duplicate(s) dropped; 1 bad line(s) sent to" in result.output
+    errors = out.with_name("out.errors.jsonl").read_text().splitlines()
+    assert json.loads(errors[0])["content"] == "oops"
+
+
+def test_default_output_is_analytics_data_csv_day_combined(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["export", "--date", "2026-11-28", "--source", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "analytics_data/csv/2026-11-28_combined.csv"
+    assert [r["eventId"] for r in rows_of(out)] == ["d"]
+
+
+def test_export_a_range_deduplicates_across_days(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "range.csv"
+    result = invoke(
+        "export",
+        "--date",
+        "2026-11-27",
+        "--to-date",
+        "2026-11-28",
+        "--source",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--no-neutralize",
+    )
+    assert result.exit_code == 0, result.output
+    rows = rows_of(out)
+    assert [r["eventId"] for r in rows] == ["a", "b", "c", "d"]
+    assert rows[2]["attr_q"] == "=HYPERLINK()"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2026-13-01"], "is not a date like"),
+        (["--date", "yesterday"], "is not a date like"),
+        (["--date", "2026-11-28", "--to-date", "2026-11-27"], "--to-date is before --date"),
+        (["--date", "2026-01-01"], "no raw events for 2026-01-01"),
+    ],
+)
+def test_export_errors_are_one_clear_line(data_dir: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["export", *args, "--source", str(data_dir)])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_source_directory(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["export", "--date", "2026-11-27", "--source", str(tmp_path / "nope")]
+    )
+    assert result.exit_code == 2 and "is not a directory" in result.output
+
+
+# --- S3 ------------------------------------------------------------------------------------
+
+
+def test_export_from_s3_with_a_prefix(
+    moto_endpoint: str, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key="team/raw/2026/11/27/10/x.gz",
+        Body=gzip.compress(raw_line(eventId="s3-a") + raw_line(eventId="s3-b")),
+    )
+    out = tmp_path / "s3.csv"
+    result = invoke(
+        "export",
+        "--date",
+        "2026-11-27",
+        "--source",
+        f"s3://{bucket}/team",
+        "--endpoint-url",
+        moto_endpoint,
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["eventId"] for r in rows_of(out)] == ["s3-a", "s3-b"]
+
+
+def test_missing_bucket_is_named(moto_endpoint: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            "--date",
+            "2026-11-27",
+            "--source",
+            "s3://no-such-bucket",
+            "--endpoint-url",
+            moto_endpoint,
+        ],
+    )
+    assert result.exit_code == 1
+    assert "bucket no-such-bucket does not exist" in result.output
+
+
+def test_no_credentials_is_explained(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a metadata service
+    result = CliRunner().invoke(
+        cli,
+        ["export", "--date", "2026-11-27", "--source", "s3://b", "--endpoint-url", moto_endpoint],
+    )
+    assert result.exit_code == 1
+    assert "no AWS credentials found" in result.output
+
+
+# --- json-to-csv ----------------------------------------------------------------------------
+
+
+def test_json_to_csv_converts_any_raw_files(tmp_path: Path) -> None:
+    write_raw(tmp_path, "one.gz", raw_line(eventId="1"), compress=True)
+    write_raw(tmp_path, "two.json", raw_line(eventId="2") + raw_line(eventId="1"))
+    out = tmp_path / "out.csv"
+    result = invoke(
+        "json-to-csv", str(tmp_path / "one.gz"), str(tmp_path / "two.json"), "-o", str(out)
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["eventId"] for r in rows_of(out)] == ["1", "2"]
+    assert "1 duplicate(s) dropped" in result.output
+
+
+def test_json_to_csv_missing_input(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["json-to-csv", str(tmp_path / "x.gz"), "-o", "o.csv"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_runs_as_python_dash_m_without_a_progress_bar_on_pipes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "m.csv"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exporter",
+            "export",
+            "--date",
+            "2026-11-27",
+            "--source",
+            str(data_dir),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no progress bar when stderr is not a terminal
+    assert "wrote 3 rows" in done.stdout

@@ -1,0 +1,303 @@
+"""The conversion core: reading raw objects, flattening, ordering, dedup, bad lines."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gzip
+import io
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.convert import (
+    FIXED_COLUMNS,
+    MAX_LINE_BYTES,
+    BadLine,
+    ConversionReport,
+    convert,
+    flatten_record,
+    format_cell,
+    iter_json_objects,
+    order_columns,
+)
+
+
+def source(name: str, data: bytes) -> tuple[str, Any]:
+    return name, lambda: contextlib.nullcontext(io.BytesIO(data))
+
+
+def ndjson(*records: Any) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def run(
+    *sources: tuple[str, Any], neutralize: bool = True, compress_spool: bool = False
+) -> tuple[list[dict[str, str]], list[str], ConversionReport, list[BadLine]]:
+    out = io.BytesIO()
+    bad: list[BadLine] = []
+    report = convert(
+        sources,
+        out,
+        neutralize_formulas=neutralize,
+        on_bad_line=bad.append,
+        compress_spool=compress_spool,
+    )
+    text = out.getvalue().decode("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader)
+    rows = [dict(zip(header, row, strict=True)) for row in reader]
+    return rows, header, report, bad
+
+
+# --- reading ------------------------------------------------------------------------------
+
+READ_CASES = [
+    pytest.param(b'{"a":1}\n{"a":2}\n', [1, 2], id="ndjson"),
+    pytest.param(b'{"a":1}\n{"a":2}', [1, 2], id="no-final-newline"),
+    pytest.param(b'{"a":1}{"a":2}{"a":3}', [1, 2, 3], id="concatenated-no-delimiter"),
+    pytest.param(b'{"a":1} {"a":2}\n\n{"a":3}\r\n', [1, 2, 3], id="mixed-whitespace"),
+    pytest.param(
+        b'{"a":1}\n{"a":99999999999999999999999}\n',
+        [1, 99999999999999999999999],
+        id="bigger-than-64-bits",
+    ),
+    pytest.param(b"", [], id="empty-object"),
+]
+
+
+@pytest.mark.parametrize(("data", "values"), READ_CASES)
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_reads_plain_or_gzip_ndjson_and_concatenated(
+    data: bytes, values: list[int], compressed: bool
+) -> None:
+    payload = gzip.compress(data) if compressed else data
+    from chalicelib.convert import open_maybe_gzip
+
+    found = [v["a"] for _, v in iter_json_objects(open_maybe_gzip(io.BytesIO(payload)), "s")]
+    assert found == values
+
+
+def test_multi_member_gzip_is_read_whole() -> None:
+    payload = gzip.compress(b'{"a":1}\n') + gzip.compress(b'{"a":2}\n')
+    rows, *_ = run(source("s", payload))
+    assert len(rows) == 2
+
+
+def test_megabytes_of_concatenated_objects_without_newline() -> None:
+    records = [{"eventId": f"e{i}", "pad": "x" * 300} for i in range(12_000)]
+    data = b"".join(json.dumps(r).encode() for r in records)
+    assert len(data) > 3 * MAX_LINE_BYTES
+    rows, _, report, bad = run(source("s", data))
+    assert bad == [] and report.rows == 12_000
+    assert [r["eventId"] for r in rows[:3]] == ["e0", "e1", "e2"]
+
+
+BAD_LINES = [
+    pytest.param(b"not json", "not JSON", id="garbage"),
+    pytest.param(b"[1, 2]", "not a JSON object", id="array"),
+    pytest.param(b"42", "not a JSON object", id="number"),
+    pytest.param(b'{"a": NaN}', "not JSON", id="nan"),
+    pytest.param(b'{"a": 1', "not JSON", id="truncated"),
+    pytest.param(b'{"a": "\xff"}', "not UTF-8", id="not-utf8"),
+]
+
+
+@pytest.mark.parametrize(("line", "reason"), BAD_LINES)
+def test_a_bad_line_is_reported_and_the_rest_converts(line: bytes, reason: str) -> None:
+    data = ndjson({"eventId": "before"}) + line + b"\n" + ndjson({"eventId": "after"})
+    rows, _, report, bad = run(source("raw/x.gz", data))
+    assert [r["eventId"] for r in rows] == ["before", "after"]
+    assert report.bad_lines == 1
+    [only] = bad
+    assert only.source == "raw/x.gz" and only.line == 2 and reason in only.reason
+    assert only.content
+
+
+def test_garbage_after_good_objects_on_one_line_keeps_the_good_ones() -> None:
+    rows, _, _, bad = run(source("s", b'{"eventId":"a"}{"eventId":"b"}oops\n'))
+    assert [r["eventId"] for r in rows] == ["a", "b"]
+    assert bad[0].content == "oops"
+
+
+# --- columns ----------------------------------------------------------------------------
+
+
+def test_column_order_is_fixed_then_sorted_fields_then_sorted_attributes() -> None:
+    record = {
+        "zeta": 1,
+        "eventId": "e",
+        "metricName": "m",
+        "alpha": "a",
+        "metricAttributes": {"b": 1, "a": {"z": 1, "y": 2}},
+    }
+    rows, header, _, _ = run(source("s", ndjson(record)))
+    assert header == [*FIXED_COLUMNS, "alpha", "eventId", "zeta", "attr_a_y", "attr_a_z", "attr_b"]
+    assert rows[0]["attr_a_y"] == "2" and rows[0]["timestamp"] == ""
+
+
+def test_header_is_the_union_and_missing_values_are_empty() -> None:
+    rows, header, _, _ = run(
+        source("s", ndjson({"eventId": "1", "a": "x"}, {"eventId": "2", "b": "y"}))
+    )
+    assert {"a", "b"} <= set(header)
+    assert rows[0]["b"] == "" and rows[1]["a"] == ""
+
+
+def test_day_without_data_is_header_only() -> None:
+    rows, header, report, _ = run()
+    assert rows == [] and header == list(FIXED_COLUMNS) and report.rows == 0
+
+
+CELLS = [
+    pytest.param(None, "", id="null"),
+    pytest.param(True, "true", id="true"),
+    pytest.param(0, "0", id="zero"),
+    pytest.param(-5, "-5", id="negative-number-untouched"),
+    pytest.param(1.5, "1.5", id="float"),
+    pytest.param(1e16, "1e+16", id="big-float"),
+    pytest.param(0.1 + 0.2, "0.30000000000000004", id="float-exact"),
+    pytest.param([1, "a", {"b": None}], '[1,"a",{"b":null}]', id="list-as-json"),
+    pytest.param("=SUM(A1)", "'=SUM(A1)", id="formula-equals"),
+    pytest.param("+1", "'+1", id="formula-plus"),
+    pytest.param("-1", "'-1", id="formula-minus"),
+    pytest.param("@cmd", "'@cmd", id="formula-at"),
+    pytest.param("\tx", "'\tx", id="formula-tab"),
+    pytest.param("\rx", "'\rx", id="formula-cr"),
+    pytest.param("a=b", "a=b", id="equals-inside"),
+    pytest.param("", "", id="empty-string"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), CELLS)
+def test_cell_formatting(value: Any, expected: str) -> None:
+    assert format_cell(value, neutralize_formulas=True) == expected
+
+
+def test_neutralizing_can_be_turned_off() -> None:
+    rows, *_ = run(source("s", ndjson({"eventId": "e", "f": "=1+1"})), neutralize=False)
+    assert rows[0]["f"] == "=1+1"
+
+
+def test_attributes_stored_as_json_string_are_flattened_too() -> None:
+    cells = flatten_record({"metricAttributes": '{"a": {"b": 1}}'})
+    assert cells == {"attr_a_b": "1"}
+
+
+def test_order_columns_always_leads_with_the_fixed_columns() -> None:
+    assert order_columns(["attr_a", "b", "timestamp"])[: len(FIXED_COLUMNS)] == list(FIXED_COLUMNS)
+
+
+# --- duplicates -------------------------------------------------------------------------
+
+
+def test_duplicates_keep_the_first_row_within_and_across_sources() -> None:
+    first = source(
+        "a", ndjson({"eventId": "x", "n": 1}, {"eventId": "y", "n": 2}, {"eventId": "x", "n": 3})
+    )
+    second = source("b", ndjson({"eventId": "y", "n": 4}, {"eventId": "z", "n": 5}))
+    rows, _, report, _ = run(first, second)
+    assert [(r["eventId"], r["n"]) for r in rows] == [("x", "1"), ("y", "2"), ("z", "5")]
+    assert report.duplicates == 2
+
+
+def test_rows_without_event_id_are_all_kept() -> None:
+    rows, _, report, _ = run(source("s", ndjson({"n": 1}, {"n": 1})))
+    assert len(rows) == 2 and report.duplicates == 0
+
+
+def test_many_ids_with_repeats_spread_over_partitions() -> None:
+    records = [{"eventId": f"id-{i % 9000}", "n": i} for i in range(20_000)]
+    rows, _, report, _ = run(source("s", ndjson(*records)), compress_spool=True)
+    assert report.rows == 9000 and report.duplicates == 11_000
+    assert [r["n"] for r in rows[:3]] == ["0", "1", "2"]
+
+
+def test_hash_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    import chalicelib.convert as module
+
+    monkeypatch.setattr(module, "hash", lambda value: 7, raising=False)
+    assert module.hash is not builtins.hash  # type: ignore[attr-defined]
+    rows, _, report, _ = run(
+        source("s", ndjson({"eventId": "a"}, {"eventId": "b"}, {"eventId": "a"}))
+    )
+    assert [r["eventId"] for r in rows] == ["a", "b"] and report.duplicates == 1
+
+
+# --- round trip ---------------------------------------------------------------------------
+
+keys = st.from_regex(r"[a-z]{1,6}", fullmatch=True)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**53), max_value=2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=30),
+)
+attributes = st.recursive(
+    st.dictionaries(keys, scalars, max_size=4),
+    lambda children: st.dictionaries(keys, st.one_of(scalars, children), max_size=3),
+    max_leaves=8,
+)
+events = st.fixed_dictionaries(
+    {
+        "timestamp": st.integers(min_value=0, max_value=2**45),
+        "sessionId": st.text(min_size=1, max_size=20),
+        "metricName": st.text(min_size=1, max_size=20),
+        "value": st.one_of(
+            st.none(), st.floats(allow_nan=False, allow_infinity=False), st.integers(-1000, 1000)
+        ),
+        "demoContentId": st.one_of(st.none(), st.text(max_size=20)),
+        "device": st.text(max_size=10),
+        "metricAttributes": attributes,
+    }
+)
+
+
+def expected_cells(record: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: dict[str, Any]) -> None:
+        for key, item in value.items():
+            if isinstance(item, dict):
+                walk(f"{prefix}{key}_", item)
+            elif item is not None:
+                flat[prefix + key] = item
+
+    for key, value in record.items():
+        if key == "metricAttributes":
+            walk("attr_", value)
+        elif value is not None:
+            flat[key] = value
+    return flat
+
+
+def read_back(cell: str, original: Any) -> Any:
+    if isinstance(original, bool):
+        return cell == "true"
+    if isinstance(original, int):
+        return int(cell)
+    if isinstance(original, float):
+        return float(cell)
+    return cell
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(events, min_size=1, max_size=8))
+def test_round_trip_events_to_ndjson_to_csv_and_back(records: list[dict[str, Any]]) -> None:
+    for index, record in enumerate(records):
+        record["eventId"] = f"event-{index}"
+    rows, _, report, bad = run(source("s", ndjson(*records)), neutralize=False)
+    assert bad == [] and report.rows == len(records)
+    for record, row in zip(records, rows, strict=True):
+        flat = expected_cells(record)
+        for column, cell in row.items():
+            if column in flat:
+                assert read_back(cell, flat[column]) == flat[column], column
+            else:
+                assert cell == "", column

@@ -1,0 +1,198 @@
+"""The S3-event handler and the daily schedule, through Chalice's test client, on moto S3."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+from chalice.test import Client
+
+import app as app_module
+from chalicelib.config import Settings
+from chalicelib.export import build_daily_csv, convert_raw_object, day_before, part_key_for
+from chalicelib.storage import LocalStore
+from tests.factories import event
+
+
+@pytest.fixture
+def client(s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    monkeypatch.setitem(app_module._clients, "s3", s3)
+    with Client(app_module.app, stage_name="dev") as test_client:
+        yield test_client
+
+
+def stored_line(**overrides: Any) -> bytes:
+    record = {**event(), "serverTimestamp": "2026-11-27T10:00:00.000Z", "device": "d"}
+    record.update(overrides)
+    return json.dumps(record).encode() + b"\n"
+
+
+def put_raw(s3: Any, bucket: str, key: str, *lines: bytes, compress: bool = True) -> None:
+    body = b"".join(lines)
+    s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(body, mtime=0) if compress else body)
+
+
+def read_csv(s3: Any, bucket: str, key: str) -> tuple[list[str], list[dict[str, str]], bytes]:
+    data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+    header = next(reader)
+    return header, [dict(zip(header, row, strict=True)) for row in reader], data
+
+
+def s3_event(client: Client, bucket: str, key: str) -> dict[str, Any]:
+    # S3 URL-encodes the key in notifications; Chalice decodes it once for the handler.
+    return client.events.generate_s3_event(bucket=bucket, key=quote_plus(key, safe="/"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["firehose-1-2026-11-27-10-00-00-abc.gz", "odd+name %41=x.gz", "plain.ndjson"],
+)
+def test_new_raw_object_becomes_a_csv_part(client: Client, s3: Any, bucket: str, name: str) -> None:
+    key = f"raw/2026/11/27/10/{name}"
+    put_raw(
+        s3,
+        bucket,
+        key,
+        stored_line(eventId="a"),
+        stored_line(eventId="b"),
+        compress=name.endswith(".gz"),
+    )
+    client.lambda_.invoke("convert_raw_object", s3_event(client, bucket, key))
+    part = part_key_for(key, Settings())
+    assert part.startswith("csv/parts/2026/11/27/10/") and part.endswith(".csv")
+    _, rows, _ = read_csv(s3, bucket, part)
+    assert [r["eventId"] for r in rows] == ["a", "b"]
+
+
+def test_repeated_notification_rewrites_the_same_bytes(
+    client: Client, s3: Any, bucket: str
+) -> None:
+    key = "raw/2026/11/27/10/object.gz"
+    put_raw(s3, bucket, key, stored_line(eventId="a"), stored_line(eventId="a"))
+    notification = s3_event(client, bucket, key)
+    client.lambda_.invoke("convert_raw_object", notification)
+    *_, first = read_csv(s3, bucket, "csv/parts/2026/11/27/10/object.csv")
+    client.lambda_.invoke("convert_raw_object", notification)
+    *_, second = read_csv(s3, bucket, "csv/parts/2026/11/27/10/object.csv")
+    assert first == second and first.count(b"\r\n") == 2  # header + one row
+
+
+def test_bad_lines_go_to_errors_and_the_rest_converts(client: Client, s3: Any, bucket: str) -> None:
+    key = "raw/2026/11/27/10/mixed.gz"
+    put_raw(s3, bucket, key, stored_line(eventId="a"), b"{broken\n", stored_line(eventId="b"))
+    client.lambda_.invoke("convert_raw_object", s3_event(client, bucket, key))
+    _, rows, _ = read_csv(s3, bucket, "csv/parts/2026/11/27/10/mixed.csv")
+    assert [r["eventId"] for r in rows] == ["a", "b"]
+    errors = s3.get_object(Bucket=bucket, Key="errors/parts/2026/11/27/10/mixed.jsonl")
+    [bad] = [json.loads(line) for line in errors["Body"].read().splitlines()]
+    assert bad == {"source": key, "line": 2, "reason": bad["reason"], "content": "{broken"}
+
+
+def test_objects_outside_the_raw_prefix_are_never_converted(tmp_path: Path) -> None:
+    from chalicelib.export import NotARawObject
+
+    with pytest.raises(NotARawObject):
+        convert_raw_object(LocalStore(tmp_path), "csv/parts/x.csv", Settings())
+
+
+def test_daily_schedule_builds_yesterdays_combined_file(
+    client: Client, s3: Any, bucket: str
+) -> None:
+    put_raw(s3, bucket, "raw/2026/11/27/09/one.gz", stored_line(eventId="a", metricName="A"))
+    put_raw(
+        s3,
+        bucket,
+        "raw/2026/11/27/23/two.gz",
+        stored_line(eventId="b"),
+        stored_line(eventId="a"),
+        stored_line(eventId="c", metricAttributes={"x": {"y": 1}}),
+    )
+    put_raw(s3, bucket, "raw/2026/11/28/00/today.gz", stored_line(eventId="not-yesterday"))
+    tick = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    tick["time"] = "2026-11-28T00:15:00Z"
+    client.lambda_.invoke("build_daily_csv", tick)
+    header, rows, first = read_csv(s3, bucket, "csv/2026-11-27_combined.csv")
+    assert [r["eventId"] for r in rows] == ["a", "b", "c"]
+    assert rows[0]["metricName"] == "A"  # the first copy of a duplicate is kept
+    assert header[-1] == "attr_x_y"
+    client.lambda_.invoke("build_daily_csv", tick)
+    assert read_csv(s3, bucket, "csv/2026-11-27_combined.csv")[2] == first
+
+
+def test_a_day_without_data_is_a_header_only_file(client: Client, s3: Any, bucket: str) -> None:
+    tick = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    tick["time"] = "2026-01-02T00:15:00Z"
+    client.lambda_.invoke("build_daily_csv", tick)
+    header, rows, _ = read_csv(s3, bucket, "csv/2026-01-01_combined.csv")
+    assert rows == [] and header[0] == "timestamp"
+
+
+@pytest.mark.parametrize(
+    ("fired", "day"),
+    [
+        ("2026-11-28T00:15:00Z", "2026-11-27"),
+        ("2026-03-01T00:15:00Z", "2026-02-28"),
+        ("2026-01-01T00:15:00+00:00", "2025-12-31"),
+    ],
+)
+def test_schedule_builds_the_previous_utc_day(fired: str, day: str) -> None:
+    assert day_before(fired).isoformat() == day
+
+
+def test_large_output_streams_to_s3_in_parts(s3: Any, bucket: str) -> None:
+    from chalicelib.storage import S3Store
+
+    lines = [
+        stored_line(eventId=f"e{i}", metricAttributes={"pad": "x" * 2000}) for i in range(4000)
+    ]
+    put_raw(s3, bucket, "raw/2026/11/26/10/big.gz", *lines)
+    store = S3Store(s3, bucket, part_bytes=5 * 1024 * 1024)
+    report = build_daily_csv(store, day_before("2026-11-27T00:15:00Z"), Settings())
+    assert report.rows == 4000
+    head = s3.head_object(Bucket=bucket, Key="csv/2026-11-26_combined.csv")
+    assert head["ContentLength"] > 8 * 1024 * 1024
+    assert "-" in head["ETag"]  # a multipart upload
+
+
+# --- chalice local: the same code converts the local sink's files --------------------------
+
+
+def test_dev_stage_converts_what_the_local_sink_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from chalicelib.collect import Collector
+    from chalicelib.validate import BatchValidator
+    from tests.factories import batch, body_bytes
+
+    settings = dataclasses.replace(app_module.SETTINGS, data_dir=str(tmp_path))
+    monkeypatch.setattr(app_module, "SETTINGS", settings)
+    collector = Collector(
+        BatchValidator(settings.limits), app_module._make_sink, app_module.app.log
+    )
+    monkeypatch.setattr(app_module, "collector", collector)
+    with Client(app_module.app, stage_name="dev") as client:
+        response = client.http.post(
+            "/events",
+            headers={"Content-Type": "application/json"},
+            body=body_bytes(batch(event(eventId="local-1"), event(eventId="local-2"))),
+        )
+    assert response.json_body["accepted"] == 2
+    [raw] = list((tmp_path / "raw").rglob("*.ndjson"))
+    [part] = list((tmp_path / "csv" / "parts").rglob("*.csv"))
+    assert part.stem == raw.stem
+    rows = list(csv.DictReader(part.open(newline="")))
+    assert [r["eventId"] for r in rows] == ["local-1", "local-2"]

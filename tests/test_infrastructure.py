@@ -1,0 +1,285 @@
+"""Static checks of the CloudFormation templates under infrastructure/.
+
+cfn-lint validates every template against the CloudFormation resource schemas
+(errors and warnings both fail); the remaining tests pin the properties the
+pipeline depends on, so a well-meant edit cannot silently change the S3 layout,
+open the bucket, or widen the Firehose role.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+from cfnlint.decode import decode  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infrastructure"
+TEMPLATES = (
+    sorted(INFRA.glob("*.yaml")) + sorted(INFRA.glob("*.yml")) + sorted(INFRA.glob("*.json"))
+)
+PIPELINE = INFRA / "pipeline.yaml"
+LINT_REGIONS = ["us-east-1", "eu-west-1", "eu-central-1"]
+
+
+def _load(path: Path) -> dict[str, Any]:
+    template, matches = decode(str(path))
+    assert not matches, [str(m) for m in matches]
+    assert isinstance(template, dict)
+    return template
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> dict[str, Any]:
+    return _load(PIPELINE)
+
+
+def _resources_of_type(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == type_name]
+
+
+def _one(template: dict[str, Any], type_name: str) -> dict[str, Any]:
+    found = _resources_of_type(template, type_name)
+    assert len(found) == 1, f"expected exactly one {type_name}, found {len(found)}"
+    return found[0]
+
+
+def _logical_id(template: dict[str, Any], type_name: str) -> str:
+    ids = [str(k) for k, r in template["Resources"].items() if r["Type"] == type_name]
+    assert len(ids) == 1
+    return ids[0]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_templates_exist() -> None:
+    assert PIPELINE in TEMPLATES
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_cfn_lint_api_clean(path: Path) -> None:
+    matches = lint_file(path, config=ManualArgs(regions=LINT_REGIONS))
+    assert [str(m) for m in matches] == []
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_cfn_lint_cli_clean(path: Path) -> None:
+    # The same check a person or CI runs by hand: exit code 0 means no errors,
+    # no warnings and no informational findings.
+    exe = Path(sys.executable).parent / "cfn-lint"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "cfnlint"]
+    proc = subprocess.run(
+        [*cmd, "--regions", *LINT_REGIONS, "--", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_bucket_encrypted_and_private(pipeline: dict[str, Any]) -> None:
+    bucket = _one(pipeline, "AWS::S3::Bucket")
+    props = bucket["Properties"]
+    rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rules[0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    block = props["PublicAccessBlockConfiguration"]
+    assert block == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_bucket_policy_denies_plain_http(pipeline: dict[str, Any]) -> None:
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    policy = _one(pipeline, "AWS::S3::BucketPolicy")["Properties"]
+    assert policy["Bucket"] == {"Ref": bucket_id}
+    denies = [
+        s
+        for s in policy["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny"
+        and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)
+    ]
+    assert len(denies) == 1
+    deny = denies[0]
+    assert deny["Principal"] == "*"
+    assert deny["Action"] in ("s3:*", ["s3:*"])
+    resources = _as_list(deny["Resource"])
+    assert {"Fn::GetAtt": [bucket_id, "Arn"]} in resources
+    assert {"Fn::Sub": "${" + bucket_id + ".Arn}/*"} in resources
+
+
+def _lifecycle_rule(pipeline: dict[str, Any], prefix: str) -> dict[str, Any]:
+    bucket = _one(pipeline, "AWS::S3::Bucket")
+    rules = [
+        r
+        for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        if r.get("Prefix") == prefix and r["Status"] == "Enabled"
+    ]
+    assert len(rules) == 1, f"one enabled lifecycle rule for {prefix}"
+    rule: dict[str, Any] = rules[0]
+    return rule
+
+
+def test_lifecycle_rules_are_parameters(pipeline: dict[str, Any]) -> None:
+    raw = _lifecycle_rule(pipeline, "raw/")
+    transition = raw["Transitions"][0]
+    assert transition["TransitionInDays"] == {"Ref": "RawTransitionDays"}
+    assert transition["StorageClass"] == {"Ref": "RawTransitionStorageClass"}
+    assert raw["ExpirationInDays"] == {"Ref": "RawExpirationDays"}
+    errors = _lifecycle_rule(pipeline, "errors/")
+    assert errors["ExpirationInDays"] == {"Ref": "ErrorsExpirationDays"}
+    params = pipeline["Parameters"]
+    # S3 refuses IA transitions earlier than 30 days; the default must deploy.
+    assert params["RawTransitionDays"]["MinValue"] >= 30
+    assert params["RawExpirationDays"]["Default"] > params["RawTransitionDays"]["Default"]
+
+
+def test_firehose_destination(pipeline: dict[str, Any]) -> None:
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    stream = _one(pipeline, "AWS::KinesisFirehose::DeliveryStream")["Properties"]
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    dest = stream["ExtendedS3DestinationConfiguration"]
+    assert dest["BucketARN"] == {"Fn::GetAtt": [bucket_id, "Arn"]}
+    assert dest["CompressionFormat"] == "GZIP"
+    # No expression in Prefix: Firehose appends its default yyyy/MM/dd/HH/ layout.
+    assert dest["Prefix"] == "raw/"
+    assert "!{" not in dest["Prefix"]
+    error_prefix = dest["ErrorOutputPrefix"]
+    assert isinstance(error_prefix, str)
+    assert error_prefix.startswith("errors/firehose/")
+    # Firehose rule: an ErrorOutputPrefix with expressions must name the error type.
+    if "!{" in error_prefix:
+        assert "!{firehose:error-output-type}" in error_prefix
+    hints = dest["BufferingHints"]
+    assert hints == {
+        "SizeInMBs": {"Ref": "BufferSizeMB"},
+        "IntervalInSeconds": {"Ref": "BufferIntervalSeconds"},
+    }
+    params = pipeline["Parameters"]
+    assert params["BufferSizeMB"]["MinValue"] >= 1
+    assert params["BufferSizeMB"]["MaxValue"] <= 128
+    assert params["BufferIntervalSeconds"]["MaxValue"] <= 900
+
+
+def test_delivery_role_scoped_to_bucket(pipeline: dict[str, Any]) -> None:
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    role_id = _logical_id(pipeline, "AWS::IAM::Role")
+    stream = _one(pipeline, "AWS::KinesisFirehose::DeliveryStream")["Properties"]
+    assert stream["ExtendedS3DestinationConfiguration"]["RoleARN"] == {
+        "Fn::GetAtt": [role_id, "Arn"]
+    }
+    role = pipeline["Resources"][role_id]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "firehose.amazonaws.com"}]
+    assert "ManagedPolicyArns" not in role
+    allowed_bucket_resources = [
+        {"Fn::GetAtt": [bucket_id, "Arn"]},
+        {"Fn::Sub": "${" + bucket_id + ".Arn}/*"},
+    ]
+    s3_statements = 0
+    for policy in role["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = _as_list(statement["Action"])
+            assert all("*" not in a for a in actions), actions
+            resources = _as_list(statement["Resource"])
+            if any(a.startswith("s3:") for a in actions):
+                s3_statements += 1
+                assert all(a.startswith("s3:") for a in actions)
+                assert all(r in allowed_bucket_resources for r in resources), resources
+                assert "s3:PutObject" in actions
+            else:
+                assert actions == ["logs:PutLogEvents"]
+                assert len(resources) == 1
+                sub = resources[0]["Fn::Sub"]
+                assert ":log-stream:" in sub and not sub.endswith("*")
+    assert s3_statements == 1
+
+
+def test_glue_table_partition_projection(pipeline: dict[str, Any]) -> None:
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    keys = [k["Name"] for k in table["PartitionKeys"]]
+    assert keys == ["year", "month", "day", "hour"]
+    params = table["Parameters"]
+    assert params["projection.enabled"] == "true"
+    for key in keys:
+        assert params[f"projection.{key}.type"] in {"integer", "date"}
+    for key in ("month", "day", "hour"):
+        assert params[f"projection.{key}.digits"] == "2"
+    template = params["storage.location.template"]["Fn::Sub"]
+    assert template == "s3://${" + bucket_id + "}/raw/${!year}/${!month}/${!day}/${!hour}/"
+    storage = table["StorageDescriptor"]
+    assert storage["Location"] == {"Fn::Sub": "s3://${" + bucket_id + "}/raw/"}
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+
+
+def test_glue_table_columns(pipeline: dict[str, Any]) -> None:
+    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
+    assert columns == {
+        "timestamp": "bigint",
+        "servertimestamp": "string",
+        "derivedtimestamp": "string",
+        "eventid": "string",
+        "sessionid": "string",
+        "metricname": "string",
+        "value": "double",
+        "democontentid": "string",
+        "device": "string",
+        "devicecodename": "string",
+        "language": "string",
+        "appversion": "string",
+        "gitcommitsha": "string",
+        "metricattributes": "string",
+    }
+    # Glue/Athena column names are lower case; the SerDe matches JSON keys case-insensitively.
+    assert all(name == name.lower() for name in columns)
+
+
+def test_athena_workgroup_results_in_bucket(pipeline: dict[str, Any]) -> None:
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    wg = _one(pipeline, "AWS::Athena::WorkGroup")["Properties"]["WorkGroupConfiguration"]
+    assert wg["ResultConfiguration"]["OutputLocation"] == {
+        "Fn::Sub": "s3://${" + bucket_id + "}/athena-results/"
+    }
+    assert wg["EnforceWorkGroupConfiguration"] is True
+    assert _lifecycle_rule(pipeline, "athena-results/")["ExpirationInDays"]
+
+
+def test_outputs(pipeline: dict[str, Any]) -> None:
+    outputs = pipeline["Outputs"]
+    for name in ("StreamName", "StreamArn", "BucketName", "GlueDatabase", "GlueTable"):
+        assert name in outputs, name
+    stream_id = _logical_id(pipeline, "AWS::KinesisFirehose::DeliveryStream")
+    assert outputs["StreamArn"]["Value"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+
+
+def test_serde_maps_camel_case_keys(pipeline: dict[str, Any]) -> None:
+    # The Athena CSV query (exporter.athena) reads exactly these fields; each camelCase
+    # JSON key needs a mapping because the SerDe runs case-sensitively (so nested
+    # metricAttributes keys keep their case).
+    from exporter.athena import FIXED_COLUMNS, KNOWN_EXTRA_COLUMNS
+
+    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    storage = table["StorageDescriptor"]
+    columns = [c["Name"] for c in storage["Columns"]]
+    fields = [*FIXED_COLUMNS, *KNOWN_EXTRA_COLUMNS, "metricAttributes"]
+    assert sorted(columns) == sorted(f.lower() for f in fields)
+    serde = storage["SerdeInfo"]["Parameters"]
+    assert serde["case.insensitive"] == "false"
+    for field in fields:
+        if field != field.lower():
+            assert serde[f"mapping.{field.lower()}"] == field
+    mapped = {k.removeprefix("mapping.") for k in serde if k.startswith("mapping.")}
+    assert mapped <= set(columns)
