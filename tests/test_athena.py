@@ -14,8 +14,8 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
+from chalicelib.convert import FIXED_COLUMNS
 from exporter.athena import (
-    FIXED_COLUMNS,
     AthenaQueryError,
     AthenaQueryTimeout,
     athena_query,

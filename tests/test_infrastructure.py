@@ -269,7 +269,8 @@ def test_serde_maps_camel_case_keys(pipeline: dict[str, Any]) -> None:
     # The Athena CSV query (exporter.athena) reads exactly these fields; each camelCase
     # JSON key needs a mapping because the SerDe runs case-sensitively (so nested
     # metricAttributes keys keep their case).
-    from exporter.athena import FIXED_COLUMNS, KNOWN_EXTRA_COLUMNS
+    from chalicelib.convert import FIXED_COLUMNS
+    from exporter.athena import KNOWN_EXTRA_COLUMNS
 
     table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
     storage = table["StorageDescriptor"]

@@ -1,0 +1,372 @@
+"""Monthly AWS cost of the pipeline for a given event volume (us-east-1, on demand).
+
+A pure model: every unit price is a named constant below, every assumption a keyword
+argument with a stated default, and the result is a per-service breakdown. Free tiers
+are ignored (they expire, or are shared with other workloads) and so is data transfer
+(requests into AWS are free; the API's tiny JSON answers are noise).
+
+The one number that matters most is Firehose's: ingestion is billed per record
+rounded **up to the next 5 KB**, so a 400-byte event sent as its own record is billed
+as 5 KB. Batching one request's events into one record (newline-delimited) is what
+keeps Firehose cheap; ``events_per_record=1`` shows the difference.
+
+Prices checked 2026-11-28 against stored copies of public pages (see docs/COST.md for
+which were confirmed from AWS's own text and which only from third-party summaries).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import click
+
+PRICES_CHECKED = "2026-11-28"
+REGION = "us-east-1"
+
+# API Gateway REST API, first 333 million requests/month (AWS whitepaper on API Gateway
+# cost optimization; AWS pricing page). HTTP APIs would be $1.00.
+API_GATEWAY_REST_PER_MILLION_REQUESTS = 3.50
+# Lambda on arm64 (Graviton): first 7.5 billion GB-s/month; requests same for both archs.
+LAMBDA_ARM64_PER_GB_SECOND = 0.0000133334
+LAMBDA_PER_MILLION_REQUESTS = 0.20
+# Firehose Direct PUT ingestion, first 500 TB/month, each record rounded up to 5 KB
+# (AWS pricing page: "a 3KB record is billed as 5KB, a 12KB record is billed as 15KB").
+FIREHOSE_PER_GB_INGESTED = 0.029
+FIREHOSE_RECORD_INCREMENT_BYTES = 5 * 1024
+FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024
+# S3 Standard, first 50 TB/month; PUT/COPY/POST/LIST and GET per 1,000 requests.
+S3_STANDARD_PER_GB_MONTH = 0.023
+S3_PUT_PER_THOUSAND = 0.005
+S3_GET_PER_THOUSAND = 0.0004
+# CloudWatch Logs ingestion (standard log class); storage after that is ~$0.03/GB-month.
+CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50
+
+GB = 1024**3  # AWS bills "GB" as 2^30 bytes
+DAYS_PER_MONTH = 30
+
+
+@dataclass(frozen=True)
+class CostLine:
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    usd: float
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    events_per_month: int
+    events_per_request: int
+    events_per_record: int
+    event_bytes: int
+    requests: int
+    firehose_records: int
+    firehose_billed_bytes: int
+    s3_objects: int
+    lines: list[CostLine] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(line.usd for line in self.lines)
+
+    def by_service(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for line in self.lines:
+            totals[line.service] = totals.get(line.service, 0.0) + line.usd
+        return totals
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data["by_service"] = self.by_service()
+        data["total"] = self.total
+        data["prices_checked"] = PRICES_CHECKED
+        data["region"] = REGION
+        return data
+
+
+def firehose_billed_bytes(record_bytes: int) -> int:
+    """Bytes Firehose bills for one record: rounded up to the next 5 KB increment."""
+    if record_bytes < 0:
+        raise ValueError("record size cannot be negative")
+    if record_bytes == 0:
+        return 0
+    increments = math.ceil(record_bytes / FIREHOSE_RECORD_INCREMENT_BYTES)
+    return increments * FIREHOSE_RECORD_INCREMENT_BYTES
+
+
+def _request_sizes(events: int, per_request: int) -> list[tuple[int, int]]:
+    """(events in a request, how many such requests): full batches plus the remainder."""
+    full, rest = divmod(events, per_request)
+    sizes = [(per_request, full)] if full else []
+    if rest:
+        sizes.append((rest, 1))
+    return sizes
+
+
+def monthly_cost(
+    events_per_month: int,
+    *,
+    events_per_request: int = 25,
+    events_per_record: int | None = None,
+    event_bytes: int = 400,
+    gzip_ratio: float = 0.15,
+    csv_ratio: float = 0.6,
+    ingest_memory_mb: int = 256,
+    ingest_ms_per_request: float = 50.0,
+    export_memory_mb: int = 512,
+    export_seconds_per_object: float = 1.0,
+    daily_export_seconds: float = 30.0,
+    buffer_interval_seconds: int = 300,
+    buffer_size_mb: int = 64,
+    log_bytes_per_invocation: int = 600,
+    storage_months: float = 1.0,
+) -> CostBreakdown:
+    """Monthly cost in USD, per service, of ``events_per_month`` events.
+
+    - ``events_per_request``: events the browser client batches into one POST (25).
+    - ``events_per_record``: events per Firehose record; default one record per
+      request (= ``events_per_request``); 1 means one record per event.
+    - ``event_bytes``: size of one stored record (JSON line after enrichment).
+    - ``gzip_ratio``: compressed/uncompressed size of the raw objects in S3.
+    - ``csv_ratio``: CSV size relative to the JSON lines; CSVs are stored twice
+      (per-object parts and the daily combined file), uncompressed.
+    - Lambda: the ingest route runs once per request; the S3-event converter once per
+      Firehose object; the daily combine once a day.
+    - Firehose writes one object per buffer flush: every ``buffer_interval_seconds``
+      while traffic flows, or sooner when ``buffer_size_mb`` fills.
+    - ``storage_months``: months the month's data is kept at S3 Standard (1 = the
+      first month; the steady-state storage bill is roughly this times retention).
+    """
+    if events_per_month < 0:
+        raise ValueError("events per month cannot be negative")
+    if events_per_request < 1:
+        raise ValueError("events per request must be at least 1")
+    per_record = events_per_request if events_per_record is None else events_per_record
+    if per_record < 1:
+        raise ValueError("events per record must be at least 1")
+    per_record = min(per_record, events_per_request)  # a record never spans two requests
+    if event_bytes < 1:
+        raise ValueError("event size must be at least 1 byte")
+    if per_record * event_bytes > FIREHOSE_MAX_RECORD_BYTES:
+        raise ValueError(
+            f"{per_record} events of {event_bytes} bytes exceed Firehose's 1,000 KiB record limit"
+        )
+    if not 0 < gzip_ratio <= 1 or not 0 < csv_ratio <= 2:
+        raise ValueError("gzip ratio must be in (0, 1] and csv ratio in (0, 2]")
+
+    # Requests and Firehose records, exactly (the last batch may be partial).
+    requests = 0
+    records = 0
+    billed = 0
+    for size, count in _request_sizes(events_per_month, events_per_request):
+        requests += count
+        for record_events, record_count in _request_sizes(size, per_record):
+            records += count * record_count
+            billed += count * record_count * firehose_billed_bytes(record_events * event_bytes)
+
+    raw_bytes = events_per_month * event_bytes
+    if events_per_month:
+        flushes_by_time = DAYS_PER_MONTH * 86400 // max(buffer_interval_seconds, 60)
+        flushes_by_size = math.ceil(raw_bytes / (buffer_size_mb * 1024 * 1024))
+        objects = max(1, min(records, max(flushes_by_time, flushes_by_size)))
+        days = DAYS_PER_MONTH
+    else:
+        objects = 0
+        days = 0
+
+    lines: list[CostLine] = []
+
+    def add(service: str, item: str, quantity: float, unit: str, usd: float) -> None:
+        lines.append(CostLine(service, item, quantity, unit, usd))
+
+    add(
+        "API Gateway",
+        "REST API requests",
+        requests,
+        "requests",
+        requests / 1e6 * API_GATEWAY_REST_PER_MILLION_REQUESTS,
+    )
+
+    ingest_gb_s = requests * ingest_ms_per_request / 1000 * ingest_memory_mb / 1024
+    export_gb_s = (
+        (objects * export_seconds_per_object + days * daily_export_seconds)
+        * export_memory_mb
+        / 1024
+    )
+    invocations = requests + objects + days
+    add(
+        "Lambda",
+        "invocations (ingest + per-object CSV + daily)",
+        invocations,
+        "requests",
+        invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+    )
+    add(
+        "Lambda",
+        "compute, arm64",
+        ingest_gb_s + export_gb_s,
+        "GB-s",
+        (ingest_gb_s + export_gb_s) * LAMBDA_ARM64_PER_GB_SECOND,
+    )
+
+    add(
+        "Firehose",
+        f"ingestion, {records:,} records rounded up to 5 KB",
+        billed / GB,
+        "GB billed",
+        billed / GB * FIREHOSE_PER_GB_INGESTED,
+    )
+
+    csv_bytes = raw_bytes * csv_ratio
+    stored_gb = (raw_bytes * gzip_ratio + 2 * csv_bytes) / GB
+    add(
+        "S3",
+        "storage: raw .gz + CSV parts + daily CSV",
+        stored_gb * storage_months,
+        "GB-month",
+        stored_gb * storage_months * S3_STANDARD_PER_GB_MONTH,
+    )
+    # PUTs: Firehose objects, one CSV part per object, the daily files, and the daily
+    # LIST of a day's parts (LIST is billed like PUT). GETs: each raw object once, each
+    # part once more when the day is combined.
+    puts = objects + objects + days + days * max(1, math.ceil(objects / max(days, 1) / 1000))
+    gets = objects * 2
+    add("S3", "PUT/LIST requests", puts, "requests", puts / 1000 * S3_PUT_PER_THOUSAND)
+    add("S3", "GET requests", gets, "requests", gets / 1000 * S3_GET_PER_THOUSAND)
+
+    log_gb = invocations * log_bytes_per_invocation / GB
+    add(
+        "CloudWatch Logs",
+        "Lambda log ingestion",
+        log_gb,
+        "GB",
+        log_gb * CLOUDWATCH_LOGS_PER_GB_INGESTED,
+    )
+
+    return CostBreakdown(
+        events_per_month=events_per_month,
+        events_per_request=events_per_request,
+        events_per_record=per_record,
+        event_bytes=event_bytes,
+        requests=requests,
+        firehose_records=records,
+        firehose_billed_bytes=billed,
+        s3_objects=objects,
+        lines=lines,
+    )
+
+
+def format_table(breakdown: CostBreakdown) -> str:
+    """A plain-text table of the breakdown, per line and per service, with the total."""
+    rows = [("Service", "Item", "Quantity", "USD/month")]
+    for line in breakdown.lines:
+        quantity = (
+            f"{line.quantity:,.0f} {line.unit}"
+            if line.quantity >= 100 or line.quantity == int(line.quantity)
+            else f"{line.quantity:,.3f} {line.unit}"
+        )
+        rows.append((line.service, line.item, quantity, f"{line.usd:,.2f}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+
+    def render(row: tuple[str, str, str, str]) -> str:
+        return "  ".join(
+            (cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]))
+            for i, cell in enumerate(row)
+        ).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = [
+        f"{breakdown.events_per_month:,} events/month, {breakdown.events_per_request} per request, "
+        f"{breakdown.events_per_record} per Firehose record, {breakdown.event_bytes} bytes each "
+        f"({REGION} on-demand prices checked {PRICES_CHECKED}; free tiers ignored)",
+        "",
+        render(rows[0]),
+        rule,
+        *(render(r) for r in rows[1:]),
+        rule,
+    ]
+    for service, usd in breakdown.by_service().items():
+        out.append(render((service, "subtotal", "", f"{usd:,.2f}")))
+    out.append(render(("Total", "", "", f"{breakdown.total:,.2f}")))
+    return "\n".join(out)
+
+
+@click.command("cost")
+@click.option(
+    "--events-per-month",
+    type=click.IntRange(min=0),
+    default=10_000_000,
+    show_default=True,
+    help="Events tracked per month.",
+)
+@click.option(
+    "--events-per-request",
+    type=click.IntRange(min=1),
+    default=25,
+    show_default=True,
+    help="Events the client batches into one POST (its batchSize).",
+)
+@click.option(
+    "--events-per-record",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Events per Firehose record [default: all of a request's events in one record].",
+)
+@click.option(
+    "--one-record-per-event",
+    is_flag=True,
+    help="Send each event as its own Firehose record (each billed as at least 5 KB).",
+)
+@click.option(
+    "--event-bytes",
+    type=click.IntRange(min=1),
+    default=400,
+    show_default=True,
+    help="Size of one stored event record in bytes.",
+)
+@click.option(
+    "--gzip-ratio",
+    type=click.FloatRange(min=0, max=1, min_open=True),
+    default=0.15,
+    show_default=True,
+    help="Compressed/uncompressed size of raw objects in S3.",
+)
+@click.option(
+    "--storage-months",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Months a month's data is stored (steady state: the retention).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
+def cost(
+    events_per_month: int,
+    events_per_request: int,
+    events_per_record: int | None,
+    one_record_per_event: bool,
+    event_bytes: int,
+    gzip_ratio: float,
+    storage_months: float,
+    as_json: bool,
+) -> None:
+    """Estimate the monthly AWS bill for a number of events, per service."""
+    if one_record_per_event and events_per_record not in (None, 1):
+        raise click.UsageError("--one-record-per-event contradicts --events-per-record")
+    try:
+        breakdown = monthly_cost(
+            events_per_month,
+            events_per_request=events_per_request,
+            events_per_record=1 if one_record_per_event else events_per_record,
+            event_bytes=event_bytes,
+            gzip_ratio=gzip_ratio,
+            storage_months=storage_months,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(breakdown.to_dict(), indent=2))
+    else:
+        click.echo(format_table(breakdown))
