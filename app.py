@@ -36,6 +36,8 @@ _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
 )
 _clients: dict[str, Any] = {}
+# What a 503 asks the client to wait before resending (it adds its own jittered backoff).
+RETRY_AFTER_SECONDS = "5"
 
 
 def _firehose_client() -> FirehoseClient:
@@ -96,9 +98,10 @@ def post_events() -> Response:
     raw = request.raw_body or b""
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
     answer = collector.collect(raw, request.headers.get("content-type"), request_id)
-    return _json_response(
-        answer.status, answer.body, cors_headers(origin, SETTINGS.allowed_origins)
-    )
+    headers = cors_headers(origin, SETTINGS.allowed_origins)
+    if answer.status == 503:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return _json_response(answer.status, answer.body, headers)
 
 
 @app.route("/events", methods=["OPTIONS"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 PREFLIGHT_MAX_AGE_SECONDS = "86400"
+# Without this a cross-origin script cannot read Retry-After on a 503.
+_EXPOSED = {"Access-Control-Expose-Headers": "Retry-After"}
 
 
 def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
@@ -20,10 +22,11 @@ def origin_allowed(origin: str | None, allowed: tuple[str, ...]) -> bool:
 def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
     """Headers for an actual (non-preflight) answer."""
     if "*" in allowed:
-        return {"Access-Control-Allow-Origin": "*"}
+        return {"Access-Control-Allow-Origin": "*", **_EXPOSED}
     headers = {"Vary": "Origin"}
     if origin is not None and origin in allowed:
         headers["Access-Control-Allow-Origin"] = origin
+        headers.update(_EXPOSED)
     return headers
 
 

@@ -10,6 +10,7 @@ and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,6 +28,7 @@ SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
 JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
+_MAX_ATTRIBUTE_KEY = 256
 
 
 class BadRequest(Exception):
@@ -147,9 +149,15 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
+@functools.lru_cache(maxsize=256)
+def _iso_second(epoch_seconds: int) -> str:
+    return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def _iso_ms(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """ISO 8601 UTC with milliseconds; the events of a batch share seconds, so cache them."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_iso_second(seconds)}.{millis:03d}Z"
 
 
 # anyOf failures say only "cannot be validated by any definition"; say what would do.
@@ -282,31 +290,30 @@ class BatchValidator:
         return parsed
 
     def _check_attributes(self, value: Any, depth: int) -> None:
+        """Bound nesting depth, key length and string length (JSON Schema cannot, cheaply)."""
         limits = self.limits
         if depth > limits.max_attribute_depth:
             raise _EventError(
                 f"metricAttributes nest deeper than {limits.max_attribute_depth} levels"
             )
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if len(key) > 256:
-                    raise _EventError("metricAttributes has a key longer than 256 characters")
-                if isinstance(item, (dict, list)):
-                    self._check_attributes(item, depth + 1)
-                elif isinstance(item, str) and len(item) > limits.max_string_length:
-                    raise _EventError(
-                        f'metricAttributes "{key}" is longer than '
-                        f"{limits.max_string_length} characters"
-                    )
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, (dict, list)):
-                    self._check_attributes(item, depth + 1)
-                elif isinstance(item, str) and len(item) > limits.max_string_length:
+        if type(value) is dict:
+            if value and max(map(len, value)) > _MAX_ATTRIBUTE_KEY:
+                raise _EventError(
+                    f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
+                )
+            items: Any = value.values()
+        else:
+            items = value
+        for item in items:
+            kind = type(item)
+            if kind is str:
+                if len(item) > limits.max_string_length:
                     raise _EventError(
                         f"metricAttributes has a string longer than "
                         f"{limits.max_string_length} characters"
                     )
+            elif kind is dict or kind is list:
+                self._check_attributes(item, depth + 1)
 
 
 class _EventError(Exception):

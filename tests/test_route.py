@@ -114,6 +114,8 @@ def test_sink_failure_is_503_and_the_client_is_told_to_resend(
     response = post(client, batch())
     assert response.status_code == 503
     assert "send the batch again" in response.json_body["message"]
+    assert response.headers["Retry-After"] == "5"
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
     assert post(client, batch()).status_code == 200
 
 

@@ -1,0 +1,165 @@
+// Fake browser for unit tests: window/document as EventTargets, a localStorage double
+// with quota and failure switches, a recording sendBeacon and a scripted fetch.
+import { vi } from 'vitest';
+
+type Mod = typeof import('../../src/index');
+
+export class FakeStorage {
+  #quota: number;
+  #fail: boolean;
+  constructor(quota = Infinity, fail = false) {
+    this.#quota = quota;
+    this.#fail = fail;
+  }
+  setQuota(q: number): void {
+    this.#quota = q;
+  }
+  setFail(f: boolean): void {
+    this.#fail = f;
+  }
+  get length(): number {
+    return Object.keys(this).length;
+  }
+  key(i: number): string | null {
+    return Object.keys(this)[i] ?? null;
+  }
+  getItem(k: string): string | null {
+    return Object.prototype.hasOwnProperty.call(this, k) ? (this as unknown as Record<string, string>)[k] : null;
+  }
+  setItem(k: string, v: string): void {
+    if (this.#fail) throw new DOMException('storage disabled', 'SecurityError');
+    const others = Object.keys(this)
+      .filter((x) => x !== k)
+      .reduce((n, x) => n + x.length + this.getItem(x)!.length, 0);
+    if (others + k.length + String(v).length > this.#quota) throw new DOMException('quota', 'QuotaExceededError');
+    (this as unknown as Record<string, string>)[k] = String(v);
+  }
+  removeItem(k: string): void {
+    delete (this as unknown as Record<string, string>)[k];
+  }
+  clear(): void {
+    for (const k of Object.keys(this)) this.removeItem(k);
+  }
+}
+
+export interface Sent {
+  url: string;
+  body: { sentAt: number; context: Record<string, unknown>; events: Array<Record<string, unknown>> };
+  raw: string;
+  keepalive: boolean;
+  at: number;
+  init: RequestInit;
+  /** The fake server answered 2xx: the events count as delivered. */
+  ok?: boolean;
+}
+
+export type Reply =
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  | 'network-error';
+
+export interface Browser {
+  win: EventTarget & { localStorage?: unknown };
+  doc: EventTarget & { visibilityState: string };
+  storage: FakeStorage | null;
+  fetches: Sent[];
+  beacons: Sent[];
+  /** Replies for the next fetch calls, in order; afterwards `fallback`. */
+  replies: Reply[];
+  fallback: Reply | ((s: Sent) => Reply);
+  beaconOk: boolean;
+}
+
+export function fakeBrowser(opts: { storage?: FakeStorage | 'throw' | null; locks?: boolean } = {}): Browser {
+  const storage = opts.storage === undefined ? new FakeStorage() : opts.storage;
+  const win = new EventTarget() as Browser['win'];
+  Object.defineProperty(win, 'localStorage', {
+    get() {
+      if (storage === 'throw') throw new DOMException('denied', 'SecurityError');
+      return storage;
+    },
+  });
+  const doc = new EventTarget() as Browser['doc'];
+  doc.visibilityState = 'visible';
+  const b: Browser = {
+    win,
+    doc,
+    storage: storage === 'throw' ? null : storage,
+    fetches: [],
+    beacons: [],
+    replies: [],
+    fallback: (s) => ({ status: 200, body: { accepted: s.body.events.length, rejected: [] } }),
+    beaconOk: true,
+  };
+  const nav = {
+    sendBeacon: vi.fn((url: string, data: string) => {
+      if (typeof data !== 'string') throw new Error('beacon body must be a string');
+      if (!b.beaconOk) return false;
+      b.beacons.push({ url, raw: data, body: JSON.parse(data), keepalive: true, at: Date.now(), init: {}, ok: true });
+      return true;
+    }),
+  };
+  vi.stubGlobal('window', win);
+  vi.stubGlobal('document', doc);
+  vi.stubGlobal('navigator', nav);
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (url: string, init: RequestInit) => {
+      const raw = String(init.body);
+      const s: Sent = { url, raw, body: JSON.parse(raw), keepalive: !!init.keepalive, at: Date.now(), init };
+      b.fetches.push(s);
+      const next = b.replies.length ? b.replies.shift()! : b.fallback;
+      const r = typeof next === 'function' ? next(s) : next;
+      if (r === 'network-error') throw new TypeError('Failed to fetch');
+      s.ok = r.status >= 200 && r.status < 300;
+      return {
+        status: r.status,
+        ok: r.status < 300,
+        headers: new Headers(r.headers ?? {}),
+        json: async () => (r.body === undefined ? Promise.reject(new SyntaxError('no body')) : r.body),
+      };
+    }),
+  );
+  return b;
+}
+
+/** A fresh copy of the module, as a new page load (or a second tab) would get. */
+export async function load(): Promise<Mod> {
+  vi.resetModules();
+  return import('../../src/index');
+}
+
+/** Lets pending promise chains (fetch → json → bookkeeping) finish. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await vi.advanceTimersByTimeAsync(0);
+}
+
+export function hide(b: Browser): void {
+  b.doc.visibilityState = 'hidden';
+  b.doc.dispatchEvent(new Event('visibilitychange'));
+}
+
+export function pagehide(b: Browser, persisted = false): void {
+  const e = new Event('pagehide') as Event & { persisted: boolean };
+  e.persisted = persisted;
+  b.win.dispatchEvent(e);
+}
+
+export function pageshow(b: Browser, persisted = true): void {
+  b.doc.visibilityState = 'visible';
+  const e = new Event('pageshow') as Event & { persisted: boolean };
+  e.persisted = persisted;
+  b.win.dispatchEvent(e);
+}
+
+export const sentIds = (list: Sent[]): string[] => list.flatMap((s) => s.body.events.map((e) => String(e.eventId)));
+
+/** Event ids the fake server accepted (2xx) plus those handed to sendBeacon. */
+export const deliveredIds = (b: Browser): string[] => [...sentIds(b.fetches.filter((s) => s.ok)), ...sentIds(b.beacons)];
+
+export const stored = (s: FakeStorage | null): Array<{ key: string; t: number; e: Array<Record<string, unknown>> }> =>
+  s
+    ? Object.keys(s).map((key) => {
+        const v = JSON.parse(s.getItem(key)!) as { t: number; e: Array<Record<string, unknown>> };
+        return { key, t: v.t, e: v.e };
+      })
+    : [];
