@@ -1,16 +1,15 @@
 """Raw NDJSON (gzip or plain) → the spec's CSV, in constant memory.
 
-Two passes, because the header is the union of the file's columns:
+One parse per record. Pass 1 reads every record, flattens it and writes its
+CSV row to a temporary spool under the header known so far (new columns are
+rare after the first rows, so nearly every row is written under the final
+header). It also writes a fingerprint of each ``eventId`` into 256 partitions
+spilled to disk in small blocks, so memory stays flat whatever the input size.
 
-1. read every record, flatten it to formatted cells, spool it to a temporary
-   file, note its columns and a 64-bit hash of its ``eventId``;
-2. write the header, then replay the spool in input order, dropping every
-   repeat of an ``eventId`` after its first.
-
-Duplicates are found without holding every id in memory: pass 1 writes the
-hashes into 256 partitions (spilled to disk in small blocks), and only the
-hashes seen twice within a partition become candidates; pass 2 then compares
-the real ids of candidate rows only, so a hash collision never drops an event.
+Pass 2 writes the final header and copies the spool line by line; only rows
+written under an earlier header are re-mapped, and only rows whose fingerprint
+was seen twice are parsed, so that their real ids are compared: a fingerprint
+collision never drops an event, and the first copy of a duplicate is kept.
 """
 
 from __future__ import annotations
@@ -20,12 +19,14 @@ import csv
 import gzip
 import io
 import json
+import operator
 import os
 import re
 import tempfile
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
@@ -46,8 +47,9 @@ ATTRIBUTE_PREFIX = "attr_"
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 GZIP_MAGIC = b"\x1f\x8b"
-# A line longer than this is read in pieces: it is concatenated objects with no
-# newline between them (a Firehose stream without a delimiter), never one record.
+_READ_BYTES = 1024 * 1024
+# A line longer than this is decoded as it streams: it is concatenated objects with
+# no newline between them (a Firehose stream without a delimiter), never one record.
 MAX_LINE_BYTES = 1024 * 1024
 # One object larger than this is not a stored event; it becomes a bad line.
 MAX_OBJECT_CHARS = 4 * 1024 * 1024
@@ -66,17 +68,13 @@ class BadLine:
     content: str
 
     def to_json(self) -> bytes:
-        return (
-            orjson.dumps(
-                {
-                    "source": self.source,
-                    "line": self.line,
-                    "reason": self.reason,
-                    "content": self.content,
-                }
-            )
-            + b"\n"
-        )
+        record = {
+            "source": self.source,
+            "line": self.line,
+            "reason": self.reason,
+            "content": self.content,
+        }
+        return orjson.dumps(record) + b"\n"
 
 
 @dataclass
@@ -100,65 +98,129 @@ class ConversionReport:
         }
 
 
-def open_maybe_gzip(stream: BinaryIO) -> BinaryIO:
-    """Gzip is told by its magic bytes, not by the name: Firehose names vary."""
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[type-var]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered
+class _StreamError(Exception):
+    """The object itself is damaged (truncated gzip); what was read before is kept."""
+
+
+def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
+    """Bytes of a plain or gzip object (told by magic bytes: Firehose names vary),
+    in bounded chunks, across concatenated gzip members."""
+    data = raw.read(_READ_BYTES)
+    if data[:2] != GZIP_MAGIC:
+        while data:
+            yield data
+            data = raw.read(_READ_BYTES)
+        return
+    inflater = zlib.decompressobj(wbits=31)
+    in_member = True
+    while data:
+        while data:
+            try:
+                out = inflater.decompress(data, _READ_BYTES)
+            except zlib.error as exc:
+                raise _StreamError(f"gzip data is damaged: {exc}") from None
+            if out:
+                yield out
+            if inflater.eof:
+                data = inflater.unused_data
+                inflater = zlib.decompressobj(wbits=31)
+                in_member = bool(data)
+            else:
+                data = inflater.unconsumed_tail
+                in_member = True
+        data = raw.read(_READ_BYTES)
+        in_member = in_member or bool(data)
+    if in_member and not inflater.eof:
+        raise _StreamError("gzip data ends early (truncated object)")
+
+
+def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """``(line, complete)`` pairs. Lines are split in C over whole chunks; a line
+    longer than MAX_LINE_BYTES comes in pieces, ``complete`` only on its last."""
+    tail = b""
+    in_long_line = False
+    for chunk in _iter_decompressed(raw):
+        if in_long_line:
+            end = chunk.find(b"\n")
+            if end < 0:
+                yield chunk, False
+                continue
+            yield chunk[:end], True
+            in_long_line = False
+            chunk = chunk[end + 1 :]
+        lines = (tail + chunk if tail else chunk).split(b"\n")
+        tail = lines.pop()
+        for line in lines:
+            yield line, True
+        if len(tail) > MAX_LINE_BYTES:
+            yield tail, False
+            tail = b""
+            in_long_line = True
+    if tail or in_long_line:
+        yield tail, True
 
 
 # orjson reads integers beyond 64 bits as floats (changing them); the standard
-# library keeps them exact, so such lines take the slower path.
-_LONG_DIGITS = re.compile(rb"\d{20}")
-_fallback_decoder = json.JSONDecoder(
-    parse_constant=lambda name: (_ for _ in ()).throw(ValueError(f"{name} is not JSON"))
-)
+# library keeps them exact, so lines with a run of 20 digits take the slower path.
+# (translate + find is ~20x faster than a regex here.)
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 
 
-def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any]]:
-    """Yield ``(line_number, value)`` for every JSON value; bad input as ``BadLine``.
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
-    Accepts newline-delimited JSON and concatenated objects (``{...}{...}``)
-    on one line or spread over many megabytes without a newline.
+
+_fallback_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any, bytes | None]]:
+    """Yield ``(line_number, value, line)`` for every JSON value; bad input as ``BadLine``.
+
+    Accepts gzip or plain, newline-delimited JSON and concatenated objects
+    (``{...}{...}``) on one line or spread over megabytes without a newline.
+    ``line`` is the raw text when the value is the whole line, else None.
     """
     line_number = 0
-    while True:
-        chunk = stream.readline(MAX_LINE_BYTES)
-        if not chunk:
-            return
-        line_number += 1
-        if len(chunk) == MAX_LINE_BYTES and not chunk.endswith(b"\n"):
-            yield from _decode_long_line(chunk, stream, line_number, source)
-            continue
-        stripped = chunk.strip()
-        if not stripped:
-            continue
-        if _LONG_DIGITS.search(stripped) is None:
-            try:
-                yield line_number, orjson.loads(stripped)
+    loads = orjson.loads
+    long_line: _LongLineDecoder | None = None
+    try:
+        for line, complete in _iter_lines(stream):
+            if long_line is not None or not complete:
+                if long_line is None:
+                    line_number += 1
+                    long_line = _LongLineDecoder(source, line_number)
+                yield from ((line_number, v, None) for v in long_line.feed(line, complete))
+                if complete:
+                    long_line = None
                 continue
-            except orjson.JSONDecodeError:
-                pass
-        yield from _decode_concatenated(stripped, line_number, source)
+            line_number += 1
+            if _TWENTY_DIGITS not in line.translate(_DIGITS_AS_ZERO):
+                try:
+                    yield line_number, loads(line), line
+                    continue
+                except orjson.JSONDecodeError:
+                    pass
+            stripped = line.strip()
+            if stripped:
+                for value in _decode_concatenated(stripped, line_number, source):
+                    yield line_number, value, None
+    except _StreamError as exc:
+        yield line_number + 1, BadLine(source, line_number + 1, str(exc), ""), None
 
 
 def _decode_text(data: bytes, line_number: int, source: str) -> str | BadLine:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return BadLine(
-            source,
-            line_number,
-            f"not UTF-8 (byte {exc.start})",
-            data[:BAD_LINE_CONTENT_CHARS].decode("utf-8", "backslashreplace"),
-        )
+        content = data[:BAD_LINE_CONTENT_CHARS].decode("utf-8", "backslashreplace")
+        return BadLine(source, line_number, f"not UTF-8 (byte {exc.start})", content)
 
 
-def _decode_concatenated(data: bytes, line_number: int, source: str) -> Iterator[tuple[int, Any]]:
+def _decode_concatenated(data: bytes, line_number: int, source: str) -> Iterator[Any]:
     text = _decode_text(data, line_number, source)
     if isinstance(text, BadLine):
-        yield line_number, text
+        yield text
         return
     position, end = 0, len(text)
     while position < end:
@@ -169,24 +231,26 @@ def _decode_concatenated(data: bytes, line_number: int, source: str) -> Iterator
         try:
             value, position = _fallback_decoder.raw_decode(text, position)
         except (ValueError, RecursionError) as exc:
-            reason = f"not JSON: {exc}"
-            yield (
-                line_number,
-                BadLine(
-                    source, line_number, reason, text[position : position + BAD_LINE_CONTENT_CHARS]
-                ),
-            )
+            content = text[position : position + BAD_LINE_CONTENT_CHARS]
+            yield BadLine(source, line_number, f"not JSON: {exc}", content)
             return
-        yield line_number, value
+        yield value
 
 
-def _decode_long_line(
-    first: bytes, stream: BinaryIO, line_number: int, source: str
-) -> Iterator[tuple[int, Any]]:
-    decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
-    text = decoder.decode(first)
-    line_done = False
-    while True:
+class _LongLineDecoder:
+    """Objects out of one very long line, as its pieces arrive."""
+
+    def __init__(self, source: str, line_number: int) -> None:
+        self._source = source
+        self._line_number = line_number
+        self._decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
+        self._text = ""
+        self._failed = False
+
+    def feed(self, piece: bytes, final: bool) -> Iterator[Any]:
+        if self._failed:
+            return  # the rest of a line that could not be resynchronised
+        text = self._text + self._decoder.decode(piece, final=final)
         position = 0
         while True:
             while position < len(text) and text[position].isspace():
@@ -196,69 +260,103 @@ def _decode_long_line(
             try:
                 value, position = _fallback_decoder.raw_decode(text, position)
             except (ValueError, RecursionError) as exc:
-                incomplete = not line_done and len(text) - position < MAX_OBJECT_CHARS
-                if incomplete:
+                if not final and len(text) - position < MAX_OBJECT_CHARS:
                     break  # the object continues in the next piece
-                yield (
-                    line_number,
-                    BadLine(
-                        source,
-                        line_number,
-                        f"not JSON: {exc}",
-                        text[position : position + BAD_LINE_CONTENT_CHARS],
-                    ),
-                )
-                position = len(text)
-                # Skip what is left of this line: it cannot be resynchronised safely.
-                while not line_done:
-                    piece = stream.readline(MAX_LINE_BYTES)
-                    line_done = not piece or piece.endswith(b"\n")
+                content = text[position : position + BAD_LINE_CONTENT_CHARS]
+                self._failed = True
+                yield BadLine(self._source, self._line_number, f"not JSON: {exc}", content)
                 return
-            yield line_number, value
-        text = text[position:]
-        if line_done:
-            return
-        piece = stream.readline(MAX_LINE_BYTES)
-        if not piece or piece.endswith(b"\n"):
-            line_done = True
-        text += decoder.decode(piece, final=line_done)
+            yield value
+        self._text = text[position:]
 
 
 def neutralize(text: str) -> str:
     return "'" + text if text and text[0] in FORMULA_TRIGGERS else text
 
 
+# A string value that starts with a formula trigger, as it can appear in JSON text
+# (literally, or as a \t, \r or \u00XX escape). Lines without one skip the
+# per-string check, which is most of the flattening cost.
+_MAY_NEED_NEUTRALIZING = re.compile(rb':\s*"(?:[=+\-@]|\\[tr]|\\u00(?:3[dD]|2[bBdD]|40|09|0[dD]))')
+
+
+_SPOOL_INT_MIN = -(2**63)
+_SPOOL_INT_END = 2**64
+
+
 def format_cell(value: Any, neutralize_formulas: bool) -> str:
+    """The CSV text of one value: what the converter writes for it."""
+    return _text(_cell_value(value, neutralize_formulas))
+
+
+def _cell_value(value: Any, neutral: bool) -> Any:
+    """Strings (neutralized), numbers and None as they are; the csv module writes
+    numbers with str() (shortest round-trip text for floats) and None as empty."""
     kind = type(value)
     if kind is str:
-        return neutralize(value) if neutralize_formulas else value
-    if value is None:
-        return ""
+        return neutralize(value) if neutral else value
     if kind is bool:
         return "true" if value else "false"
-    if kind is int:
-        return str(value)
-    if kind is float:
-        return repr(value)  # shortest text that reads back as the same float
-    return orjson.dumps(value).decode("utf-8")  # lists (and anything else) as JSON
+    if kind is list:
+        return orjson.dumps(value).decode("utf-8")
+    if kind is int and not _SPOOL_INT_MIN <= value < _SPOOL_INT_END:
+        return str(value)  # beyond what the spool (orjson) carries; exact as text
+    return value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value if type(value) is str else str(value)
 
 
 def flatten_record(record: dict[str, Any], neutralize_formulas: bool = True) -> dict[str, str]:
     """Top-level fields as they are, ``metricAttributes`` as ``attr_*``, nested with ``_``."""
-    cells: dict[str, str] = {}
+    return {k: _text(v) for k, v in _flatten(record, neutralize_formulas).items() if v is not None}
+
+
+def _flatten(record: dict[str, Any], neutral: bool) -> dict[str, Any]:
+    """Cells as values ready for csv.writer. Reuses ``record`` (it is not needed again)."""
+    attributes = record.pop("metricAttributes", None)
+    cells = record
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str:
+            if neutral and value and value[0] in FORMULA_TRIGGERS:
+                cells[key] = "'" + value
+        elif kind is int:
+            if not _SPOOL_INT_MIN <= value < _SPOOL_INT_END:
+                cells[key] = str(value)
+        elif kind is float or value is None:
+            pass
+        elif kind is dict:
+            break  # rare: a nested top-level object; take the general path below
+        else:
+            cells[key] = _cell_value(value, neutral)
+    else:
+        if attributes is not None:
+            _add_attributes(cells, attributes, neutral)
+        return cells
+    flat: dict[str, Any] = {}
     for key, value in record.items():
         if type(value) is dict:
-            prefix = ATTRIBUTE_PREFIX if key == "metricAttributes" else key + "_"
-            _flatten_into(cells, prefix, value, neutralize_formulas)
-        elif key == "metricAttributes" and type(value) is str:
-            parsed = _parse_object(value)
-            if parsed is None:
-                cells[key] = format_cell(value, neutralize_formulas)
-            else:
-                _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutralize_formulas)
-        elif value is not None:
-            cells[key] = format_cell(value, neutralize_formulas)
-    return cells
+            _flatten_into(flat, key + "_", value, neutral)
+        else:
+            flat[key] = _cell_value(value, neutral)
+    if attributes is not None:
+        _add_attributes(flat, attributes, neutral)
+    return flat
+
+
+def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool) -> None:
+    if type(attributes) is dict:
+        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral)
+    elif type(attributes) is str:
+        parsed = _parse_object(attributes)
+        if parsed is None:
+            cells["metricAttributes"] = _cell_value(attributes, neutral)
+        else:
+            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral)
+    else:
+        cells["metricAttributes"] = _cell_value(attributes, neutral)
 
 
 def _parse_object(text: str) -> dict[str, Any] | None:
@@ -269,12 +367,17 @@ def _parse_object(text: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _flatten_into(cells: dict[str, str], prefix: str, value: dict[str, Any], neutral: bool) -> None:
+def _flatten_into(cells: dict[str, Any], prefix: str, value: dict[str, Any], neutral: bool) -> None:
     for key, item in value.items():
-        if type(item) is dict:
+        kind = type(item)
+        if kind is dict:
             _flatten_into(cells, f"{prefix}{key}_", item, neutral)
+        elif kind is str:
+            cells[prefix + key] = (
+                "'" + item if neutral and item and item[0] in FORMULA_TRIGGERS else item
+            )
         elif item is not None:
-            cells[prefix + key] = format_cell(item, neutral)
+            cells[prefix + key] = item if kind is float else _cell_value(item, neutral)
 
 
 def order_columns(names: Iterable[str]) -> list[str]:
@@ -286,20 +389,20 @@ def order_columns(names: Iterable[str]) -> list[str]:
     return [*FIXED_COLUMNS, *others, *attributes]
 
 
-class _DuplicateCandidates:
-    """Hashes of event ids, partitioned and spilled to disk so memory stays flat."""
+class _Fingerprints:
+    """(fingerprint, row) pairs in partitions, spilled to disk so memory stays flat."""
 
     def __init__(self, directory: str) -> None:
         self._directory = directory
         self._blocks = [array("q") for _ in range(_PARTITIONS)]
-        self._spilled: list[bool] = [False] * _PARTITIONS
+        self._spilled = [False] * _PARTITIONS
 
-    def add(self, digest: int) -> None:
-        partition = digest & (_PARTITIONS - 1)
-        block = self._blocks[partition]
-        block.append(digest)
+    def add(self, fingerprint: int, row: int) -> None:
+        block = self._blocks[fingerprint & (_PARTITIONS - 1)]
+        block.append(fingerprint)
+        block.append(row)
         if len(block) >= _SPILL_ENTRIES:
-            self._spill(partition)
+            self._spill(fingerprint & (_PARTITIONS - 1))
 
     def _spill(self, partition: int) -> None:
         with open(os.path.join(self._directory, f"ids-{partition}"), "ab") as handle:
@@ -307,27 +410,49 @@ class _DuplicateCandidates:
         self._blocks[partition] = array("q")
         self._spilled[partition] = True
 
-    def seen_twice(self) -> set[int]:
-        candidates: set[int] = set()
+    def rows_sharing_a_fingerprint(self) -> set[int]:
+        """Every row whose fingerprint some other row has too (the possible duplicates)."""
+        rows: set[int] = set()
         for partition in range(_PARTITIONS):
-            digests = array("q")
+            pairs = array("q")
             if self._spilled[partition]:
                 path = os.path.join(self._directory, f"ids-{partition}")
                 with open(path, "rb") as handle:
-                    digests.frombytes(handle.read())
+                    pairs.frombytes(handle.read())
                 os.unlink(path)
-            digests.extend(self._blocks[partition])
+            pairs.extend(self._blocks[partition])
             self._blocks[partition] = array("q")
-            seen: set[int] = set()
-            for digest in digests:
-                if digest in seen:
-                    candidates.add(digest)
-                else:
-                    seen.add(digest)
-        return candidates
+            fingerprints = pairs[0::2]
+            if len(set(fingerprints)) == len(fingerprints):
+                continue  # the usual case, decided in C
+            first_row: dict[int, int] = {}
+            for index in range(0, len(pairs), 2):
+                fingerprint, row = pairs[index], pairs[index + 1]
+                earlier = first_row.setdefault(fingerprint, row)
+                if earlier != row:
+                    rows.add(earlier)
+                    rows.add(row)
+        return rows
 
 
 Source = tuple[str, Callable[[], AbstractContextManager[BinaryIO]]]
+
+
+def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
+    if isinstance(value, BadLine):
+        return value
+    shown = orjson.dumps(value).decode("utf-8")[:BAD_LINE_CONTENT_CHARS]
+    return BadLine(source, line_number, "not a JSON object", shown)
+
+
+def _open_spool(path: str, mode: str, compress: bool) -> IO[bytes]:
+    if compress:
+        return gzip.open(path, mode, compresslevel=1)  # type: ignore[return-value]
+    return open(path, mode, buffering=_READ_BYTES)
+
+
+def _newlines_in(cells: dict[str, Any]) -> int:
+    return sum(v.count("\n") for v in cells.values() if type(v) is str)
 
 
 def convert(
@@ -347,77 +472,147 @@ def convert(
     (Lambda's /tmp is 512 MB).
     """
     report = ConversionReport()
-    with (
-        tempfile.TemporaryDirectory(prefix="csv-spool-", dir=spool_dir) as work,
-        ExitStack() as stack,
-    ):
-        spool_path = os.path.join(work, "rows")
-        spool: IO[bytes] | gzip.GzipFile = (
-            gzip.open(spool_path, "wb", compresslevel=1)
-            if compress_spool
-            else open(spool_path, "wb", buffering=1024 * 1024)
-        )
-        stack.callback(spool.close)
-        ids = _DuplicateCandidates(work)
-        columns: set[str] = set()
-        dumps = orjson.dumps
-        for name, opener in sources:
-            report.sources += 1
-            with opener() as raw:
-                for line_number, value in iter_json_objects(open_maybe_gzip(raw), name):
-                    if type(value) is not dict:
-                        bad = (
-                            value
-                            if isinstance(value, BadLine)
-                            else BadLine(
-                                name,
-                                line_number,
-                                "not a JSON object",
-                                orjson.dumps(value).decode("utf-8")[:BAD_LINE_CONTENT_CHARS],
-                            )
-                        )
-                        report.bad_lines += 1
-                        if on_bad_line is not None:
-                            on_bad_line(bad)
-                        continue
-                    cells = flatten_record(value, neutralize_formulas)
-                    columns.update(cells)
-                    # Hash the cell, as written, so pass 2 can recompute it from the spool.
-                    event_id = cells.get("eventId")
-                    if event_id is not None:
-                        ids.add(hash(event_id))
-                    spool.write(dumps(cells))
-                    spool.write(b"\n")
-            if on_source_done is not None:
-                on_source_done(name)
-        spool.close()
-        report.columns = order_columns(columns)
-        candidates = ids.seen_twice()
-        text = io.TextIOWrapper(
-            output, encoding="utf-8", errors="backslashreplace", newline="", write_through=False
-        )
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow(report.columns)
-        header = report.columns
-        seen_ids: dict[int, set[str]] = {}
-        loads = orjson.loads
-        opened: IO[bytes] | gzip.GzipFile = (
-            gzip.open(spool_path, "rb") if compress_spool else open(spool_path, "rb", 1024 * 1024)
-        )
-        with opened as replay:
-            for line in replay:
-                cells = loads(line)
-                event_id = cells.get("eventId")
-                if event_id is not None and candidates:
-                    digest = hash(event_id)
-                    if digest in candidates:
-                        same_hash = seen_ids.setdefault(digest, set())
-                        if event_id in same_hash:
-                            report.duplicates += 1
+    with tempfile.TemporaryDirectory(prefix="csv-spool-", dir=spool_dir) as work:
+        spool_path = os.path.join(work, "rows.csv")
+        fingerprints = _Fingerprints(work)
+        # Rows written under each header: (first row, header). Almost always one or two.
+        segments: list[tuple[int, list[str]]] = []
+        # Rows that span several physical lines (a cell holds a newline): row → lines.
+        tall_rows: dict[int, int] = {}
+        with _open_spool(spool_path, "wb", compress_spool) as spool_bytes:
+            spool = io.TextIOWrapper(
+                spool_bytes, encoding="utf-8", errors="backslashreplace", newline=""
+            )
+            writerow = csv.writer(spool, lineterminator="\n").writerow
+            columns: set[str] = set()
+            header: list[str] = []
+            row = 0
+            may_need = _MAY_NEED_NEUTRALIZING.search
+            add_fingerprint = fingerprints.add
+            for name, opener in sources:
+                report.sources += 1
+                with opener() as raw:
+                    for line_number, value, line in iter_json_objects(raw, name):
+                        if type(value) is not dict:
+                            report.bad_lines += 1
+                            if on_bad_line is not None:
+                                on_bad_line(_as_bad_line(value, name, line_number))
                             continue
-                        same_hash.add(event_id)
-                writer.writerow([cells.get(column, "") for column in header])
-                report.rows += 1
-        text.flush()
-        text.detach()  # the caller owns ``output``
+                        neutral = neutralize_formulas and (
+                            line is None or may_need(line) is not None
+                        )
+                        cells = _flatten(value, neutral)
+                        if not columns.issuperset(cells):
+                            columns.update(cells)
+                            header = order_columns(columns)
+                            segments.append((row, header))
+                        event_id = cells.get("eventId")
+                        if event_id is not None:
+                            # Rows sharing a 64-bit hash are compared exactly in pass 2.
+                            add_fingerprint(hash(str(event_id)), row)
+                        if line is None or b"\\n" in line:
+                            extra = _newlines_in(cells)
+                            if extra:
+                                tall_rows[row] = extra + 1
+                        get = cells.get
+                        writerow([get(column) for column in header])
+                        row += 1
+                if on_source_done is not None:
+                    on_source_done(name)
+            spool.flush()
+            spool.detach()
+        report.columns = header if segments else list(FIXED_COLUMNS)
+        candidates = fingerprints.rows_sharing_a_fingerprint()
+        with _open_spool(spool_path, "rb", compress_spool) as replay:
+            report.rows, report.duplicates = _write_final(
+                replay,
+                output,
+                report.columns,
+                segments,
+                tall_rows,
+                candidates,
+                neutralize_formulas,
+            )
     return report
+
+
+def _write_final(
+    replay: IO[bytes],
+    output: BinaryIO,
+    header: list[str],
+    segments: list[tuple[int, list[str]]],
+    tall_rows: dict[int, int],
+    candidates: set[int],
+    neutralize_formulas: bool,
+) -> tuple[int, int]:
+    """Header, then the spool's rows: copied as bytes unless they need re-mapping
+    (written under an earlier header) or checking (a possible duplicate)."""
+    shown_header = [neutralize(c) for c in header] if neutralize_formulas else header
+    text = io.TextIOWrapper(output, encoding="utf-8", newline="", write_through=True)
+    csv.writer(text, lineterminator="\r\n").writerow(shown_header)
+    text.detach()
+    final_writer = csv.writer(_BytesText(output), lineterminator="\r\n")
+    id_column = header.index("eventId") if "eventId" in header else -1
+    seen_ids: set[str] = set()
+    write = output.write
+    rows = duplicates = 0
+    boundaries = [first for first, _ in segments[1:]] + [-1]
+    segment = 0
+    remap: Callable[[list[str]], Any] | None = (
+        _remapper(segments[0][1], header) if segments else None
+    )
+    next_boundary = boundaries[0] if segments else -1
+    lines = iter(replay)
+    row = 0
+    for line in lines:
+        if row == next_boundary:
+            segment += 1
+            remap = _remapper(segments[segment][1], header)
+            next_boundary = boundaries[segment]
+        count = tall_rows.get(row, 1)
+        if count > 1:
+            line = line + b"".join(next(lines) for _ in range(count - 1))
+        if remap is not None or row in candidates:
+            [cells] = csv.reader([line.decode("utf-8")], lineterminator="\n")
+            if remap is not None:
+                cells = remap(cells)
+            if row in candidates:
+                event_id = cells[id_column]
+                if event_id in seen_ids:
+                    duplicates += 1
+                    row += 1
+                    continue
+                seen_ids.add(event_id)
+            final_writer.writerow(cells)
+        else:
+            # Same header, no duplicate: the spool's bytes are the output's bytes.
+            # Only the row's own terminator becomes CRLF; newlines inside cells stay.
+            write(line[:-1] + b"\r\n")
+        rows += 1
+        row += 1
+    return rows, duplicates
+
+
+def _remapper(written: list[str], final: list[str]) -> Callable[[list[str]], Any] | None:
+    if written == final:
+        return None
+    position = {name: index for index, name in enumerate(written)}
+    width = len(written)
+    picks = [position.get(name, width) for name in final]
+    pick = operator.itemgetter(*picks)
+
+    def remap(cells: list[str]) -> Any:
+        padded = [*cells, ""]
+        return pick(padded) if len(picks) > 1 else (pick(padded),)
+
+    return remap
+
+
+class _BytesText:
+    """What csv.writer needs (``write(str)``) over a binary output."""
+
+    def __init__(self, output: BinaryIO) -> None:
+        self._output = output
+
+    def write(self, text: str) -> int:
+        return self._output.write(text.encode("utf-8", "backslashreplace"))

@@ -222,10 +222,13 @@ def _settings_for(prefix: str, neutralize: bool) -> Settings:
 
 # Commands defined beside the features they operate (Athena, cost, operations).
 def _register_optional_commands() -> None:
-    from exporter import athena, cost
+    from exporter import athena, cost, ops
 
     cli.add_command(athena.athena_query)
     cli.add_command(cost.cost)
+    cli.add_command(ops.smoke_test)
+    cli.add_command(ops.apply_throttling)
+    cli.add_command(ops.configure_prod)
 
 
 _register_optional_commands()

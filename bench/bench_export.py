@@ -1,0 +1,160 @@
+"""A day of synthetic events → CSV with the exporter, and with DuckDB as the reference.
+
+Generates (once, cached under bench/data/) a day of N events in 10 gzip objects
+shaped like the spec's examples, with nested attributes, duplicates from retries
+and awkward strings; then converts it with `python -m exporter export` and with
+DuckDB (`read_json` + `COPY ... TO csv`, one thread), each in its own process,
+and reports wall time and peak RSS of each (os.wait4 gives a child's own peak).
+
+    .venv/bin/python bench/bench_export.py [--events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+DAY = "2026-11-27"
+OBJECTS = 10
+AWKWARD = [
+    "plain",
+    "comma, inside",
+    'quote " inside',
+    "new\nline",
+    "=SUM(A1:A9)",
+    "-12",
+    "ünïcødé ✓ 日本語",
+    "emoji 🎉",
+    "tab\tinside",
+    "",
+]
+
+
+def generate(directory: Path, events: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    per_object = events // OBJECTS
+    sessions = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(2000)]
+    base_ms = 1_795_000_000_000
+    written_ids: list[str] = []
+    for index in range(OBJECTS):
+        hour = index * 2
+        folder = directory / "raw" / "2026" / "11" / "27" / f"{hour:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for n in range(per_object):
+            # 0.5% are retried deliveries of an earlier event (same eventId).
+            if written_ids and rng.random() < 0.005:
+                event_id = rng.choice(written_ids[-5000:])
+            else:
+                event_id = str(uuid.UUID(int=rng.getrandbits(128)))
+                written_ids.append(event_id)
+            timestamp = base_ms + index * 7_200_000 + n
+            attributes: dict[str, object] = {
+                "action": rng.choice(["click", "hover", "scroll"]),
+                "button": rng.choice(AWKWARD),
+            }
+            if n % 3 == 0:
+                attributes["nested"] = {"depth": n % 7, "path": ["a", "b"], "ok": True}
+            if n % 5 == 0:
+                attributes["durationMs"] = rng.random() * 10_000
+            record = {
+                "eventId": event_id,
+                "timestamp": timestamp,
+                "sessionId": rng.choice(sessions),
+                "metricName": rng.choice(
+                    ["ContentPageLoad", "ContentElementInteraction", "ContentPlayDuration"]
+                ),
+                "value": None if n % 2 else round(rng.random() * 100, 3),
+                "demoContentId": f"ButtonClicked-{n % 500}",
+                "metricAttributes": attributes,
+                "device": "my-device",
+                "deviceCodename": "my-code",
+                "language": rng.choice(["en_us", "de_de", "ja_jp"]),
+                "appVersion": "1.0.0",
+                "gitCommitSha": "abc123",
+                "serverTimestamp": f"2026-11-27T{hour:02d}:00:00.000Z",
+                "derivedTimestamp": f"2026-11-27T{hour:02d}:00:00.000Z",
+            }
+            lines.append(orjson.dumps(record))
+        data = b"\n".join(lines) + b"\n"
+        (folder / f"events-{index}.gz").write_bytes(gzip.compress(data, compresslevel=6))
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+
+
+DUCKDB_SCRIPT = """
+import duckdb, sys
+con = duckdb.connect()
+con.execute("SET threads=1")
+con.execute(f"COPY (SELECT * FROM read_json('{sys.argv[1]}/raw/2026/11/27/*/*.gz', "
+            f"format='newline_delimited')) TO '{sys.argv[2]}' (HEADER, DELIMITER ',')")
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    data = ROOT / "bench" / "data" / f"day-{args.events}"
+    if not (data / "raw").is_dir():
+        print(f"generating {args.events:,} events in {OBJECTS} gzip objects ...", flush=True)
+        shutil.rmtree(data, ignore_errors=True)
+        generate(data, args.events)
+    raw_bytes = sum(p.stat().st_size for p in (data / "raw").rglob("*.gz"))
+    out = data / "out"
+    out.mkdir(exist_ok=True)
+    python = sys.executable
+    exporter_s, exporter_mb = run_measured(
+        [
+            python,
+            "-m",
+            "exporter",
+            "export",
+            "--date",
+            DAY,
+            "--source",
+            str(data),
+            "--out",
+            str(out / "exporter.csv"),
+        ]
+    )
+    duck_s, duck_mb = run_measured([python, "-c", DUCKDB_SCRIPT, str(data), str(out / "duck.csv")])
+    csv_mb = (out / "exporter.csv").stat().st_size / 2**20
+    print(
+        f"events: {args.events:,}  gzip input: {raw_bytes / 2**20:.1f} MiB  "
+        f"exporter CSV: {csv_mb:.1f} MiB"
+    )
+    print(f"{'':10} {'seconds':>8} {'events/s':>10} {'peak RSS MiB':>13}")
+    for name, seconds, rss in (
+        ("exporter", exporter_s, exporter_mb),
+        ("duckdb-1t", duck_s, duck_mb),
+    ):
+        print(f"{name:10} {seconds:8.2f} {args.events / seconds:10,.0f} {rss:13.0f}")
+    print(
+        f"exporter/duckdb time ratio: {exporter_s / duck_s:.2f} (target <= 1.0); "
+        f"exporter peak RSS {exporter_mb:.0f} MiB (target < 150)"
+    )
+
+
+if __name__ == "__main__":
+    main()
