@@ -4,7 +4,12 @@ environment is prepared here, before any test module imports it."""
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,3 +69,73 @@ def bucket(s3: Any) -> Iterator[str]:
         for item in page.get("Contents", []):
             s3.delete_object(Bucket=TEST_BUCKET, Key=item["Key"])
     s3.delete_bucket(Bucket=TEST_BUCKET)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _chalice_bin() -> str:
+    beside = Path(sys.executable).parent / "chalice"
+    return str(beside if beside.exists() else REPO_ROOT / ".venv" / "bin" / "chalice")
+
+
+@pytest.fixture(scope="session")
+def chalice_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """`chalice local --stage dev` on a free loopback port, writing under a temp dir."""
+    data_dir = tmp_path_factory.mktemp("smoke-data")
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # The test session's own settings must not leak into the server.
+        if key not in ("ANALYTICS_BUCKET", "ANALYTICS_STAGE", "ANALYTICS_SINK", "ALLOWED_ORIGINS")
+    }
+    env.update(ANALYTICS_DATA_DIR=str(data_dir), AWS_EC2_METADATA_DISABLED="true")
+    log = (data_dir.parent / f"chalice-local-{port}.log").open("wb")
+    process = subprocess.Popen(
+        [
+            _chalice_bin(),
+            "local",
+            "--no-autoreload",
+            "--stage",
+            "dev",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                log.flush()
+                output = Path(log.name).read_text(errors="replace")
+                pytest.fail(f"chalice local exited with {process.returncode}:\n{output}")
+            try:
+                with urllib.request.urlopen(base + "health", timeout=1) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("chalice local did not answer /health within 30 s")
+            time.sleep(0.2)
+        yield base, data_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()

@@ -5,14 +5,7 @@ configure-prod on a copy of the project's .chalice/ directory."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,85 +15,15 @@ from botocore.stub import Stubber
 from click.testing import CliRunner
 
 from exporter import ops
-from tests.conftest import aws_client
+from tests.conftest import aws_client, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CHALICE_DIR = ROOT / ".chalice"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _chalice_bin() -> str:
-    beside = Path(sys.executable).parent / "chalice"
-    return str(beside if beside.exists() else ROOT / ".venv" / "bin" / "chalice")
-
-
 # --------------------------------------------------------------------------------------
 # smoke-test
 # --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chalice_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """`chalice local --stage dev` on a free loopback port, writing under a temp dir."""
-    data_dir = tmp_path_factory.mktemp("smoke-data")
-    port = _free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # The test session's own settings must not leak into the server.
-        if key not in ("ANALYTICS_BUCKET", "ANALYTICS_STAGE", "ANALYTICS_SINK", "ALLOWED_ORIGINS")
-    }
-    env.update(ANALYTICS_DATA_DIR=str(data_dir), AWS_EC2_METADATA_DISABLED="true")
-    log = (data_dir.parent / f"chalice-local-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [
-            _chalice_bin(),
-            "local",
-            "--no-autoreload",
-            "--stage",
-            "dev",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                log.flush()
-                output = Path(log.name).read_text(errors="replace")
-                pytest.fail(f"chalice local exited with {process.returncode}:\n{output}")
-            try:
-                with urllib.request.urlopen(base + "health", timeout=1) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("chalice local did not answer /health within 30 s")
-            time.sleep(0.2)
-        yield base, data_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        log.close()
 
 
 def test_smoke_test_passes_against_chalice_local(chalice_local: tuple[str, Path]) -> None:
@@ -133,7 +56,7 @@ def test_smoke_test_without_trailing_slash_joins_paths(chalice_local: tuple[str,
 
 
 def test_smoke_test_closed_port_is_one_line() -> None:
-    port = _free_port()  # bound and released: nothing listens there now
+    port = free_port()  # bound and released: nothing listens there now
     result = CliRunner().invoke(ops.smoke_test, [f"http://127.0.0.1:{port}/", "--timeout", "3"])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
@@ -281,7 +204,7 @@ def test_apply_throttling_without_credentials(tmp_path: Path) -> None:
         "AWS_CONTAINER_CREDENTIALS_FULL_URI": None,
         "AWS_WEB_IDENTITY_TOKEN_FILE": None,
     }
-    port = _free_port()  # never reached: signing fails first
+    port = free_port()  # never reached: signing fails first
     result = CliRunner(env=env).invoke(
         ops.apply_throttling,
         ["--region", "us-east-1", "--endpoint-url", f"http://127.0.0.1:{port}"],
