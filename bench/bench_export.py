@@ -114,12 +114,20 @@ con.execute(f"COPY (SELECT * FROM read_json('{sys.argv[1]}/raw/2026/11/27/*/*.gz
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = ROOT / "bench" / "data" / f"day-{args.events}"
+    if args.generate_only:
+        generate(data, args.events)
+        return
     if not (data / "raw").is_dir():
         print(f"generating {args.events:,} events in {OBJECTS} gzip objects ...", flush=True)
         shutil.rmtree(data, ignore_errors=True)
-        generate(data, args.events)
+        # In a child process: a big parent would inflate the children's measured peak RSS.
+        subprocess.run(
+            [sys.executable, __file__, "--events", str(args.events), "--generate-only"],
+            check=True,
+        )
     raw_bytes = sum(p.stat().st_size for p in (data / "raw").rglob("*.gz"))
     out = data / "out"
     out.mkdir(exist_ok=True)

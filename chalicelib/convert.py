@@ -160,13 +160,6 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool]]:
         yield tail, True
 
 
-# orjson reads integers beyond 64 bits as floats (changing them); the standard
-# library keeps them exact, so lines with a run of 20 digits take the slower path.
-# (translate + find is ~20x faster than a regex here.)
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_TWENTY_DIGITS = b"0" * 20
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -180,6 +173,8 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
     Accepts gzip or plain, newline-delimited JSON and concatenated objects
     (``{...}{...}``) on one line or spread over megabytes without a newline.
     ``line`` is the raw text when the value is the whole line, else None.
+    Whole lines are parsed by orjson, which reads an integer beyond 64 bits as a
+    float; ``exact_numbers(line)`` parses such a line again, exactly.
     """
     line_number = 0
     loads = orjson.loads
@@ -195,18 +190,31 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
                     long_line = None
                 continue
             line_number += 1
-            if _TWENTY_DIGITS not in line.translate(_DIGITS_AS_ZERO):
-                try:
-                    yield line_number, loads(line), line
-                    continue
-                except orjson.JSONDecodeError:
-                    pass
+            try:
+                yield line_number, loads(line), line
+                continue
+            except orjson.JSONDecodeError:
+                pass
             stripped = line.strip()
             if stripped:
                 for value in _decode_concatenated(stripped, line_number, source):
                     yield line_number, value, None
     except _StreamError as exc:
         yield line_number + 1, BadLine(source, line_number + 1, str(exc), ""), None
+
+
+def exact_numbers(line: bytes) -> Any:
+    """The standard library's reading of a line: integers of any size stay exact."""
+    return _fallback_decoder.decode(line.decode("utf-8"))
+
+
+# orjson turns integers outside [-2**63, 2**64) into floats; a float this large may
+# be one of them, so its line is read again exactly (real floats this large are rare).
+_INEXACT_FLOAT = 9.2e18
+
+
+class _InexactNumber(Exception):
+    pass
 
 
 def _decode_text(data: bytes, line_number: int, source: str) -> str | BadLine:
@@ -274,14 +282,8 @@ def neutralize(text: str) -> str:
     return "'" + text if text and text[0] in FORMULA_TRIGGERS else text
 
 
-# A string value that starts with a formula trigger, as it can appear in JSON text
-# (literally, or as a \t, \r or \u00XX escape). Lines without one skip the
-# per-string check, which is most of the flattening cost.
-_MAY_NEED_NEUTRALIZING = re.compile(rb':\s*"(?:[=+\-@]|\\[tr]|\\u00(?:3[dD]|2[bBdD]|40|09|0[dD]))')
-
-
-_SPOOL_INT_MIN = -(2**63)
-_SPOOL_INT_END = 2**64
+# The same triggers as one string: `c in _TRIGGER_CHARS` is the cheapest test.
+_TRIGGER_CHARS = "".join(FORMULA_TRIGGERS)
 
 
 def format_cell(value: Any, neutralize_formulas: bool) -> str:
@@ -299,85 +301,99 @@ def _cell_value(value: Any, neutral: bool) -> Any:
         return "true" if value else "false"
     if kind is list:
         return orjson.dumps(value).decode("utf-8")
-    if kind is int and not _SPOOL_INT_MIN <= value < _SPOOL_INT_END:
-        return str(value)  # beyond what the spool (orjson) carries; exact as text
+    if value is None:
+        return ""
     return value
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else value if type(value) is str else str(value)
+    return value if type(value) is str else str(value)
 
 
 def flatten_record(record: dict[str, Any], neutralize_formulas: bool = True) -> dict[str, str]:
     """Top-level fields as they are, ``metricAttributes`` as ``attr_*``, nested with ``_``."""
-    return {k: _text(v) for k, v in _flatten(record, neutralize_formulas).items() if v is not None}
+    cells = _flatten(record, neutralize_formulas).items()
+    return {key: _text(value) for key, value in cells if value != ""}
 
 
-def _flatten(record: dict[str, Any], neutral: bool) -> dict[str, Any]:
+def _flatten(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[str, Any]:
     """Cells as values ready for csv.writer. Reuses ``record`` (it is not needed again)."""
+    """``exact`` is False for values read by orjson (see ``exact_numbers``)."""
     attributes = record.pop("metricAttributes", None)
     cells = record
     for key, value in record.items():
         kind = type(value)
         if kind is str:
-            if neutral and value and value[0] in FORMULA_TRIGGERS:
+            if neutral and value and value[0] in _TRIGGER_CHARS:
                 cells[key] = "'" + value
         elif kind is int:
-            if not _SPOOL_INT_MIN <= value < _SPOOL_INT_END:
-                cells[key] = str(value)
-        elif kind is float or value is None:
-            pass
+            pass  # csv text is str(value)
+        elif kind is float:
+            if not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+                raise _InexactNumber  # str(value) is the shortest round-trip text
+
+        elif value is None:
+            cells[key] = ""
         elif kind is dict:
             break  # rare: a nested top-level object; take the general path below
         else:
             cells[key] = _cell_value(value, neutral)
     else:
         if attributes is not None:
-            _add_attributes(cells, attributes, neutral)
+            _add_attributes(cells, attributes, neutral, exact)
         return cells
     flat: dict[str, Any] = {}
     for key, value in record.items():
         if type(value) is dict:
-            _flatten_into(flat, key + "_", value, neutral)
+            _flatten_into(flat, key + "_", value, neutral, exact)
         else:
+            if type(value) is float and not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+                raise _InexactNumber
             flat[key] = _cell_value(value, neutral)
     if attributes is not None:
-        _add_attributes(flat, attributes, neutral)
+        _add_attributes(flat, attributes, neutral, exact)
     return flat
 
 
-def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool) -> None:
+def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool, exact: bool) -> None:
     if type(attributes) is dict:
-        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral)
+        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact)
     elif type(attributes) is str:
         parsed = _parse_object(attributes)
         if parsed is None:
             cells["metricAttributes"] = _cell_value(attributes, neutral)
         else:
-            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral)
+            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, exact=True)
     else:
         cells["metricAttributes"] = _cell_value(attributes, neutral)
 
 
 def _parse_object(text: str) -> dict[str, Any] | None:
+    # Rare (the collector stores objects), so the exact, slower parser is fine.
     try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError:
+        parsed = _fallback_decoder.decode(text)
+    except (ValueError, RecursionError):
         return None
     return parsed if isinstance(parsed, dict) else None
 
 
-def _flatten_into(cells: dict[str, Any], prefix: str, value: dict[str, Any], neutral: bool) -> None:
+def _flatten_into(
+    cells: dict[str, Any], prefix: str, value: dict[str, Any], neutral: bool, exact: bool
+) -> None:
     for key, item in value.items():
         kind = type(item)
         if kind is dict:
-            _flatten_into(cells, f"{prefix}{key}_", item, neutral)
+            _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact)
         elif kind is str:
             cells[prefix + key] = (
-                "'" + item if neutral and item and item[0] in FORMULA_TRIGGERS else item
+                "'" + item if neutral and item and item[0] in _TRIGGER_CHARS else item
             )
+        elif kind is float:
+            if not exact and not -_INEXACT_FLOAT < item < _INEXACT_FLOAT:
+                raise _InexactNumber
+            cells[prefix + key] = item
         elif item is not None:
-            cells[prefix + key] = item if kind is float else _cell_value(item, neutral)
+            cells[prefix + key] = _cell_value(item, neutral)
 
 
 def order_columns(names: Iterable[str]) -> list[str]:
@@ -445,14 +461,39 @@ def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
     return BadLine(source, line_number, "not a JSON object", shown)
 
 
+_ROWS_PER_WRITE = 4096
+_LINE_BREAKS = re.compile("[\r\n]")
+_has_line_break = _LINE_BREAKS.search
+
+
+class _LastRow:
+    """A csv.writer target that keeps only what was written last."""
+
+    text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
+_last_row = _LastRow()
+_quoting_writer = csv.writer(_last_row, lineterminator="")
+
+
+def _quoted_row(values: list[Any]) -> str:
+    _quoting_writer.writerow(values)
+    return _last_row.text
+
+
+def _write_rows(spool: IO[bytes], rows: list[str]) -> None:
+    if rows:
+        spool.write(("\n".join(rows) + "\n").encode("utf-8", "backslashreplace"))
+        rows.clear()
+
+
 def _open_spool(path: str, mode: str, compress: bool) -> IO[bytes]:
     if compress:
         return gzip.open(path, mode, compresslevel=1)  # type: ignore[return-value]
     return open(path, mode, buffering=_READ_BYTES)
-
-
-def _newlines_in(cells: dict[str, Any]) -> int:
-    return sum(v.count("\n") for v in cells.values() if type(v) is str)
 
 
 def convert(
@@ -479,15 +520,12 @@ def convert(
         segments: list[tuple[int, list[str]]] = []
         # Rows that span several physical lines (a cell holds a newline): row → lines.
         tall_rows: dict[int, int] = {}
-        with _open_spool(spool_path, "wb", compress_spool) as spool_bytes:
-            spool = io.TextIOWrapper(
-                spool_bytes, encoding="utf-8", errors="backslashreplace", newline=""
-            )
-            writerow = csv.writer(spool, lineterminator="\n").writerow
+        with _open_spool(spool_path, "wb", compress_spool) as spool:
+            pending: list[str] = []
             columns: set[str] = set()
             header: list[str] = []
+            commas = 0
             row = 0
-            may_need = _MAY_NEED_NEUTRALIZING.search
             add_fingerprint = fingerprints.add
             for name, opener in sources:
                 report.sources += 1
@@ -498,29 +536,37 @@ def convert(
                             if on_bad_line is not None:
                                 on_bad_line(_as_bad_line(value, name, line_number))
                             continue
-                        neutral = neutralize_formulas and (
-                            line is None or may_need(line) is not None
-                        )
-                        cells = _flatten(value, neutral)
+                        try:
+                            cells = _flatten(value, neutralize_formulas, exact=line is None)
+                        except _InexactNumber:
+                            assert line is not None  # only orjson's readings are inexact
+                            cells = _flatten(exact_numbers(line), neutralize_formulas)
                         if not columns.issuperset(cells):
                             columns.update(cells)
                             header = order_columns(columns)
+                            commas = len(header) - 1
                             segments.append((row, header))
                         event_id = cells.get("eventId")
                         if event_id is not None:
                             # Rows sharing a 64-bit hash are compared exactly in pass 2.
                             add_fingerprint(hash(str(event_id)), row)
-                        if line is None or b"\\n" in line:
-                            extra = _newlines_in(cells)
+                        get = cells.get
+                        values = [get(column, "") for column in header]
+                        text = ",".join(map(str, values))
+                        # Most rows need no quoting: then joining in C is the CSV row,
+                        # several times faster than csv.writer. Others take csv.writer.
+                        if text.count(",") != commas or '"' in text or _has_line_break(text):
+                            text = _quoted_row(values)
+                            extra = text.count("\n")
                             if extra:
                                 tall_rows[row] = extra + 1
-                        get = cells.get
-                        writerow([get(column) for column in header])
+                        pending.append(text)
                         row += 1
+                        if len(pending) == _ROWS_PER_WRITE:
+                            _write_rows(spool, pending)
                 if on_source_done is not None:
                     on_source_done(name)
-            spool.flush()
-            spool.detach()
+            _write_rows(spool, pending)
         report.columns = header if segments else list(FIXED_COLUMNS)
         candidates = fingerprints.rows_sharing_a_fingerprint()
         with _open_spool(spool_path, "rb", compress_spool) as replay:

@@ -14,7 +14,7 @@ from tests.factories import batch, body_bytes, event
 
 
 def request(
-    base: str, method: str, path: str, body: bytes | None = None, **headers: str
+    base: str, method: str, path: str, body: bytes | None = None, /, **headers: str
 ) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(base)
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
@@ -86,6 +86,7 @@ def test_preflight_and_errors_carry_cors_under_chalice_local(
         base,
         "OPTIONS",
         "/events",
+        None,
         Origin="http://127.0.0.1:5173",
         **{"Access-Control-Request-Method": "POST"},
     )

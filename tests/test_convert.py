@@ -60,11 +60,6 @@ READ_CASES = [
     pytest.param(b'{"a":1}\n{"a":2}', [1, 2], id="no-final-newline"),
     pytest.param(b'{"a":1}{"a":2}{"a":3}', [1, 2, 3], id="concatenated-no-delimiter"),
     pytest.param(b'{"a":1} {"a":2}\n\n{"a":3}\r\n', [1, 2, 3], id="mixed-whitespace"),
-    pytest.param(
-        b'{"a":1}\n{"a":99999999999999999999999}\n',
-        [1, 99999999999999999999999],
-        id="bigger-than-64-bits",
-    ),
     pytest.param(b"", [], id="empty-object"),
 ]
 
@@ -77,6 +72,25 @@ def test_reads_plain_or_gzip_ndjson_and_concatenated(
     payload = gzip.compress(data) if compressed else data
     found = [v["a"] for _, v, _ in iter_json_objects(io.BytesIO(payload), "s")]
     assert found == values
+
+
+def test_numbers_beyond_64_bits_stay_exact_and_big_floats_stay_floats() -> None:
+    line = (
+        b'{"eventId":"a","n":99999999999999999999999,"f":1e300,'
+        b'"metricAttributes":{"m":-99999999999999999999,"g":-2.5e19}}\n'
+    )
+    rows, *_ = run(source("s", line))
+    [row] = rows
+    assert row["n"] == "99999999999999999999999"
+    assert row["attr_m"] == "-99999999999999999999"
+    assert float(row["f"]) == 1e300 and float(row["attr_g"]) == -2.5e19
+
+
+def test_truncated_gzip_keeps_what_was_read_and_reports_the_rest() -> None:
+    data = gzip.compress(ndjson(*[{"eventId": f"e{i}", "pad": "x" * 50} for i in range(2000)]))
+    rows, _, report, bad = run(source("cut.gz", data[: len(data) // 2]))
+    assert 0 < len(rows) < 2000 and report.bad_lines == 1
+    assert "truncated" in bad[0].reason and bad[0].source == "cut.gz"
 
 
 def test_multi_member_gzip_is_read_whole() -> None:
