@@ -25,7 +25,8 @@ client-build: client/node_modules/.installed
 # Runs the API on $(HOST):$(PORT) with the dev stage (local sink under ./analytics_data,
 # or $$ANALYTICS_DATA_DIR) and serves the demo page on $(DEMO_PORT). Ctrl-C stops both.
 dev: $(VENV)/.installed client-build
-	@echo "demo page: http://$(HOST):$(DEMO_PORT)/demo/  API: http://$(HOST):$(PORT)/events"
+	@echo "demo page: http://$(HOST):$(DEMO_PORT)/demo/?api=http://$(HOST):$(PORT)/events"
+	@echo "API:       http://$(HOST):$(PORT)/events   data: $${ANALYTICS_DATA_DIR:-analytics_data}/"
 	@$(PY) -m http.server --bind $(HOST) --directory client $(DEMO_PORT) >/dev/null 2>&1 & \
 	  demo=$$!; trap "kill $$demo" EXIT INT TERM; \
 	  $(VENV)/bin/chalice local --stage dev --host $(HOST) --port $(PORT)
@@ -43,7 +44,8 @@ pytest: $(VENV)/.installed
 client-test: $(VENV)/.installed client/node_modules/.installed
 	cd client && npm test
 
-test: lint typecheck pytest client-test
+# pytest last, so its summary line closes the output.
+test: lint typecheck client-test pytest
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py

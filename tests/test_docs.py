@@ -1,0 +1,72 @@
+"""The docs a user follows stay true: commands exist, links resolve, the README's curl works."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from exporter.cli import cli
+from tests.conftest import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = {path.name: path.read_text(encoding="utf-8") for path in (REPO_ROOT / "docs").glob("*.md")}
+ALL_DOCS = README + "\n".join(DOCS.values())
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_and_is_documented(name: str) -> None:
+    command = cli.commands[name]
+    assert (command.help or "").strip(), f"{name} has no help text"
+    for option in command.params:
+        if option.param_type_name == "option":
+            assert getattr(option, "help", None), f"{name} {option.name} has no help"
+    assert f"python -m exporter {name}" in README, f"README does not show {name}"
+
+
+def test_docs_name_only_commands_that_exist() -> None:
+    named = set(re.findall(r"python -m exporter ([a-z][a-z-]+)", ALL_DOCS))
+    assert named <= set(cli.commands), named - set(cli.commands)
+
+
+def test_relative_links_resolve() -> None:
+    sources = {REPO_ROOT / "README.md": README}
+    sources.update({REPO_ROOT / "docs" / name: text for name, text in DOCS.items()})
+    for path, text in sources.items():
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (path.parent / target).exists(), f"{path.name} links to missing {target}"
+
+
+def test_quick_start_commands_exist() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^dev:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_curl_body_is_accepted_by_chalice_local(chalice_local: tuple[str, Path]) -> None:
+    base, _ = chalice_local
+    block = README.split("<!-- readme-curl", 1)[1]
+    body = re.search(r"-d '(\{.*?\})'\n", block, re.S)
+    assert body is not None
+    request = urllib.request.Request(
+        base + "events",
+        data=body.group(1).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert json.loads(answer.read()) == {"accepted": 1, "rejected": []}
+    assert '# {"accepted": 1, "rejected": []}' in block
+
+
+def test_schema_limits_in_readme_match_the_defaults() -> None:
+    from chalicelib.config import Limits
+
+    limits = Limits()
+    assert limits.max_body_bytes == 1024 * 1024 and "Over 1 MiB, or over 500 events" in README
+    assert limits.max_events_per_batch == 500
+    assert limits.max_event_bytes == 32 * 1024 and "exceeds 32 KiB" in README
+    assert f"a string over {limits.max_string_length} characters" in README
