@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -170,9 +171,19 @@ _CONTEXT_VALUE_HINT = "must be a string (at most {n} characters), a number, a bo
 
 
 def _schema_message(
-    exc: fastjsonschema.JsonSchemaValueException, subject: str, limits: Limits
+    exc: fastjsonschema.JsonSchemaValueException,
+    subject: str,
+    limits: Limits,
+    context_key: re.Pattern[str],
 ) -> str:
     name = str(exc.name or "data").replace("data", subject, 1)
+    if exc.rule == "propertyNames" and isinstance(exc.value, dict):
+        bad = sorted(key for key in exc.value if not context_key.match(key))
+        return (
+            f"{name} keys must be identifiers (a letter, then letters, digits or _, at most "
+            "64) that are not an event field or server-added field and do not start with "
+            f"attr_: {', '.join(bad)}"
+        )
     if exc.rule == "anyOf":
         field_name = name.rsplit(".", 1)[-1]
         if ".context." in name:
@@ -202,6 +213,8 @@ class BatchValidator:
         event.pop("$id", None)
         envelope.pop("$id", None)
         self._validate_envelope = fastjsonschema.compile(envelope)
+        # The schema's own pattern, to name the offending keys in messages.
+        self._context_key = re.compile(schema["definitions"]["context"]["propertyNames"]["pattern"])
         self._validate_event = fastjsonschema.compile(event)
         self._new_event_id = new_event_id or (lambda: str(uuid.uuid4()))
 
@@ -216,7 +229,9 @@ class BatchValidator:
         try:
             self._validate_envelope(body)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise BadRequest(400, _schema_message(exc, "body", self.limits)) from None
+            raise BadRequest(
+                400, _schema_message(exc, "body", self.limits, self._context_key)
+            ) from None
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
         sent_at: int | None = body.get("sentAt")
@@ -257,7 +272,9 @@ class BatchValidator:
         try:
             self._validate_event(event)
         except fastjsonschema.JsonSchemaValueException as exc:
-            raise _EventError(_schema_message(exc, "event", self.limits)) from None
+            raise _EventError(
+                _schema_message(exc, "event", self.limits, self._context_key)
+            ) from None
         record = dict(event)
         own_context = record.pop("context", None)
         attributes = record.get("metricAttributes")
