@@ -15,10 +15,11 @@ collision never drops an event, and the first copy of a duplicate is kept.
 from __future__ import annotations
 
 import codecs
+import concurrent.futures
 import csv
 import gzip
-import io
 import json
+import multiprocessing
 import operator
 import os
 import re
@@ -406,19 +407,36 @@ def order_columns(names: Iterable[str]) -> list[str]:
 
 
 class _Fingerprints:
-    """(fingerprint, row) pairs in partitions, spilled to disk so memory stays flat."""
+    """(fingerprint, row id) pairs in partitions, spilled to disk so memory stays flat."""
 
     def __init__(self, directory: str) -> None:
         self._directory = directory
         self._blocks = [array("q") for _ in range(_PARTITIONS)]
         self._spilled = [False] * _PARTITIONS
 
-    def add(self, fingerprint: int, row: int) -> None:
-        block = self._blocks[fingerprint & (_PARTITIONS - 1)]
+    def add(self, fingerprint: int, row_id: int) -> None:
+        partition = fingerprint & (_PARTITIONS - 1)
+        block = self._blocks[partition]
         block.append(fingerprint)
-        block.append(row)
+        block.append(row_id)
         if len(block) >= _SPILL_ENTRIES:
-            self._spill(fingerprint & (_PARTITIONS - 1))
+            self._spill(partition)
+
+    def add_partitions(self, partitions: list[bytes]) -> None:
+        """Take another ``_Fingerprints``' ``export()``, in C, block by block."""
+        for partition, data in enumerate(partitions):
+            if data:
+                block = self._blocks[partition]
+                block.frombytes(data)
+                if len(block) >= _SPILL_ENTRIES:
+                    self._spill(partition)
+
+    def export(self) -> list[bytes]:
+        """Everything held (all spilled parts too), as one bytes string per partition."""
+        exported = []
+        for partition in range(_PARTITIONS):
+            exported.append(self._take(partition).tobytes())
+        return exported
 
     def _spill(self, partition: int) -> None:
         with open(os.path.join(self._directory, f"ids-{partition}"), "ab") as handle:
@@ -426,18 +444,23 @@ class _Fingerprints:
         self._blocks[partition] = array("q")
         self._spilled[partition] = True
 
+    def _take(self, partition: int) -> array[int]:
+        pairs = array("q")
+        if self._spilled[partition]:
+            path = os.path.join(self._directory, f"ids-{partition}")
+            with open(path, "rb") as handle:
+                pairs.frombytes(handle.read())
+            os.unlink(path)
+            self._spilled[partition] = False
+        pairs.extend(self._blocks[partition])
+        self._blocks[partition] = array("q")
+        return pairs
+
     def rows_sharing_a_fingerprint(self) -> set[int]:
-        """Every row whose fingerprint some other row has too (the possible duplicates)."""
+        """Every row id whose fingerprint another row has too (the possible duplicates)."""
         rows: set[int] = set()
         for partition in range(_PARTITIONS):
-            pairs = array("q")
-            if self._spilled[partition]:
-                path = os.path.join(self._directory, f"ids-{partition}")
-                with open(path, "rb") as handle:
-                    pairs.frombytes(handle.read())
-                os.unlink(path)
-            pairs.extend(self._blocks[partition])
-            self._blocks[partition] = array("q")
+            pairs = self._take(partition)
             fingerprints = pairs[0::2]
             if len(set(fingerprints)) == len(fingerprints):
                 continue  # the usual case, decided in C
@@ -464,6 +487,17 @@ def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
 _ROWS_PER_WRITE = 4096
 _LINE_BREAKS = re.compile("[\r\n]")
 _has_line_break = _LINE_BREAKS.search
+
+
+def _fingerprint(event_id: Any) -> int:
+    """63 bits of an id, the same in every process (``hash()`` is salted per process).
+    Rows sharing one are compared exactly in pass 2, so a collision costs only time."""
+    data = str(event_id).encode("utf-8", "backslashreplace")
+    return (zlib.crc32(data) << 31) ^ zlib.adler32(data)
+
+
+# Row ids are (source index << 40) | row within the source: unique, and in output order.
+_ROW_BITS = 40
 
 
 class _LastRow:
@@ -496,6 +530,110 @@ def _open_spool(path: str, mode: str, compress: bool) -> IO[bytes]:
     return open(path, mode, buffering=_READ_BYTES)
 
 
+@dataclass
+class _SpooledSource:
+    """Pass 1's result for one source: its rows as CSV text, and what pass 2 needs."""
+
+    index: int
+    name: str
+    spool: str
+    rows: int = 0
+    # (first row, header) for each header the rows were written under.
+    segments: list[tuple[int, list[str]]] = field(default_factory=list)
+    # Rows spanning several physical lines (a cell holds a newline): row → lines.
+    tall_rows: dict[int, int] = field(default_factory=dict)
+    fingerprints: list[bytes] = field(default_factory=list)
+    bad_lines: str = ""
+    bad_line_count: int = 0
+
+
+def _spool_source(
+    index: int,
+    name: str,
+    opener: Callable[[], AbstractContextManager[BinaryIO]],
+    work: str,
+    neutralize_formulas: bool,
+    compress_spool: bool,
+) -> _SpooledSource:
+    """Pass 1 for one source. Runs in a worker process when the export is parallel."""
+    result = _SpooledSource(index, name, os.path.join(work, f"rows-{index}.csv"))
+    fingerprints = _Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work))
+    add_fingerprint = fingerprints.add
+    row_base = index << _ROW_BITS
+    segments, tall_rows = result.segments, result.tall_rows
+    bad_handle: IO[bytes] | None = None
+    pending: list[str] = []
+    columns: set[str] = set()
+    header: list[str] = []
+    commas = 0
+    row = 0
+    with _open_spool(result.spool, "wb", compress_spool) as spool, opener() as raw:
+        for line_number, value, line in iter_json_objects(raw, name):
+            if type(value) is not dict:
+                if bad_handle is None:
+                    result.bad_lines = os.path.join(work, f"bad-{index}.jsonl")
+                    bad_handle = open(result.bad_lines, "wb")
+                bad_handle.write(_as_bad_line(value, name, line_number).to_json())
+                result.bad_line_count += 1
+                continue
+            try:
+                cells = _flatten(value, neutralize_formulas, exact=line is None)
+            except _InexactNumber:
+                assert line is not None  # only orjson's readings are inexact
+                cells = _flatten(exact_numbers(line), neutralize_formulas)
+            if not columns.issuperset(cells):
+                columns.update(cells)
+                header = order_columns(columns)
+                commas = len(header) - 1
+                segments.append((row, header))
+            event_id = cells.get("eventId")
+            if event_id is not None:
+                add_fingerprint(_fingerprint(event_id), row_base | row)
+            get = cells.get
+            values = [get(column, "") for column in header]
+            text = ",".join(map(str, values))
+            # Most rows need no quoting: then joining in C is the CSV row, several
+            # times faster than csv.writer. The others go through csv.writer.
+            if text.count(",") != commas or '"' in text or _has_line_break(text):
+                text = _quoted_row(values)
+                extra = text.count("\n")
+                if extra:
+                    tall_rows[row] = extra + 1
+            pending.append(text)
+            row += 1
+            if len(pending) == _ROWS_PER_WRITE:
+                _write_rows(spool, pending)
+        _write_rows(spool, pending)
+    if bad_handle is not None:
+        bad_handle.close()
+    result.rows = row
+    result.fingerprints = fingerprints.export()
+    return result
+
+
+def _spool_all(
+    sources: Iterable[Source], work: str, neutralize: bool, compress: bool, jobs: int
+) -> Iterator[_SpooledSource]:
+    """Pass 1 over every source, in order; in ``jobs`` worker processes when > 1."""
+    if jobs <= 1:
+        for index, (name, opener) in enumerate(sources):
+            yield _spool_source(index, name, opener, work, neutralize, compress)
+        return
+    # spawn, not fork: the caller may have threads (a fork copies their locks).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(_spool_source, index, name, opener, work, neutralize, compress)
+            for index, (name, opener) in enumerate(sources)
+        ]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def convert(
     sources: Iterable[Source],
     output: BinaryIO,
@@ -505,160 +643,126 @@ def convert(
     on_source_done: Callable[[str], None] | None = None,
     compress_spool: bool = False,
     spool_dir: str | None = None,
+    jobs: int = 1,
 ) -> ConversionReport:
     """Convert every source, in order, into one CSV written to ``output``.
 
     ``sources`` are ``(name, opener)`` pairs; ``opener()`` gives a binary
     stream (gzip or plain). ``compress_spool`` trades CPU for temporary disk
-    (Lambda's /tmp is 512 MB).
+    (Lambda's /tmp is 512 MB). ``jobs`` > 1 reads sources in that many worker
+    processes (openers must then be picklable); the output is the same bytes.
     """
     report = ConversionReport()
     with tempfile.TemporaryDirectory(prefix="csv-spool-", dir=spool_dir) as work:
-        spool_path = os.path.join(work, "rows.csv")
         fingerprints = _Fingerprints(work)
-        # Rows written under each header: (first row, header). Almost always one or two.
-        segments: list[tuple[int, list[str]]] = []
-        # Rows that span several physical lines (a cell holds a newline): row → lines.
-        tall_rows: dict[int, int] = {}
-        with _open_spool(spool_path, "wb", compress_spool) as spool:
-            pending: list[str] = []
-            columns: set[str] = set()
-            header: list[str] = []
-            commas = 0
-            row = 0
-            add_fingerprint = fingerprints.add
-            for name, opener in sources:
-                report.sources += 1
-                with opener() as raw:
-                    for line_number, value, line in iter_json_objects(raw, name):
-                        if type(value) is not dict:
-                            report.bad_lines += 1
-                            if on_bad_line is not None:
-                                on_bad_line(_as_bad_line(value, name, line_number))
-                            continue
-                        try:
-                            cells = _flatten(value, neutralize_formulas, exact=line is None)
-                        except _InexactNumber:
-                            assert line is not None  # only orjson's readings are inexact
-                            cells = _flatten(exact_numbers(line), neutralize_formulas)
-                        if not columns.issuperset(cells):
-                            columns.update(cells)
-                            header = order_columns(columns)
-                            commas = len(header) - 1
-                            segments.append((row, header))
-                        event_id = cells.get("eventId")
-                        if event_id is not None:
-                            # Rows sharing a 64-bit hash are compared exactly in pass 2.
-                            add_fingerprint(hash(str(event_id)), row)
-                        get = cells.get
-                        values = [get(column, "") for column in header]
-                        text = ",".join(map(str, values))
-                        # Most rows need no quoting: then joining in C is the CSV row,
-                        # several times faster than csv.writer. Others take csv.writer.
-                        if text.count(",") != commas or '"' in text or _has_line_break(text):
-                            text = _quoted_row(values)
-                            extra = text.count("\n")
-                            if extra:
-                                tall_rows[row] = extra + 1
-                        pending.append(text)
-                        row += 1
-                        if len(pending) == _ROWS_PER_WRITE:
-                            _write_rows(spool, pending)
-                if on_source_done is not None:
-                    on_source_done(name)
-            _write_rows(spool, pending)
-        report.columns = header if segments else list(FIXED_COLUMNS)
+        spooled: list[_SpooledSource] = []
+        columns: set[str] = set()
+        for source in _spool_all(sources, work, neutralize_formulas, compress_spool, jobs):
+            report.sources += 1
+            fingerprints.add_partitions(source.fingerprints)
+            source.fingerprints = []
+            if source.segments:
+                columns.update(source.segments[-1][1])
+            if source.bad_lines:
+                report.bad_lines += source.bad_line_count
+                _replay_bad_lines(source.bad_lines, on_bad_line)
+            if on_source_done is not None:
+                on_source_done(source.name)
+            spooled.append(source)
+        header = order_columns(columns)
+        report.columns = header
         candidates = fingerprints.rows_sharing_a_fingerprint()
-        with _open_spool(spool_path, "rb", compress_spool) as replay:
-            report.rows, report.duplicates = _write_final(
-                replay,
-                output,
-                report.columns,
-                segments,
-                tall_rows,
-                candidates,
-                neutralize_formulas,
-            )
+        report.rows, report.duplicates = _write_final(
+            spooled, output, header, candidates, neutralize_formulas, compress_spool
+        )
     return report
 
 
+def _replay_bad_lines(path: str, on_bad_line: Callable[[BadLine], None] | None) -> None:
+    if on_bad_line is not None:
+        with open(path, "rb") as handle:
+            for line in handle:
+                fields = orjson.loads(line)
+                on_bad_line(
+                    BadLine(fields["source"], fields["line"], fields["reason"], fields["content"])
+                )
+    os.unlink(path)
+
+
 def _write_final(
-    replay: IO[bytes],
+    spooled: list[_SpooledSource],
     output: BinaryIO,
     header: list[str],
-    segments: list[tuple[int, list[str]]],
-    tall_rows: dict[int, int],
     candidates: set[int],
     neutralize_formulas: bool,
+    compress_spool: bool,
 ) -> tuple[int, int]:
-    """Header, then the spool's rows: copied as bytes unless they need re-mapping
-    (written under an earlier header) or checking (a possible duplicate)."""
+    """Header, then every source's rows in order: copied as bytes when written under
+    the final header, re-mapped when written under another, and parsed only when
+    they may be a duplicate."""
     shown_header = [neutralize(c) for c in header] if neutralize_formulas else header
-    text = io.TextIOWrapper(output, encoding="utf-8", newline="", write_through=True)
-    csv.writer(text, lineterminator="\r\n").writerow(shown_header)
-    text.detach()
-    final_writer = csv.writer(_BytesText(output), lineterminator="\r\n")
-    id_column = header.index("eventId") if "eventId" in header else -1
-    seen_ids: set[str] = set()
-    write = output.write
+    output.write(_quoted_row(shown_header).encode("utf-8", "backslashreplace") + b"\r\n")
+    seen_ids: set[bytes] = set()
     rows = duplicates = 0
-    boundaries = [first for first, _ in segments[1:]] + [-1]
-    segment = 0
-    remap: Callable[[list[str]], Any] | None = (
-        _remapper(segments[0][1], header) if segments else None
-    )
-    next_boundary = boundaries[0] if segments else -1
-    lines = iter(replay)
-    row = 0
-    for line in lines:
-        if row == next_boundary:
-            segment += 1
-            remap = _remapper(segments[segment][1], header)
-            next_boundary = boundaries[segment]
-        count = tall_rows.get(row, 1)
-        if count > 1:
-            line = line + b"".join(next(lines) for _ in range(count - 1))
-        if remap is not None or row in candidates:
-            [cells] = csv.reader([line.decode("utf-8")], lineterminator="\n")
-            if remap is not None:
-                cells = remap(cells)
-            if row in candidates:
-                event_id = cells[id_column]
-                if event_id in seen_ids:
-                    duplicates += 1
-                    row += 1
-                    continue
-                seen_ids.add(event_id)
-            final_writer.writerow(cells)
-        else:
-            # Same header, no duplicate: the spool's bytes are the output's bytes.
-            # Only the row's own terminator becomes CRLF; newlines inside cells stay.
-            write(line[:-1] + b"\r\n")
-        rows += 1
-        row += 1
+    for source in spooled:
+        row_base = source.index << _ROW_BITS
+        boundaries = [first for first, _ in source.segments[1:]] + [-1]
+        tall_rows = source.tall_rows
+        segment = 0
+        layout = _Layout(source.segments[0][1], header) if source.segments else None
+        with _open_spool(source.spool, "rb", compress_spool) as replay:
+            lines = iter(replay)
+            row = 0
+            for line in lines:
+                if row == boundaries[segment]:
+                    segment += 1
+                    layout = _Layout(source.segments[segment][1], header)
+                count = tall_rows.get(row, 1)
+                if count > 1:
+                    line += b"".join(next(lines) for _ in range(count - 1))
+                assert layout is not None
+                if (row_base | row) in candidates:
+                    event_id = layout.event_id(line)
+                    if event_id in seen_ids:
+                        duplicates += 1
+                        row += 1
+                        continue
+                    seen_ids.add(event_id)
+                output.write(layout.final_row(line))
+                rows += 1
+                row += 1
+        os.unlink(source.spool)
     return rows, duplicates
 
 
-def _remapper(written: list[str], final: list[str]) -> Callable[[list[str]], Any] | None:
-    if written == final:
-        return None
-    position = {name: index for index, name in enumerate(written)}
-    width = len(written)
-    picks = [position.get(name, width) for name in final]
-    pick = operator.itemgetter(*picks)
+class _Layout:
+    """How rows written under one header become rows of the final header."""
 
-    def remap(cells: list[str]) -> Any:
-        padded = [*cells, ""]
-        return pick(padded) if len(picks) > 1 else (pick(padded),)
+    def __init__(self, written: list[str], final: list[str]) -> None:
+        self.same = written == final
+        position = {name: index for index, name in enumerate(written)}
+        self._id_index = position.get("eventId", -1)
+        width = len(written)
+        self._pick = operator.itemgetter(*[position.get(name, width) for name in final])
 
-    return remap
+    def _cells(self, line: bytes) -> list[bytes]:
+        if b'"' not in line:
+            return line[:-1].split(b",")  # rows without quotes split exactly on commas
+        [cells] = csv.reader([line.decode("utf-8")], lineterminator="\n")
+        return [cell.encode("utf-8") for cell in cells]
 
+    def event_id(self, line: bytes) -> bytes:
+        return self._cells(line)[self._id_index] if self._id_index >= 0 else b""
 
-class _BytesText:
-    """What csv.writer needs (``write(str)``) over a binary output."""
-
-    def __init__(self, output: BinaryIO) -> None:
-        self._output = output
-
-    def write(self, text: str) -> int:
-        return self._output.write(text.encode("utf-8", "backslashreplace"))
+    def final_row(self, line: bytes) -> bytes:
+        if self.same:
+            # The spool's bytes are the output's; only the terminator becomes CRLF
+            # (newlines inside quoted cells stay as they are).
+            return line[:-1] + b"\r\n"
+        cells = self._cells(line)
+        cells.append(b"")
+        picked = self._pick(cells)
+        if b'"' not in line:
+            return b",".join(picked) + b"\r\n"
+        text = [cell.decode("utf-8") for cell in picked]
+        return _quoted_row(text).encode("utf-8", "backslashreplace") + b"\r\n"

@@ -98,6 +98,7 @@ def _convert_to(
     settings: Settings,
     compress_spool: bool = False,
     on_source_done: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> ConversionReport:
     bad_lines = _BadLineSpool()
     try:
@@ -109,6 +110,7 @@ def _convert_to(
                 on_bad_line=bad_lines.add,
                 on_source_done=on_source_done,
                 compress_spool=compress_spool,
+                jobs=jobs,
             )
         report.output = output_name
         report.errors_output = bad_lines.publish(errors_store, errors_key)
@@ -172,7 +174,9 @@ def export_range(
     errors_key: str,
     settings: Settings,
     on_source_done: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> ConversionReport:
+    """``jobs`` > 1 reads objects in worker processes; the store must be picklable."""
     return _convert_to(
         store,
         keys,
@@ -182,4 +186,5 @@ def export_range(
         errors_store,
         settings,
         on_source_done=on_source_done,
+        jobs=jobs,
     )

@@ -2,4 +2,6 @@ from __future__ import annotations
 
 from exporter.cli import main
 
-main()
+# The guard matters: parallel exports start worker processes that import this module.
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ import csv
 import gzip
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -228,13 +229,10 @@ def test_many_ids_with_repeats_spread_over_partitions() -> None:
     assert [r["n"] for r in rows[:3]] == ["0", "1", "2"]
 
 
-def test_hash_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    import builtins
-
+def test_fingerprint_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     import chalicelib.convert as module
 
-    monkeypatch.setattr(module, "hash", lambda value: 7, raising=False)
-    assert module.hash is not builtins.hash  # type: ignore[attr-defined]
+    monkeypatch.setattr(module, "_fingerprint", lambda value: 7)
     rows, _, report, _ = run(
         source("s", ndjson({"eventId": "a"}, {"eventId": "b"}, {"eventId": "a"}))
     )
@@ -313,3 +311,40 @@ def test_round_trip_events_to_ndjson_to_csv_and_back(records: list[dict[str, Any
                 assert read_back(cell, flat[column]) == flat[column], column
             else:
                 assert cell == "", column
+
+
+# --- parallel reading ---------------------------------------------------------------------
+
+
+def test_worker_processes_give_the_same_bytes(tmp_path: Path) -> None:
+    from functools import partial
+
+    from chalicelib.storage import LocalStore
+
+    files = {
+        "a.gz": gzip.compress(
+            ndjson(
+                {"eventId": "1", "metricAttributes": {"x": "comma, here"}},
+                {"eventId": "2", "note": "two\nlines"},
+            )
+            + b"not json\n"
+        ),
+        "b.ndjson": ndjson({"eventId": "1", "late": 1}, {"eventId": "3", "n": 1.5}),
+        "c.ndjson": ndjson(*[{"eventId": str(i % 50), "q": '"q"'} for i in range(200)]),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    store = LocalStore(tmp_path)
+    sources = [(name, partial(store.open_read, name)) for name in files]
+    outputs = []
+    for jobs in (1, 2):
+        out = io.BytesIO()
+        bad: list[BadLine] = []
+        report = convert(sources, out, jobs=jobs, on_bad_line=bad.append)
+        outputs.append((out.getvalue(), report.rows, report.duplicates, bad))
+    assert outputs[0] == outputs[1]
+    text, rows, duplicates, bad = outputs[0]
+    assert rows == 50 and duplicates == 154 and len(bad) == 1
+    parsed = list(csv.DictReader(io.StringIO(text.decode(), newline="")))
+    assert parsed[1]["note"] == "two\nlines" and parsed[0]["attr_x"] == "comma, here"
+    assert parsed[0]["late"] == "" and parsed[2]["late"] == ""
