@@ -348,3 +348,19 @@ def test_worker_processes_give_the_same_bytes(tmp_path: Path) -> None:
     parsed = list(csv.DictReader(io.StringIO(text.decode(), newline="")))
     assert parsed[1]["note"] == "two\nlines" and parsed[0]["attr_x"] == "comma, here"
     assert parsed[0]["late"] == "" and parsed[2]["late"] == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.just("")),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_fast_row_writer_matches_csv_module(values: list[Any]) -> None:
+    from chalicelib.convert import _csv_row
+
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="").writerow(values)
+    assert _csv_row(values) == expected.getvalue()
