@@ -5,12 +5,13 @@ HTTP-free so the route in ``app.py`` stays wiring and tests can call it directly
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.validate import BadRequest, BatchValidator, parse_body
@@ -89,5 +90,6 @@ class Collector:
             log["error"] = answer.body.get("message")
         log["ms"] = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if answer.status >= 500 else logging.INFO
-        self._logger.log(level, json.dumps(log, separators=(",", ":")))
+        if self._logger.isEnabledFor(level):
+            self._logger.log(level, orjson.dumps(log).decode("utf-8"))
         return answer
