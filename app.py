@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,12 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
-from chalicelib.export import build_daily_csv, convert_raw_object, day_before
+from chalicelib.export import (
+    build_daily_csv,
+    convert_raw_object,
+    day_before,
+    remove_stale_spools,
+)
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore, S3Store
 from chalicelib.validate import BatchValidator
@@ -60,9 +66,14 @@ def _local_store() -> LocalStore:
     return LocalStore(Path(SETTINGS.data_dir))
 
 
+_local_conversions = threading.Lock()
+
+
 def _convert_local_object(key: str) -> None:
     # Under `chalice local` there is no S3 trigger: convert what the sink just wrote.
-    report = convert_raw_object(_local_store(), key, SETTINGS)
+    # One at a time, so the last conversion (of the fullest file) is the one published.
+    with _local_conversions:
+        report = convert_raw_object(_local_store(), key, SETTINGS)
     app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
 
 
@@ -97,8 +108,15 @@ def post_events() -> Response:
     request_id = str(context.get("requestId", ""))
     raw = request.raw_body or b""
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
-    answer = collector.collect(raw, request.headers.get("content-type"), request_id)
     headers = cors_headers(origin, SETTINGS.allowed_origins)
+    try:
+        answer = collector.collect(raw, request.headers.get("content-type"), request_id)
+    except Exception:
+        # A bug must still answer JSON with CORS headers (so the browser shows it),
+        # never a stack trace; the events were not stored, so the client resends.
+        app.log.exception("unexpected error in POST /events (request %s)", request_id)
+        message = "internal error: the events were not stored; send them again later"
+        return _json_response(500, {"message": message}, headers)
     if answer.status == 503:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     return _json_response(answer.status, answer.body, headers)
@@ -134,13 +152,16 @@ if SETTINGS.bucket:
         name="convert_raw_object",
     )
     def on_raw_object(event: S3Event) -> None:
+        remove_stale_spools()
         # Chalice has already URL-decoded event.key: decoding again would break '+' and '%'.
         report = convert_raw_object(_s3_store(), event.key, SETTINGS)
         app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
 
-    # 00:15 UTC: Firehose has flushed the last hour of the previous day by then.
-    @app.schedule(Cron(15, 0, "*", "*", "?", "*"), name="build_daily_csv")
+    # 00:30 UTC: Firehose's buffer interval is at most 15 minutes, so the previous
+    # day's last objects have landed by then.
+    @app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="build_daily_csv")
     def on_daily_schedule(event: CloudWatchEvent) -> None:
+        remove_stale_spools()
         day = day_before(event.time)
         report = build_daily_csv(_s3_store(), day, SETTINGS)
         app.log.info(json.dumps({"event": "daily", **report.as_log()}, separators=(",", ":")))

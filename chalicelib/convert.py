@@ -20,6 +20,7 @@ import concurrent.futures
 import csv
 import gzip
 import json
+import math
 import multiprocessing
 import operator
 import os
@@ -76,7 +77,19 @@ class BadLine:
             "reason": self.reason,
             "content": self.content,
         }
-        return orjson.dumps(record) + b"\n"
+        try:
+            return orjson.dumps(record) + b"\n"
+        except orjson.JSONEncodeError:  # lone surrogates: keep them, escaped
+            return json.dumps(record).encode("ascii") + b"\n"
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON; the standard library takes over where orjson refuses (integers
+    beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -166,7 +179,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-_fallback_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"{text} overflows a number")
+    return value
+
+
+_fallback_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any, bytes | None]]:
@@ -219,6 +239,16 @@ class _InexactNumber(Exception):
     pass
 
 
+def _holds_inexact(value: Any) -> bool:
+    if type(value) is float:
+        return not -_INEXACT_FLOAT < value < _INEXACT_FLOAT
+    if type(value) is list:
+        return any(_holds_inexact(item) for item in value)
+    if type(value) is dict:
+        return any(_holds_inexact(item) for item in value.values())
+    return False
+
+
 def _decode_text(data: bytes, line_number: int, source: str) -> str | BadLine:
     try:
         return data.decode("utf-8")
@@ -241,10 +271,27 @@ def _decode_concatenated(data: bytes, line_number: int, source: str) -> Iterator
         try:
             value, position = _fallback_decoder.raw_decode(text, position)
         except (ValueError, RecursionError) as exc:
-            content = text[position : position + BAD_LINE_CONTENT_CHARS]
-            yield BadLine(source, line_number, f"not JSON: {exc}", content)
-            return
+            resume = _next_object(text, position)
+            yield from _bad_span(source, line_number, f"not JSON: {exc}", text[position:resume])
+            position = resume
+            continue
         yield value
+
+
+def _next_object(text: str, position: int) -> int:
+    """Where decoding can start again after a bad object: the next ``}{`` (how a stream
+    without delimiters joins objects), else the end of the text."""
+    found = text.find("}{", position)
+    return len(text) if found < 0 else found + 1
+
+
+def _bad_span(source: str, line_number: int, reason: str, span: str) -> Iterator[BadLine]:
+    """A skipped span as bad lines of at most BAD_LINE_CONTENT_CHARS each: kept whole."""
+    pieces = max(1, -(-len(span) // BAD_LINE_CONTENT_CHARS))
+    for piece in range(pieces):
+        content = span[piece * BAD_LINE_CONTENT_CHARS : (piece + 1) * BAD_LINE_CONTENT_CHARS]
+        shown = reason if pieces == 1 else f"{reason} (part {piece + 1} of {pieces})"
+        yield BadLine(source, line_number, shown, content)
 
 
 class _LongLineDecoder:
@@ -255,14 +302,23 @@ class _LongLineDecoder:
         self._line_number = line_number
         self._decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
         self._text = ""
-        self._failed = False
+        self._skip_reason = ""  # set while skipping a bad object up to the next }{
 
     def feed(self, piece: bytes, final: bool) -> Iterator[Any]:
-        if self._failed:
-            return  # the rest of a line that could not be resynchronised
         text = self._text + self._decoder.decode(piece, final=final)
         position = 0
         while True:
+            if self._skip_reason:
+                resume = text.find("}{", position)
+                if resume < 0:
+                    # Keep the last character: a }{ may straddle two pieces.
+                    keep = len(text) if final else max(position, len(text) - 1)
+                    yield from self._bad(text[position:keep])
+                    position = keep
+                    break
+                yield from self._bad(text[position : resume + 1])
+                position = resume + 1
+                self._skip_reason = ""
             while position < len(text) and text[position].isspace():
                 position += 1
             if position >= len(text):
@@ -272,12 +328,16 @@ class _LongLineDecoder:
             except (ValueError, RecursionError) as exc:
                 if not final and len(text) - position < MAX_OBJECT_CHARS:
                     break  # the object continues in the next piece
-                content = text[position : position + BAD_LINE_CONTENT_CHARS]
-                self._failed = True
-                yield BadLine(self._source, self._line_number, f"not JSON: {exc}", content)
-                return
+                self._skip_reason = f"not JSON: {exc}"
+                continue
             yield value
+        if final and self._skip_reason and position < len(text):
+            yield from self._bad(text[position:])
         self._text = text[position:]
+
+    def _bad(self, span: str) -> Iterator[BadLine]:
+        if span:
+            yield from _bad_span(self._source, self._line_number, self._skip_reason, span)
 
 
 def neutralize(text: str) -> str:
@@ -293,7 +353,7 @@ def format_cell(value: Any, neutralize_formulas: bool) -> str:
     return _text(_cell_value(value, neutralize_formulas))
 
 
-def _cell_value(value: Any, neutral: bool) -> Any:
+def _cell_value(value: Any, neutral: bool, exact: bool = True) -> Any:
     """Strings (neutralized), numbers and None as they are; the csv module writes
     numbers with str() (shortest round-trip text for floats) and None as empty."""
     kind = type(value)
@@ -302,7 +362,9 @@ def _cell_value(value: Any, neutral: bool) -> Any:
     if kind is bool:
         return "true" if value else "false"
     if kind is list:
-        return orjson.dumps(value).decode("utf-8")
+        if not exact and _holds_inexact(value):
+            raise _InexactNumber
+        return _json_text(value)
     if value is None:
         return ""
     return value
@@ -339,7 +401,7 @@ def _flatten(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[
         elif kind is dict:
             break  # rare: a nested top-level object; take the general path below
         else:
-            cells[key] = _cell_value(value, neutral)
+            cells[key] = _cell_value(value, neutral, exact)
     else:
         if attributes is not None:
             _add_attributes(cells, attributes, neutral, exact)
@@ -351,7 +413,7 @@ def _flatten(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[
         else:
             if type(value) is float and not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
                 raise _InexactNumber
-            flat[key] = _cell_value(value, neutral)
+            flat[key] = _cell_value(value, neutral, exact)
     if attributes is not None:
         _add_attributes(flat, attributes, neutral, exact)
     return flat
@@ -367,7 +429,7 @@ def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool, exact
         else:
             _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, exact=True)
     else:
-        cells["metricAttributes"] = _cell_value(attributes, neutral)
+        cells["metricAttributes"] = _cell_value(attributes, neutral, exact)
 
 
 def _parse_object(text: str) -> dict[str, Any] | None:
@@ -395,7 +457,7 @@ def _flatten_into(
                 raise _InexactNumber
             cells[prefix + key] = item
         elif item is not None:
-            cells[prefix + key] = _cell_value(item, neutral)
+            cells[prefix + key] = _cell_value(item, neutral, exact)
 
 
 def order_columns(names: Iterable[str]) -> list[str]:
@@ -481,7 +543,7 @@ Source = tuple[str, Callable[[], AbstractContextManager[BinaryIO]]]
 def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
     if isinstance(value, BadLine):
         return value
-    shown = orjson.dumps(value).decode("utf-8")[:BAD_LINE_CONTENT_CHARS]
+    shown = _json_text(value)[:BAD_LINE_CONTENT_CHARS]
     return BadLine(source, line_number, "not a JSON object", shown)
 
 
@@ -491,9 +553,11 @@ _has_line_break = _LINE_BREAKS.search
 
 
 def _fingerprint(event_id: Any) -> int:
-    """63 bits of an id, the same in every process (``hash()`` is salted per process).
-    Rows sharing one are compared exactly in pass 2, so a collision costs only time."""
-    data = str(event_id).encode("utf-8", "backslashreplace")
+    """63 bits of an id and its JSON type, the same in every process (``hash()`` is
+    salted per process). Rows sharing one are compared exactly in pass 2 (on the CSV
+    cell), so a collision costs only time."""
+    text = event_id if type(event_id) is str else f"\x00{type(event_id).__name__}:{event_id}"
+    data = text.encode("utf-8", "backslashreplace")
     return (zlib.crc32(data) << 31) ^ zlib.adler32(data)
 
 
@@ -581,9 +645,12 @@ def _spool_source(
     segments, tall_rows = result.segments, result.tall_rows
     bad_handle: IO[bytes] | None = None
     pending: list[str] = []
-    columns: set[str] = set()
-    header: list[str] = []
-    commas = 0
+    # Every source starts under the fixed columns, so even a record that flattens to
+    # nothing ({}) has a header to be written under.
+    header = list(FIXED_COLUMNS)
+    columns = set(header)
+    commas = len(header) - 1
+    segments.append((0, header))
     row = 0
     with _open_spool(result.spool, "wb", compress_spool) as spool, opener() as raw:
         for line_number, value, line in iter_json_objects(raw, name):
@@ -594,18 +661,24 @@ def _spool_source(
                 bad_handle.write(_as_bad_line(value, name, line_number).to_json())
                 result.bad_line_count += 1
                 continue
+            # The id as sent (before neutralizing), typed: 1 and "1" are not one event.
+            event_id = value.get("eventId")
             try:
                 cells = _flatten(value, neutralize_formulas, exact=line is None)
             except _InexactNumber:
                 assert line is not None  # only orjson's readings are inexact
-                cells = _flatten(exact_numbers(line), neutralize_formulas)
+                value = exact_numbers(line)
+                event_id = value.get("eventId")
+                cells = _flatten(value, neutralize_formulas)
             if not columns.issuperset(cells):
                 columns.update(cells)
                 header = order_columns(columns)
                 commas = len(header) - 1
-                segments.append((row, header))
-            event_id = cells.get("eventId")
-            if event_id is not None:
+                if segments[-1][0] == row:
+                    segments[-1] = (row, header)
+                else:
+                    segments.append((row, header))
+            if event_id is not None and event_id != "":
                 add_fingerprint(_fingerprint(event_id), row_base | row)
             get = cells.get
             values = [get(column, "") for column in header]
@@ -700,7 +773,7 @@ def _replay_bad_lines(path: str, on_bad_line: Callable[[BadLine], None] | None) 
     if on_bad_line is not None:
         with open(path, "rb") as handle:
             for line in handle:
-                fields = orjson.loads(line)
+                fields = json.loads(line)  # not orjson: the content may hold lone surrogates
                 on_bad_line(
                     BadLine(fields["source"], fields["line"], fields["reason"], fields["content"])
                 )

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import BinaryIO
 
 from chalicelib.config import Settings
@@ -30,6 +31,19 @@ _RAW_SUFFIXES = (".gz", ".ndjson", ".jsonl", ".json")
 
 class NotARawObject(ValueError):
     """The key is outside the raw prefix; converting it could loop on our own output."""
+
+
+def remove_stale_spools(directory: str | None = None) -> int:
+    """Remove conversion spools left in the temporary folder, and say how many.
+
+    For Lambda handlers only: a container runs one invocation at a time, so a spool
+    found there was left by an invocation that timed out, and would fill /tmp.
+    """
+    removed = 0
+    for path in Path(directory or tempfile.gettempdir()).glob("csv-spool-*"):
+        shutil.rmtree(path, ignore_errors=True)
+        removed += 1
+    return removed
 
 
 def day_before(moment: str | datetime) -> date:

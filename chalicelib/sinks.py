@@ -9,6 +9,7 @@ the duplicates a partial success leaves behind, by ``eventId``).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import random
 import threading
@@ -23,6 +24,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_firehose.type_defs import RecordTypeDef
+
+_log = logging.getLogger(__name__)
 
 # Firehose quotas (https://docs.aws.amazon.com/firehose/latest/dev/limits.html).
 FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024
@@ -213,7 +216,11 @@ class LocalDirectorySink:
                 f"could not write to {path.parent}: {exc.strerror}", len(records)
             ) from exc
         if self._on_written is not None:
-            self._on_written(key)
+            # The lines are stored: whatever the callback does, the answer is a success.
+            try:
+                self._on_written(key)
+            except Exception:
+                _log.exception("after writing %s, the on_written callback failed", key)
 
     @staticmethod
     def _append(path: Path, payload: bytes) -> None:

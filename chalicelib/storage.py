@@ -153,8 +153,13 @@ class _MultipartWriter(io.RawIOBase):
 
     def _flush_part(self) -> None:
         if self._upload_id is None:
+            # One checksum algorithm named at creation and given for every part:
+            # current SDKs add a CRC32 to each part, and S3 refuses a mix.
             created = self._client.create_multipart_upload(
-                Bucket=self._bucket, Key=self._key, ContentType=_content_type(self._key)
+                Bucket=self._bucket,
+                Key=self._key,
+                ContentType=_content_type(self._key),
+                ChecksumAlgorithm="CRC32",
             )
             self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
@@ -164,8 +169,12 @@ class _MultipartWriter(io.RawIOBase):
             UploadId=self._upload_id,
             PartNumber=number,
             Body=bytes(self._buffer),
+            ChecksumAlgorithm="CRC32",
         )
-        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        part: CompletedPartTypeDef = {"ETag": answer["ETag"], "PartNumber": number}
+        if "ChecksumCRC32" in answer:
+            part["ChecksumCRC32"] = answer["ChecksumCRC32"]
+        self._parts.append(part)
         self._buffer.clear()
 
     def complete(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
 _MAX_ATTRIBUTE_KEY = 256
+_MAX_ATTRIBUTE_KEYS = 100
 
 
 class BadRequest(Exception):
@@ -84,10 +86,21 @@ def _reject_constant(name: str) -> Any:
     raise _NonFiniteNumber(f"{name} is not valid JSON: send null or a finite number")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFiniteNumber(f"{text} is too large for a number: send a finite number")
+    return value
+
+
 def strict_json_loads(text: str) -> Any:
-    """``json.loads`` that refuses what RFC 8259 refuses and Python accepts."""
+    """``json.loads`` that refuses what RFC 8259 refuses and Python accepts, and
+    numbers that overflow to infinity (1e999)."""
     return json.loads(
-        text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        text,
+        object_pairs_hook=_reject_duplicate_keys,
+        parse_constant=_reject_constant,
+        parse_float=_finite_float,
     )
 
 
@@ -234,7 +247,8 @@ class BatchValidator:
             ) from None
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
-        sent_at: int | None = body.get("sentAt")
+        # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
+        sent_at = int(body["sentAt"]) if "sentAt" in body else None
         server_timestamp = _iso_ms(now_ms)
         result = BatchResult()
         for index, event in enumerate(events):
@@ -276,6 +290,7 @@ class BatchValidator:
                 _schema_message(exc, "event", self.limits, self._context_key)
             ) from None
         record = dict(event)
+        record["timestamp"] = int(record["timestamp"])
         own_context = record.pop("context", None)
         attributes = record.get("metricAttributes")
         if isinstance(attributes, str):

@@ -364,3 +364,70 @@ def test_fast_row_writer_matches_csv_module(values: list[Any]) -> None:
     expected = io.StringIO()
     csv.writer(expected, lineterminator="").writerow(values)
     assert _csv_row(values) == expected.getvalue()
+
+
+# --- odd input found in review: none of it may sink a file ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "first",
+    [b"{}", b'{"metricAttributes": null}', b'{"metricAttributes": {}}', b'{"a": {}}'],
+)
+def test_a_record_with_no_cells_first_in_a_source(first: bytes) -> None:
+    rows, header, report, bad = run(
+        source("a", first + b"\n" + ndjson({"eventId": "x"})),
+        source("b", ndjson({"eventId": "y", "late": 1})),
+    )
+    assert bad == [] and report.rows == 3
+    assert [r["eventId"] for r in rows] == ["", "x", "y"]
+    assert rows[2]["late"] == "1" and rows[0]["timestamp"] == ""
+    assert all(len(r) == len(header) for r in rows)
+
+
+def test_lines_orjson_refuses_to_write_still_convert() -> None:
+    data = (
+        b'"\\ud800"\n'
+        b'{"eventId": "a", "s": ["\\ud800"]}\n'
+        b'{"eventId": "b", "a": 1e19, "x": [100000000000000000000000]}\n'
+        b'{"eventId": "c", "x": [100000000000000000000000, {"y": -99999999999999999999}]}\n'
+    )
+    rows, _, report, bad = run(source("s", data))
+    assert [r["eventId"] for r in rows] == ["a", "b", "c"]
+    assert rows[0]["s"] == '["\\\\ud800"]' or "ud800" in rows[0]["s"]
+    assert rows[1]["x"] == "[100000000000000000000000]"
+    assert rows[2]["x"] == '[100000000000000000000000,{"y":-99999999999999999999}]'
+    assert report.bad_lines == 1 and bad[0].reason == "not a JSON object"
+
+
+def test_a_number_that_overflows_is_a_bad_line_not_infinity() -> None:
+    rows, _, report, bad = run(
+        source("s", b'{"eventId": "a", "v": 1e999}\n' + ndjson({"eventId": "b"}))
+    )
+    assert [r["eventId"] for r in rows] == ["b"] and report.bad_lines == 1
+    assert "1e999" in bad[0].reason
+
+
+@pytest.mark.parametrize("count", [10_000, 30_000], ids=["one-line", "longer-than-a-line-read"])
+def test_decoding_resumes_after_a_bad_object_among_concatenated_ones(count: int) -> None:
+    objects = [json.dumps({"eventId": f"e{i}", "pad": "x" * 40}).encode() for i in range(count)]
+    objects.insert(count // 2, b"{oops}")
+    data = b"".join(objects)
+    _, _, report, bad = run(source("s", data))
+    assert report.rows == count
+    assert [b.content for b in bad] == ["{oops}"]
+
+
+def test_duplicates_compare_ids_as_sent() -> None:
+    records = [
+        {"eventId": None, "n": 1},
+        {"eventId": None, "n": 2},
+        {"eventId": "", "n": 3},
+        {"eventId": 1, "n": 4},
+        {"eventId": "1", "n": 5},
+        {"eventId": "-5", "n": 6},
+        {"eventId": "'-5", "n": 7},
+        {"eventId": 1, "n": 8},
+    ]
+    rows, _, report, _ = run(source("s", ndjson(*records)))
+    assert [r["n"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert report.duplicates == 1

@@ -158,9 +158,20 @@ def test_large_output_streams_to_s3_in_parts(s3: Any, bucket: str) -> None:
         stored_line(eventId=f"e{i}", metricAttributes={"pad": "x" * 2000}) for i in range(4000)
     ]
     put_raw(s3, bucket, "raw/2026/11/26/10/big.gz", *lines)
+    sent: dict[str, Any] = {}
+
+    def capture(params: dict[str, Any], model: Any, **_: Any) -> None:
+        sent[model.name] = params
+
+    for operation in ("CreateMultipartUpload", "CompleteMultipartUpload"):
+        s3.meta.events.register(f"provide-client-params.s3.{operation}", capture)
     store = S3Store(s3, bucket, part_bytes=5 * 1024 * 1024)
     report = build_daily_csv(store, day_before("2026-11-27T00:15:00Z"), Settings())
     assert report.rows == 4000
+    # S3 refuses parts with checksums under an upload created without the algorithm.
+    assert sent["CreateMultipartUpload"]["ChecksumAlgorithm"] == "CRC32"
+    parts = sent["CompleteMultipartUpload"]["MultipartUpload"]["Parts"]
+    assert len(parts) >= 2 and all(part.get("ChecksumCRC32") for part in parts)
     head = s3.head_object(Bucket=bucket, Key="csv/2026-11-26_combined.csv")
     assert head["ContentLength"] > 8 * 1024 * 1024
     assert "-" in head["ETag"]  # a multipart upload
@@ -196,3 +207,13 @@ def test_dev_stage_converts_what_the_local_sink_writes(
     assert part.stem == raw.stem
     rows = list(csv.DictReader(part.open(newline="")))
     assert [r["eventId"] for r in rows] == ["local-1", "local-2"]
+
+
+def test_spools_left_by_a_timed_out_invocation_are_removed(tmp_path: Path) -> None:
+    from chalicelib.export import remove_stale_spools
+
+    (tmp_path / "csv-spool-abc").mkdir()
+    (tmp_path / "csv-spool-abc" / "rows-0.csv").write_text("x")
+    (tmp_path / "keep-me").mkdir()
+    assert remove_stale_spools(str(tmp_path)) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["keep-me"]

@@ -165,7 +165,7 @@ def test_s3_notification_on_raw_prefix(package: Package, prod_env: dict[str, str
 def test_daily_schedule(package: Package) -> None:
     rules = package.resources("aws_cloudwatch_event_rule")
     [(rule_name, rule)] = rules.items()
-    assert rule["schedule_expression"] == "cron(15 0 * * ? *)"
+    assert rule["schedule_expression"] == "cron(30 0 * * ? *)"
     targets = package.resources("aws_cloudwatch_event_target")
     [target] = [t for t in targets.values() if rule_name in t["rule"]]
     assert target["arn"] == f"${{aws_lambda_function.{DAILY_FUNCTION}.arn}}"

@@ -196,3 +196,26 @@ def test_one_structured_log_line_per_request_without_event_contents(
     assert log["accepted"] == 1 and log["rejected"] == 1 and log["status"] == 200
     assert "sinkMs" in log and "requestId" in log
     assert secret not in caplog.text
+
+
+def test_a_bug_in_the_service_is_a_json_500_with_cors(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Broken:
+        def collect(self, *args: Any) -> Any:
+            raise ZeroDivisionError("internal detail")
+
+    monkeypatch.setattr(app_module, "collector", Broken())
+    response = post(client, batch(), Origin="http://127.0.0.1:5173")
+    assert response.status_code == 500
+    assert "send them again" in response.json_body["message"]
+    assert "internal detail" not in response.body.decode()
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_float_epoch_values_are_taken_not_a_500(client: Client, sink: MemorySink) -> None:
+    body = batch(event(timestamp=1707782430123.0), sentAt=1707782431000.0)
+    response = post(client, body)
+    assert response.status_code == 200 and response.json_body["accepted"] == 1
+    [line] = sink.lines()
+    assert b'"timestamp":1707782430123,' in line

@@ -284,3 +284,12 @@ def test_unwritable_directory_is_sink_unavailable(tmp_path: Path) -> None:
     sink = LocalDirectorySink(tmp_path, now=lambda: FIXED_NOW)
     with pytest.raises(SinkUnavailable):
         sink.write(lines(1))
+
+
+def test_a_failing_callback_never_turns_a_stored_write_into_a_failure(tmp_path: Path) -> None:
+    def explode(key: str) -> None:
+        raise ValueError("conversion broke")
+
+    sink = LocalDirectorySink(tmp_path, now=lambda: FIXED_NOW, on_written=explode)
+    sink.write(lines(2))  # no exception: the lines are stored
+    assert len(read_lines(tmp_path)) == 2

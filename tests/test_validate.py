@@ -38,6 +38,7 @@ BAD_BODIES = [
     pytest.param(b"{", "application/json", 400, "not valid JSON", id="truncated"),
     pytest.param(b'{"events": [NaN]}', "application/json", 400, "NaN", id="nan"),
     pytest.param(b'{"events": [Infinity]}', "text/plain", 400, "Infinity", id="infinity"),
+    pytest.param(b'{"events": [{"value": 1e999}]}', "text/plain", 400, "too large", id="1e999"),
     pytest.param(
         b'{"events": [], "events": []}',
         "application/json",
@@ -210,6 +211,13 @@ def test_event_context_wins_over_batch_context(validator: BatchValidator) -> Non
     assert record["screen"] == "large"
     assert record["device"] == "my-device"
     assert "context" not in record
+
+
+def test_epoch_ms_sent_as_floats_are_stored_as_integers(validator: BatchValidator) -> None:
+    body = batch(event(timestamp=1707782430123.0), sentAt=float(SENT_AT))
+    [record] = stored(validator, body)
+    assert record["timestamp"] == 1707782430123 and type(record["timestamp"]) is int
+    assert record["derivedTimestamp"] == "2024-02-13T00:00:30.623Z"
 
 
 def test_missing_event_id_is_generated(validator: BatchValidator) -> None:
