@@ -127,13 +127,11 @@ def preflight_events() -> Response:
     request = app.current_request
     assert request is not None
     origin = request.headers.get("origin")
-    headers: dict[str, str | list[str]] = dict(preflight_headers(origin, SETTINGS.allowed_origins))
+    headers = preflight_headers(origin, SETTINGS.allowed_origins)
     if not origin_allowed(origin, SETTINGS.allowed_origins):
         message = f"origin {origin or '(none)'} is not in this stage's ALLOWED_ORIGINS"
-        return _json_response(
-            403, {"message": message}, preflight_headers(origin, SETTINGS.allowed_origins)
-        )
-    return Response(body="", status_code=204, headers=headers)
+        return _json_response(403, {"message": message}, headers)
+    return Response(body="", status_code=204, headers=dict(headers))
 
 
 @app.route("/health", methods=["GET"])
