@@ -79,7 +79,7 @@ def sources_for(store: ObjectStore, keys: list[str]) -> Iterator[Source]:
         yield key, partial(store.open_read, key)
 
 
-class _BadLineSpool:
+class BadLineSpool:
     """Bad lines go to a temporary file, then to ``errors/`` in one piece."""
 
     def __init__(self) -> None:
@@ -114,7 +114,7 @@ def _convert_to(
     on_source_done: Callable[[str], None] | None = None,
     jobs: int = 1,
 ) -> ConversionReport:
-    bad_lines = _BadLineSpool()
+    bad_lines = BadLineSpool()
     try:
         with output() as handle:
             report = convert(

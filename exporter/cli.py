@@ -9,14 +9,14 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from chalicelib.config import Settings
 from chalicelib.convert import ConversionReport, convert
-from chalicelib.export import days_between, export_range, raw_keys_for_days
+from chalicelib.export import BadLineSpool, days_between, export_range, raw_keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
 
 if TYPE_CHECKING:
@@ -211,23 +211,26 @@ def json_to_csv_command(
 ) -> None:
     """Convert raw files (gzip or plain NDJSON, in any order given) into one CSV."""
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
-    bad_lines: list[Any] = []
 
     def run() -> ConversionReport:
         sources = [(str(path), partial(path.open, "rb")) for path in inputs]
-        with _progress(len(sources), "converting") as advance, _file_output(out)() as handle:
-            report = convert(
-                sources,  # type: ignore[arg-type]
-                handle,
-                neutralize_formulas=not no_neutralize,
-                on_bad_line=bad_lines.append,
-                on_source_done=advance,
-                jobs=_jobs(jobs, len(sources)),
+        bad_lines = BadLineSpool()  # on disk past 1 MiB: a file of garbage is not held
+        try:
+            with _progress(len(sources), "converting") as advance, _file_output(out)() as handle:
+                report = convert(
+                    sources,  # type: ignore[arg-type]
+                    handle,
+                    neutralize_formulas=not no_neutralize,
+                    on_bad_line=bad_lines.add,
+                    on_source_done=advance,
+                    jobs=_jobs(jobs, len(sources)),
+                )
+            report.output = str(out)
+            report.errors_output = bad_lines.publish(
+                LocalStore(errors_path.parent), errors_path.name
             )
-        report.output = str(out)
-        if bad_lines:
-            with errors_path.open("wb") as errors:
-                errors.writelines(bad.to_json() for bad in bad_lines)
+        finally:
+            bad_lines.close()
         return report
 
     report = _run(run)

@@ -188,14 +188,16 @@ def test_no_credentials_is_explained(
 
 def test_json_to_csv_converts_any_raw_files(tmp_path: Path) -> None:
     write_raw(tmp_path, "one.gz", raw_line(eventId="1"), compress=True)
-    write_raw(tmp_path, "two.json", raw_line(eventId="2") + raw_line(eventId="1"))
+    write_raw(tmp_path, "two.json", raw_line(eventId="2") + b"[broken\n" + raw_line(eventId="1"))
     out = tmp_path / "out.csv"
     result = invoke(
         "json-to-csv", str(tmp_path / "one.gz"), str(tmp_path / "two.json"), "-o", str(out)
     )
     assert result.exit_code == 0, result.output
     assert [r["eventId"] for r in rows_of(out)] == ["1", "2"]
-    assert "1 duplicate(s) dropped" in result.output
+    assert "1 duplicate(s) dropped; 1 bad line(s) sent to" in result.output
+    [bad] = (tmp_path / "out.errors.jsonl").read_text().splitlines()
+    assert json.loads(bad)["content"] == "[broken"
 
 
 def test_json_to_csv_missing_input(tmp_path: Path) -> None:
