@@ -19,7 +19,7 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
-from chalicelib.export import (
+from chalicelib.jobs import (
     build_daily_csv,
     convert_raw_object,
     day_before,

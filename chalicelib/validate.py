@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import math
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ import fastjsonschema
 import orjson
 
 from chalicelib.config import Limits
+from chalicelib.strictjson import StrictJSONError, strict_loads
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
 JSON_CONTENT_TYPES = ("application/json", "text/plain")
@@ -63,47 +63,6 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-class _NonFiniteNumber(ValueError):
-    pass
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise _DuplicateKey(f'duplicate key "{key}" in a JSON object')
-            seen.add(key)
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonFiniteNumber(f"{name} is not valid JSON: send null or a finite number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise _NonFiniteNumber(f"{text} is too large for a number: send a finite number")
-    return value
-
-
-def strict_json_loads(text: str) -> Any:
-    """``json.loads`` that refuses what RFC 8259 refuses and Python accepts, and
-    numbers that overflow to infinity (1e999)."""
-    return json.loads(
-        text,
-        object_pairs_hook=_reject_duplicate_keys,
-        parse_constant=_reject_constant,
-        parse_float=_finite_float,
-    )
-
-
 def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str, Any]:
     """Turn the raw request into the batch object, or raise ``BadRequest``."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
@@ -132,8 +91,8 @@ def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str
     except UnicodeDecodeError as exc:
         raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
     try:
-        body = strict_json_loads(text)
-    except (_DuplicateKey, _NonFiniteNumber) as exc:
+        body = strict_loads(text)
+    except StrictJSONError as exc:
         raise BadRequest(400, f"body is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(
@@ -222,14 +181,34 @@ class BatchValidator:
         schema["properties"]["events"]["maxItems"] = limits.max_events_per_batch
         schema["definitions"]["boundedString"]["maxLength"] = limits.max_string_length
         envelope = copy.deepcopy(schema)
-        event = {"definitions": schema["definitions"], "$ref": "#/definitions/event"}
-        event.pop("$id", None)
         envelope.pop("$id", None)
+        # The schemas as this stage applies them; tests check jsonschema agrees.
+        self.envelope_schema: dict[str, Any] = envelope
+        self.event_schema: dict[str, Any] = {
+            "definitions": schema["definitions"],
+            "$ref": "#/definitions/event",
+        }
         self._validate_envelope = fastjsonschema.compile(envelope)
         # The schema's own pattern, to name the offending keys in messages.
         self._context_key = re.compile(schema["definitions"]["context"]["propertyNames"]["pattern"])
-        self._validate_event = fastjsonschema.compile(event)
+        self._validate_event = fastjsonschema.compile(self.event_schema)
         self._new_event_id = new_event_id or (lambda: str(uuid.uuid4()))
+
+    def envelope_error(self, body: Any) -> str | None:
+        """Why the batch envelope breaks the schema, or None."""
+        try:
+            self._validate_envelope(body)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return _schema_message(exc, "body", self.limits, self._context_key)
+        return None
+
+    def event_error(self, event: Any) -> str | None:
+        """Why one event breaks the schema, or None."""
+        try:
+            self._validate_event(event)
+        except fastjsonschema.JsonSchemaValueException as exc:
+            return _schema_message(exc, "event", self.limits, self._context_key)
+        return None
 
     def process(self, body: dict[str, Any], now_ms: int) -> BatchResult:
         events = body.get("events")
@@ -239,12 +218,9 @@ class BatchValidator:
                 f"batch has {len(events)} events; the limit is "
                 f"{self.limits.max_events_per_batch} per request: send smaller batches",
             )
-        try:
-            self._validate_envelope(body)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            raise BadRequest(
-                400, _schema_message(exc, "body", self.limits, self._context_key)
-            ) from None
+        problem = self.envelope_error(body)
+        if problem is not None:
+            raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
@@ -283,12 +259,9 @@ class BatchValidator:
     ) -> dict[str, Any]:
         if not isinstance(event, dict):
             raise _EventError(f"event must be a JSON object, got {_json_type(event)}")
-        try:
-            self._validate_event(event)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            raise _EventError(
-                _schema_message(exc, "event", self.limits, self._context_key)
-            ) from None
+        problem = self.event_error(event)
+        if problem is not None:
+            raise _EventError(problem)
         record = dict(event)
         record["timestamp"] = int(record["timestamp"])
         own_context = record.pop("context", None)
@@ -314,7 +287,7 @@ class BatchValidator:
 
     def _parse_attributes(self, text: str) -> Any:
         try:
-            parsed = strict_json_loads(text)
+            parsed = strict_loads(text)
         except (ValueError, RecursionError) as exc:
             raise _EventError(f"metricAttributes is a string but not JSON: {exc}") from None
         if not isinstance(parsed, dict):

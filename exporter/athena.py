@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from chalicelib.convert import ATTRIBUTE_PREFIX, FIXED_COLUMNS
+from chalicelib.csv.columns import ATTRIBUTE_PREFIX, FIXED_COLUMNS
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient

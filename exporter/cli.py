@@ -15,8 +15,8 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from chalicelib.config import Settings
-from chalicelib.convert import ConversionReport, convert
-from chalicelib.export import BadLineSpool, days_between, export_range, raw_keys_for_days
+from chalicelib.csv.convert import ConversionReport
+from chalicelib.jobs import convert_sources, days_between, export_range, raw_keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
 
 if TYPE_CHECKING:
@@ -179,11 +179,11 @@ def export_command(
             lambda: export_range(
                 store,
                 keys,
-                _file_output(out),
-                str(out),
-                LocalStore(errors_path.parent),
-                errors_path.name,
                 settings,
+                output=_file_output(out),
+                output_name=str(out),
+                errors_store=LocalStore(errors_path.parent),
+                errors_key=errors_path.name,
                 on_source_done=advance,
                 # S3 objects are read in this process: a boto3 client does not cross
                 # into worker processes, and network reads gain little from them.
@@ -214,24 +214,17 @@ def json_to_csv_command(
 
     def run() -> ConversionReport:
         sources = [(str(path), partial(path.open, "rb")) for path in inputs]
-        bad_lines = BadLineSpool()  # on disk past 1 MiB: a file of garbage is not held
-        try:
-            with _progress(len(sources), "converting") as advance, _file_output(out)() as handle:
-                report = convert(
-                    sources,  # type: ignore[arg-type]
-                    handle,
-                    neutralize_formulas=not no_neutralize,
-                    on_bad_line=bad_lines.add,
-                    on_source_done=advance,
-                    jobs=_jobs(jobs, len(sources)),
-                )
-            report.output = str(out)
-            report.errors_output = bad_lines.publish(
-                LocalStore(errors_path.parent), errors_path.name
+        with _progress(len(sources), "converting") as advance:
+            return convert_sources(
+                sources,  # type: ignore[arg-type]
+                output=_file_output(out),
+                output_name=str(out),
+                errors_store=LocalStore(errors_path.parent),
+                errors_key=errors_path.name,
+                neutralize_formulas=not no_neutralize,
+                on_source_done=advance,
+                jobs=_jobs(jobs, len(sources)),
             )
-        finally:
-            bad_lines.close()
-        return report
 
     report = _run(run)
     click.echo(_summary(report, str(errors_path)))

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from chalicelib.convert import FIXED_COLUMNS
+from chalicelib.csv.columns import FIXED_COLUMNS
 from exporter.athena import (
     AthenaQueryError,
     AthenaQueryTimeout,

@@ -16,7 +16,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.config import Settings
-from chalicelib.export import build_daily_csv, convert_raw_object, day_before, part_key_for
+from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before, part_key_for
 from chalicelib.storage import LocalStore
 from tests.factories import event
 
@@ -97,7 +97,7 @@ def test_bad_lines_go_to_errors_and_the_rest_converts(client: Client, s3: Any, b
 
 
 def test_objects_outside_the_raw_prefix_are_never_converted(tmp_path: Path) -> None:
-    from chalicelib.export import NotARawObject
+    from chalicelib.jobs import NotARawObject
 
     with pytest.raises(NotARawObject):
         convert_raw_object(LocalStore(tmp_path), "csv/parts/x.csv", Settings())
@@ -210,7 +210,7 @@ def test_dev_stage_converts_what_the_local_sink_writes(
 
 
 def test_spools_left_by_a_timed_out_invocation_are_removed(tmp_path: Path) -> None:
-    from chalicelib.export import remove_stale_spools
+    from chalicelib.jobs import remove_stale_spools
 
     (tmp_path / "csv-spool-abc").mkdir()
     (tmp_path / "csv-spool-abc" / "rows-0.csv").write_text("x")

@@ -269,7 +269,7 @@ def test_serde_maps_camel_case_keys(pipeline: dict[str, Any]) -> None:
     # The Athena CSV query (exporter.athena) reads exactly these fields; each camelCase
     # JSON key needs a mapping because the SerDe runs case-sensitively (so nested
     # metricAttributes keys keep their case).
-    from chalicelib.convert import FIXED_COLUMNS
+    from chalicelib.csv.columns import FIXED_COLUMNS
     from exporter.athena import KNOWN_EXTRA_COLUMNS
 
     table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]

@@ -1,10 +1,11 @@
-"""The three ways raw objects become CSV, over any ``ObjectStore``.
+"""The conversion jobs: raw objects become CSV per object, per day or for any range.
 
 - ``convert_raw_object``: one raw object → ``csv/parts/YYYY/MM/DD/HH/<name>.csv``
   (the S3-event handler, and the local sink under ``chalice local``);
 - ``build_daily_csv``: a day of raw objects → ``csv/YYYY-MM-DD_combined.csv``
   (the daily schedule);
-- ``export_range``: any days → any output (the exporter CLI).
+- ``export_range``: any days → any output (``python -m exporter export``);
+- ``convert_sources``: what all three run, also for ``json-to-csv``'s local files.
 
 The daily file is built from the raw objects, not from the parts, so a part
 that was never made (trigger not connected yet, a failed invocation) cannot
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from chalicelib.config import Settings
-from chalicelib.convert import BadLine, ConversionReport, Source, convert
+from chalicelib.csv.convert import ConversionReport, Source, convert
+from chalicelib.csv.read import BadLine
 from chalicelib.storage import ObjectStore
 
 _RAW_SUFFIXES = (".gz", ".ndjson", ".jsonl", ".json")
@@ -102,25 +104,27 @@ class BadLineSpool:
         self._file.close()
 
 
-def _convert_to(
-    store: ObjectStore,
-    keys: list[str],
+def convert_sources(
+    sources: Iterable[Source],
+    *,
     output: Callable[[], AbstractContextManager[BinaryIO]],
     output_name: str,
-    errors_key: str,
     errors_store: ObjectStore,
-    settings: Settings,
+    errors_key: str,
+    neutralize_formulas: bool,
     compress_spool: bool = False,
     on_source_done: Callable[[str], None] | None = None,
     jobs: int = 1,
 ) -> ConversionReport:
-    bad_lines = BadLineSpool()
+    """Convert ``sources`` into one CSV published by ``output``; bad lines go, in one
+    piece, to ``errors_key`` in ``errors_store`` (nothing is written there if none)."""
+    bad_lines = BadLineSpool()  # on disk past 1 MiB: a file of garbage is not held
     try:
         with output() as handle:
             report = convert(
-                sources_for(store, keys),
+                sources,
                 handle,
-                neutralize_formulas=settings.neutralize_formulas,
+                neutralize_formulas=neutralize_formulas,
                 on_bad_line=bad_lines.add,
                 on_source_done=on_source_done,
                 compress_spool=compress_spool,
@@ -138,32 +142,30 @@ def convert_raw_object(store: ObjectStore, key: str, settings: Settings) -> Conv
     part_key = part_key_for(key, settings)
     relative = part_key[len(settings.csv_prefix) + len("parts/") :]
     errors_key = f"{settings.errors_prefix}parts/{relative.removesuffix('.csv')}.jsonl"
-    return _convert_to(
-        store,
-        [key],
-        partial(store.open_write, part_key),
-        store.describe(part_key),
-        errors_key,
-        store,
-        settings,
+    return convert_sources(
+        sources_for(store, [key]),
+        output=partial(store.open_write, part_key),
+        output_name=store.describe(part_key),
+        errors_store=store,
+        errors_key=errors_key,
+        neutralize_formulas=settings.neutralize_formulas,
     )
 
 
 def build_daily_csv(
-    store: ObjectStore, day: date, settings: Settings, compress_spool: bool = True
+    store: ObjectStore, day: date, settings: Settings, *, compress_spool: bool = True
 ) -> ConversionReport:
     """A day with no data gives a header-only file; a rerun gives the same bytes."""
     key = daily_key_for(day, settings)
     keys = store.list_keys(raw_day_prefix(day, settings))
     errors_key = f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
-    return _convert_to(
-        store,
-        keys,
-        partial(store.open_write, key),
-        store.describe(key),
-        errors_key,
-        store,
-        settings,
+    return convert_sources(
+        sources_for(store, keys),
+        output=partial(store.open_write, key),
+        output_name=store.describe(key),
+        errors_store=store,
+        errors_key=errors_key,
+        neutralize_formulas=settings.neutralize_formulas,
         compress_spool=compress_spool,
     )
 
@@ -182,23 +184,23 @@ def raw_keys_for_days(store: ObjectStore, days: list[date], settings: Settings) 
 def export_range(
     store: ObjectStore,
     keys: list[str],
+    settings: Settings,
+    *,
     output: Callable[[], AbstractContextManager[BinaryIO]],
     output_name: str,
     errors_store: ObjectStore,
     errors_key: str,
-    settings: Settings,
     on_source_done: Callable[[str], None] | None = None,
     jobs: int = 1,
 ) -> ConversionReport:
     """``jobs`` > 1 reads objects in worker processes; the store must be picklable."""
-    return _convert_to(
-        store,
-        keys,
-        output,
-        output_name,
-        errors_key,
-        errors_store,
-        settings,
+    return convert_sources(
+        sources_for(store, keys),
+        output=output,
+        output_name=output_name,
+        errors_store=errors_store,
+        errors_key=errors_key,
+        neutralize_formulas=settings.neutralize_formulas,
         on_source_done=on_source_done,
         jobs=jobs,
     )

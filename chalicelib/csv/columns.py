@@ -1,0 +1,190 @@
+"""Cell and column rules: what one stored record becomes as CSV cells, and the column order.
+
+Shared by the converter (``csv/convert.py``) and the Athena query builder
+(``exporter/athena.py``), so both follow one set of rules: the fixed leading
+columns, other top-level fields sorted, then ``attr_*`` sorted; nested objects
+joined with ``_``; lists as JSON; formula-like text neutralised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from chalicelib.strictjson import DECODER
+
+FIXED_COLUMNS = (
+    "timestamp",
+    "serverTimestamp",
+    "sessionId",
+    "metricName",
+    "value",
+    "demoContentId",
+    "device",
+    "deviceCodename",
+    "language",
+)
+ATTRIBUTE_PREFIX = "attr_"
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def json_text(value: Any) -> str:
+    """Compact JSON; the standard library takes over where orjson refuses (integers
+    beyond 64 bits, lone surrogates)."""
+    try:
+        return orjson.dumps(value).decode("utf-8")
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# orjson turns integers outside [-2**63, 2**64) into floats; a float this large may
+# be one of them, so its line is read again exactly (real floats this large are rare).
+_INEXACT_FLOAT = 9.2e18
+
+
+class InexactNumber(Exception):
+    """A value read by orjson may have lost digits: read its line again, exactly."""
+
+
+def _holds_inexact(value: Any) -> bool:
+    if type(value) is float:
+        return not -_INEXACT_FLOAT < value < _INEXACT_FLOAT
+    if type(value) is list:
+        return any(_holds_inexact(item) for item in value)
+    if type(value) is dict:
+        return any(_holds_inexact(item) for item in value.values())
+    return False
+
+
+def neutralize(text: str) -> str:
+    return "'" + text if text and text[0] in FORMULA_TRIGGERS else text
+
+
+# The same triggers as one string: `c in _TRIGGER_CHARS` is the cheapest test.
+_TRIGGER_CHARS = "".join(FORMULA_TRIGGERS)
+
+
+def format_cell(value: Any, neutralize_formulas: bool) -> str:
+    """The CSV text of one value: what the converter writes for it."""
+    return _text(_cell_value(value, neutralize_formulas))
+
+
+def _cell_value(value: Any, neutral: bool, exact: bool = True) -> Any:
+    """Strings (neutralized), numbers and None as they are; the csv module writes
+    numbers with str() (shortest round-trip text for floats) and None as empty."""
+    kind = type(value)
+    if kind is str:
+        return neutralize(value) if neutral else value
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is list:
+        if not exact and _holds_inexact(value):
+            raise InexactNumber
+        return json_text(value)
+    if value is None:
+        return ""
+    return value
+
+
+def _text(value: Any) -> str:
+    return value if type(value) is str else str(value)
+
+
+def flatten_record(record: dict[str, Any], neutralize_formulas: bool = True) -> dict[str, str]:
+    """Top-level fields as they are, ``metricAttributes`` as ``attr_*``, nested with ``_``."""
+    cells = flatten_cells(record, neutralize_formulas).items()
+    return {key: _text(value) for key, value in cells if value != ""}
+
+
+def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[str, Any]:
+    """Cells as values ready for a CSV row. Reuses ``record`` (it is not needed again).
+
+    ``exact`` is False for values read by orjson: ``InexactNumber`` then says the
+    line must be read again with ``read.exact_numbers``."""
+    attributes = record.pop("metricAttributes", None)
+    cells = record
+    for key, value in record.items():
+        kind = type(value)
+        if kind is str:
+            if neutral and value and value[0] in _TRIGGER_CHARS:
+                cells[key] = "'" + value
+        elif kind is int:
+            pass  # csv text is str(value)
+        elif kind is float:
+            if not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+                raise InexactNumber  # str(value) is the shortest round-trip text
+        elif value is None:
+            cells[key] = ""
+        elif kind is dict:
+            break  # rare: a nested top-level object; take the general path below
+        else:
+            cells[key] = _cell_value(value, neutral, exact)
+    else:
+        if attributes is not None:
+            _add_attributes(cells, attributes, neutral, exact)
+        return cells
+    flat: dict[str, Any] = {}
+    for key, value in record.items():
+        if type(value) is dict:
+            _flatten_into(flat, key + "_", value, neutral, exact)
+        else:
+            if type(value) is float and not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+                raise InexactNumber
+            flat[key] = _cell_value(value, neutral, exact)
+    if attributes is not None:
+        _add_attributes(flat, attributes, neutral, exact)
+    return flat
+
+
+def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool, exact: bool) -> None:
+    if type(attributes) is dict:
+        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact)
+    elif type(attributes) is str:
+        parsed = _parse_object(attributes)
+        if parsed is None:
+            cells["metricAttributes"] = _cell_value(attributes, neutral)
+        else:
+            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, exact=True)
+    else:
+        cells["metricAttributes"] = _cell_value(attributes, neutral, exact)
+
+
+def _parse_object(text: str) -> dict[str, Any] | None:
+    # Rare (the collector stores objects), so the exact, slower parser is fine.
+    try:
+        parsed = DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _flatten_into(
+    cells: dict[str, Any], prefix: str, value: dict[str, Any], neutral: bool, exact: bool
+) -> None:
+    for key, item in value.items():
+        kind = type(item)
+        if kind is dict:
+            _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact)
+        elif kind is str:
+            cells[prefix + key] = (
+                "'" + item if neutral and item and item[0] in _TRIGGER_CHARS else item
+            )
+        elif kind is float:
+            if not exact and not -_INEXACT_FLOAT < item < _INEXACT_FLOAT:
+                raise InexactNumber
+            cells[prefix + key] = item
+        elif item is not None:
+            cells[prefix + key] = _cell_value(item, neutral, exact)
+
+
+def order_columns(names: Iterable[str]) -> list[str]:
+    """The spec's order: fixed columns, other top-level fields sorted, then ``attr_*`` sorted."""
+    present = set(names)
+    fixed = set(FIXED_COLUMNS)
+    others = sorted(n for n in present if n not in fixed and not n.startswith(ATTRIBUTE_PREFIX))
+    attributes = sorted(n for n in present if n.startswith(ATTRIBUTE_PREFIX))
+    return [*FIXED_COLUMNS, *others, *attributes]

@@ -1,0 +1,57 @@
+"""Duplicates: one row per id, the first kept, in constant memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.csv_helpers import ndjson, run, source
+
+# --- duplicates -------------------------------------------------------------------------
+
+
+def test_duplicates_keep_the_first_row_within_and_across_sources() -> None:
+    first = source(
+        "a", ndjson({"eventId": "x", "n": 1}, {"eventId": "y", "n": 2}, {"eventId": "x", "n": 3})
+    )
+    second = source("b", ndjson({"eventId": "y", "n": 4}, {"eventId": "z", "n": 5}))
+    rows, _, report, _ = run(first, second)
+    assert [(r["eventId"], r["n"]) for r in rows] == [("x", "1"), ("y", "2"), ("z", "5")]
+    assert report.duplicates == 2
+
+
+def test_rows_without_event_id_are_all_kept() -> None:
+    rows, _, report, _ = run(source("s", ndjson({"n": 1}, {"n": 1})))
+    assert len(rows) == 2 and report.duplicates == 0
+
+
+def test_many_ids_with_repeats_spread_over_partitions() -> None:
+    records = [{"eventId": f"id-{i % 9000}", "n": i} for i in range(20_000)]
+    rows, _, report, _ = run(source("s", ndjson(*records)), compress_spool=True)
+    assert report.rows == 9000 and report.duplicates == 11_000
+    assert [r["n"] for r in rows[:3]] == ["0", "1", "2"]
+
+
+def test_fingerprint_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chalicelib.csv.convert as module
+
+    monkeypatch.setattr(module, "fingerprint", lambda value: 7)
+    rows, _, report, _ = run(
+        source("s", ndjson({"eventId": "a"}, {"eventId": "b"}, {"eventId": "a"}))
+    )
+    assert [r["eventId"] for r in rows] == ["a", "b"] and report.duplicates == 1
+
+
+def test_duplicates_compare_ids_as_sent() -> None:
+    records = [
+        {"eventId": None, "n": 1},
+        {"eventId": None, "n": 2},
+        {"eventId": "", "n": 3},
+        {"eventId": 1, "n": 4},
+        {"eventId": "1", "n": 5},
+        {"eventId": "-5", "n": 6},
+        {"eventId": "'-5", "n": 7},
+        {"eventId": 1, "n": 8},
+    ]
+    rows, _, report, _ = run(source("s", ndjson(*records)))
+    assert [r["n"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert report.duplicates == 1
