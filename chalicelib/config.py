@@ -11,6 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# The nine fixed columns, eventId and the overflow column.
+MIN_CSV_COLUMNS = 11
+
 
 class ConfigError(ValueError):
     """A stage setting is missing or malformed; the message names it."""
@@ -42,6 +45,8 @@ class Limits:
     max_event_bytes: int = 32 * 1024
     max_string_length: int = 4096
     max_attribute_depth: int = 5
+    # Leaf keys of metricAttributes after flattening, whatever form they came in.
+    max_attribute_keys: int = 100
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     log_event_contents: bool = False
     neutralize_formulas: bool = True
+    # Distinct columns per CSV file, the overflow column included.
+    max_csv_columns: int = 1000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,7 +86,14 @@ class Settings:
             max_event_bytes=_int(env, "MAX_EVENT_BYTES", Limits.max_event_bytes),
             max_string_length=_int(env, "MAX_STRING_LENGTH", Limits.max_string_length),
             max_attribute_depth=_int(env, "MAX_ATTRIBUTE_DEPTH", Limits.max_attribute_depth),
+            max_attribute_keys=_int(env, "MAX_ATTRIBUTE_KEYS", Limits.max_attribute_keys),
         )
+        max_csv_columns = _int(env, "MAX_CSV_COLUMNS", cls.max_csv_columns)
+        if max_csv_columns < MIN_CSV_COLUMNS:
+            raise ConfigError(
+                f"MAX_CSV_COLUMNS must be at least {MIN_CSV_COLUMNS} (the fixed columns, "
+                f"eventId and the overflow column), got {max_csv_columns}"
+            )
         return cls(
             stage=stage,
             sink=sink,
@@ -95,6 +109,7 @@ class Settings:
             limits=limits,
             log_event_contents=env.get("LOG_EVENT_CONTENTS", "false").lower() == "true",
             neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
+            max_csv_columns=max_csv_columns,
         )
 
 

@@ -14,6 +14,7 @@ leave a hole in it.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -35,17 +36,38 @@ class NotARawObject(ValueError):
     """The key is outside the raw prefix; converting it could loop on our own output."""
 
 
-def remove_stale_spools(directory: str | None = None) -> int:
-    """Remove conversion spools left in the temporary folder, and say how many.
+def remove_stale_spools(directory: str | None = None, *, in_lambda: bool | None = None) -> int:
+    """Remove conversion spools left in the temporary folder by conversions that died,
+    and say how many.
 
-    For Lambda handlers only: a container runs one invocation at a time, so a spool
-    found there was left by an invocation that timed out, and would fill /tmp.
+    A spool is named ``csv-spool-<pid>-…`` after the process that made it. In Lambda a
+    sandbox runs one invocation at a time, so every spool found there was left by an
+    invocation that timed out (pids restart with the sandbox, so they say nothing).
+    Anywhere else only spools whose process is gone are removed: a concurrent
+    ``python -m exporter export`` keeps its own.
     """
+    if in_lambda is None:
+        in_lambda = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
     removed = 0
     for path in Path(directory or tempfile.gettempdir()).glob("csv-spool-*"):
-        shutil.rmtree(path, ignore_errors=True)
-        removed += 1
+        if in_lambda or not _owner_alive(path.name):
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
     return removed
+
+
+def _owner_alive(name: str) -> bool:
+    """Is the process named in ``csv-spool-<pid>-…`` running? Unknown names: yes."""
+    pid_text = name.removeprefix("csv-spool-").partition("-")[0]
+    if not pid_text.isdigit():
+        return True
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
 
 
 def day_before(moment: str | datetime) -> date:
@@ -112,6 +134,7 @@ def convert_sources(
     errors_store: ObjectStore,
     errors_key: str,
     neutralize_formulas: bool,
+    max_columns: int,
     compress_spool: bool = False,
     on_source_done: Callable[[str], None] | None = None,
     jobs: int = 1,
@@ -125,6 +148,7 @@ def convert_sources(
                 sources,
                 handle,
                 neutralize_formulas=neutralize_formulas,
+                max_columns=max_columns,
                 on_bad_line=bad_lines.add,
                 on_source_done=on_source_done,
                 compress_spool=compress_spool,
@@ -149,6 +173,7 @@ def convert_raw_object(store: ObjectStore, key: str, settings: Settings) -> Conv
         errors_store=store,
         errors_key=errors_key,
         neutralize_formulas=settings.neutralize_formulas,
+        max_columns=settings.max_csv_columns,
     )
 
 
@@ -166,6 +191,7 @@ def build_daily_csv(
         errors_store=store,
         errors_key=errors_key,
         neutralize_formulas=settings.neutralize_formulas,
+        max_columns=settings.max_csv_columns,
         compress_spool=compress_spool,
     )
 
@@ -201,6 +227,7 @@ def export_range(
         errors_store=errors_store,
         errors_key=errors_key,
         neutralize_formulas=settings.neutralize_formulas,
+        max_columns=settings.max_csv_columns,
         on_source_done=on_source_done,
         jobs=jobs,
     )

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from chalicelib.config import Settings
+from chalicelib.config import MIN_CSV_COLUMNS, Settings
+from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
 from chalicelib.jobs import convert_sources, days_between, export_range, raw_keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
@@ -99,6 +100,11 @@ def _summary(report: ConversionReport, errors_path: str) -> str:
         f"  from {report.sources} raw object(s); {report.duplicates} duplicate(s) dropped; "
         f"{report.bad_lines} bad line(s)" + (f" sent to {errors_path}" if report.bad_lines else ""),
     ]
+    if report.overflowed:
+        lines.append(
+            f"  more distinct keys than {len(report.columns)} columns: the rest are in the "
+            f"JSON column {OVERFLOW_COLUMN} (raise --max-columns to give them columns)"
+        )
     return "\n".join(lines)
 
 
@@ -113,6 +119,16 @@ JOBS_OPTION = click.option(
     default=None,
     help="Worker processes reading local files [default: one per CPU]. "
     "The output is the same bytes whatever the number.",
+)
+
+
+MAX_COLUMNS_OPTION = click.option(
+    "--max-columns",
+    type=click.IntRange(min=MIN_CSV_COLUMNS),
+    default=Settings.max_csv_columns,
+    show_default=True,
+    help="Most columns in the CSV, the overflow column included; keys past it go into "
+    f"one JSON column, {OVERFLOW_COLUMN}.",
 )
 
 
@@ -146,6 +162,7 @@ def cli() -> None:
     is_flag=True,
     help="Keep cells starting with = + - @ as they are (default: prefix them with ').",
 )
+@MAX_COLUMNS_OPTION
 @JOBS_OPTION
 def export_command(
     date_: str,
@@ -155,6 +172,7 @@ def export_command(
     endpoint_url: str | None,
     region: str | None,
     no_neutralize: bool,
+    max_columns: int,
     jobs: int | None,
 ) -> None:
     """Export a day (or a range of days) of raw events as one deduplicated CSV."""
@@ -163,7 +181,7 @@ def export_command(
     if last < first:
         raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
     store, prefix = open_source(source, endpoint_url, region)
-    settings = _settings_for(prefix, neutralize=not no_neutralize)
+    settings = _settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
     days = days_between(first, last)
     keys = _run(lambda: raw_keys_for_days(store, days, settings))
     if not keys:
@@ -205,9 +223,10 @@ def export_command(
     help="CSV file to write.",
 )
 @click.option("--no-neutralize", is_flag=True, help="Keep formula-like cells as they are.")
+@MAX_COLUMNS_OPTION
 @JOBS_OPTION
 def json_to_csv_command(
-    inputs: tuple[Path, ...], out: Path, no_neutralize: bool, jobs: int | None
+    inputs: tuple[Path, ...], out: Path, no_neutralize: bool, max_columns: int, jobs: int | None
 ) -> None:
     """Convert raw files (gzip or plain NDJSON, in any order given) into one CSV."""
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
@@ -222,6 +241,7 @@ def json_to_csv_command(
                 errors_store=LocalStore(errors_path.parent),
                 errors_key=errors_path.name,
                 neutralize_formulas=not no_neutralize,
+                max_columns=max_columns,
                 on_source_done=advance,
                 jobs=_jobs(jobs, len(sources)),
             )
@@ -230,13 +250,14 @@ def json_to_csv_command(
     click.echo(_summary(report, str(errors_path)))
 
 
-def _settings_for(prefix: str, neutralize: bool) -> Settings:
+def _settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
     base = Settings()
     return Settings(
         raw_prefix=f"{prefix}{base.raw_prefix}",
         csv_prefix=f"{prefix}{base.csv_prefix}",
         errors_prefix=f"{prefix}{base.errors_prefix}",
         neutralize_formulas=neutralize,
+        max_csv_columns=max_columns,
     )
 
 

@@ -135,8 +135,8 @@ def test_worker_processes_give_the_same_bytes(tmp_path: Path) -> None:
     )
 )
 def test_fast_row_writer_matches_csv_module(values: list[Any]) -> None:
-    from chalicelib.csv.convert import _csv_row
+    from chalicelib.csv.spool import csv_row
 
     expected = io.StringIO()
     csv.writer(expected, lineterminator="").writerow(values)
-    assert _csv_row(values) == expected.getvalue()
+    assert csv_row(values) == expected.getvalue()

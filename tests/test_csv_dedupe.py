@@ -32,9 +32,9 @@ def test_many_ids_with_repeats_spread_over_partitions() -> None:
 
 
 def test_fingerprint_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    import chalicelib.csv.convert as module
+    import chalicelib.csv.spool as module
 
-    monkeypatch.setattr(module, "fingerprint", lambda value: 7)
+    monkeypatch.setattr(module, "fingerprint", lambda session, event: 7)
     rows, _, report, _ = run(
         source("s", ndjson({"eventId": "a"}, {"eventId": "b"}, {"eventId": "a"}))
     )

@@ -6,6 +6,9 @@ import csv
 import gzip
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -209,11 +212,50 @@ def test_dev_stage_converts_what_the_local_sink_writes(
     assert [r["eventId"] for r in rows] == ["local-1", "local-2"]
 
 
-def test_spools_left_by_a_timed_out_invocation_are_removed(tmp_path: Path) -> None:
+def test_in_lambda_every_spool_left_by_a_timed_out_invocation_is_removed(tmp_path: Path) -> None:
     from chalicelib.jobs import remove_stale_spools
 
-    (tmp_path / "csv-spool-abc").mkdir()
-    (tmp_path / "csv-spool-abc" / "rows-0.csv").write_text("x")
+    (tmp_path / "csv-spool-1-abc").mkdir()
+    (tmp_path / "csv-spool-1-abc" / "rows-0.csv").write_text("x")
+    (tmp_path / f"csv-spool-{os.getpid()}-def").mkdir()  # pids restart with the sandbox
     (tmp_path / "keep-me").mkdir()
-    assert remove_stale_spools(str(tmp_path)) == 1
+    assert remove_stale_spools(str(tmp_path), in_lambda=True) == 2
     assert [p.name for p in tmp_path.iterdir()] == ["keep-me"]
+
+
+def test_outside_lambda_only_spools_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    from chalicelib.jobs import remove_stale_spools
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = tmp_path / f"csv-spool-{os.getpid()}-live"
+    gone = tmp_path / f"csv-spool-{dead.pid}-gone"
+    unknown = tmp_path / "csv-spool-abc"  # not ours to judge
+    for folder in (mine, gone, unknown):
+        folder.mkdir()
+    assert remove_stale_spools(str(tmp_path), in_lambda=False) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, unknown.name])
+
+
+def test_a_running_export_keeps_its_spool_while_a_handler_cleans_up(tmp_path: Path) -> None:
+    """The bug this replaces: a handler's cleanup deleted a concurrent export's spool."""
+    import io
+
+    from chalicelib.csv.convert import convert
+    from chalicelib.jobs import remove_stale_spools
+    from tests.csv_helpers import ndjson, source
+
+    removed: list[int] = []
+
+    def clean_up_midway(_name: str) -> None:
+        removed.append(remove_stale_spools(str(tmp_path), in_lambda=False))
+
+    out = io.BytesIO()
+    records = ndjson(*({"eventId": f"e{i}", "sessionId": "s"} for i in range(10)))
+    report = convert(
+        [source("a", records), source("b", records)],
+        out,
+        spool_dir=str(tmp_path),
+        on_source_done=clean_up_midway,
+    )
+    assert removed == [0, 0] and report.rows == 10 and report.duplicates == 10

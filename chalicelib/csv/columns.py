@@ -9,6 +9,7 @@ joined with ``_``; lists as JSON; formula-like text neutralised.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,8 +29,28 @@ FIXED_COLUMNS = (
     "language",
 )
 ATTRIBUTE_PREFIX = "attr_"
-# Cells a spreadsheet would run as a formula (OWASP "CSV injection").
+# Keys past a file's column budget: one JSON object per row, {column: cell text},
+# always the last column. A leading _ cannot be a context key or an attr_ column.
+OVERFLOW_COLUMN = "_overflow"
+DEFAULT_MAX_COLUMNS = 1000
+# Nested objects deeper than this become one JSON cell (the route allows 5 levels).
+MAX_FLATTEN_DEPTH = 32
+# Cells a spreadsheet would run as a formula (OWASP "CSV injection") start with one
+# of these, or with = + - @ after padding a spreadsheet skips or trims: whitespace,
+# control characters and invisible format characters. The same rule, as ranges, is
+# what the Athena query applies (exporter/athena.py).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PADDING_RANGES = (
+    ("\x00", "\x20"),
+    ("\x7f", "\xa0"),
+    ("\u1680", "\u1680"),
+    ("\u180e", "\u180e"),
+    ("\u2000", "\u200f"),
+    ("\u2028", "\u202f"),
+    ("\u205f", "\u2064"),
+    ("\u3000", "\u3000"),
+    ("\ufeff", "\ufeff"),
+)
 
 
 def json_text(value: Any) -> str:
@@ -60,12 +81,38 @@ def _holds_inexact(value: Any) -> bool:
     return False
 
 
+def _char_class(ranges: Iterable[tuple[str, str]]) -> str:
+    return "".join(f"\\u{ord(a):04x}-\\u{ord(b):04x}" for a, b in ranges)
+
+
+_PADDED_FORMULA = re.compile(f"[{_char_class(FORMULA_PADDING_RANGES)}]*[=+\\-@]")
+# First characters that call for a closer look: triggers and padding. Most cells
+# start with something else, and `c in _LOOK_CLOSER` is the cheapest test.
+_LOOK_CLOSER = frozenset(FORMULA_TRIGGERS) | frozenset(
+    chr(code) for a, b in FORMULA_PADDING_RANGES for code in range(ord(a), ord(b) + 1)
+)
+_TRIGGER_CHARS = frozenset(FORMULA_TRIGGERS)
+
+
+def runs_as_formula(text: str) -> bool:
+    """Would a spreadsheet run this text cell as a formula?"""
+    return bool(text) and (text[0] in _TRIGGER_CHARS or _PADDED_FORMULA.match(text) is not None)
+
+
 def neutralize(text: str) -> str:
-    return "'" + text if text and text[0] in FORMULA_TRIGGERS else text
+    """A leading ' makes a spreadsheet show the text instead of running it."""
+    return "'" + text if text and text[0] in _LOOK_CLOSER and runs_as_formula(text) else text
 
 
-# The same triggers as one string: `c in _TRIGGER_CHARS` is the cheapest test.
-_TRIGGER_CHARS = "".join(FORMULA_TRIGGERS)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def header_cell(column: str, neutralize_formulas: bool) -> str:
+    """A column name as the header shows it: control characters (possible in keys of
+    raw lines from elsewhere; the route refuses them) escaped as \\uXXXX."""
+    if _CONTROL.search(column):
+        column = _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", column)
+    return neutralize(column) if neutralize_formulas else column
 
 
 def format_cell(value: Any, neutralize_formulas: bool) -> str:
@@ -81,7 +128,7 @@ def _cell_value(value: Any, neutral: bool, exact: bool = True) -> Any:
         return neutralize(value) if neutral else value
     if kind is bool:
         return "true" if value else "false"
-    if kind is list:
+    if kind is list or kind is dict:
         if not exact and _holds_inexact(value):
             raise InexactNumber
         return json_text(value)
@@ -110,7 +157,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
     for key, value in record.items():
         kind = type(value)
         if kind is str:
-            if neutral and value and value[0] in _TRIGGER_CHARS:
+            if neutral and value and value[0] in _LOOK_CLOSER and runs_as_formula(value):
                 cells[key] = "'" + value
         elif kind is int:
             pass  # csv text is str(value)
@@ -130,7 +177,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
     flat: dict[str, Any] = {}
     for key, value in record.items():
         if type(value) is dict:
-            _flatten_into(flat, key + "_", value, neutral, exact)
+            _flatten_into(flat, key + "_", value, neutral, exact, 1)
         else:
             if type(value) is float and not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
                 raise InexactNumber
@@ -142,13 +189,13 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
 
 def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool, exact: bool) -> None:
     if type(attributes) is dict:
-        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact)
+        _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact, 1)
     elif type(attributes) is str:
         parsed = _parse_object(attributes)
         if parsed is None:
             cells["metricAttributes"] = _cell_value(attributes, neutral)
         else:
-            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, exact=True)
+            _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, True, 1)
     else:
         cells["metricAttributes"] = _cell_value(attributes, neutral, exact)
 
@@ -163,15 +210,25 @@ def _parse_object(text: str) -> dict[str, Any] | None:
 
 
 def _flatten_into(
-    cells: dict[str, Any], prefix: str, value: dict[str, Any], neutral: bool, exact: bool
+    cells: dict[str, Any],
+    prefix: str,
+    value: dict[str, Any],
+    neutral: bool,
+    exact: bool,
+    depth: int,
 ) -> None:
     for key, item in value.items():
         kind = type(item)
         if kind is dict:
-            _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact)
+            if depth < MAX_FLATTEN_DEPTH:
+                _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
+            else:
+                cells[prefix + key] = _cell_value(item, neutral, exact)
         elif kind is str:
             cells[prefix + key] = (
-                "'" + item if neutral and item and item[0] in _TRIGGER_CHARS else item
+                "'" + item
+                if neutral and item and item[0] in _LOOK_CLOSER and runs_as_formula(item)
+                else item
             )
         elif kind is float:
             if not exact and not -_INEXACT_FLOAT < item < _INEXACT_FLOAT:
@@ -182,9 +239,11 @@ def _flatten_into(
 
 
 def order_columns(names: Iterable[str]) -> list[str]:
-    """The spec's order: fixed columns, other top-level fields sorted, then ``attr_*`` sorted."""
+    """Fixed columns, other top-level fields sorted, ``attr_*`` sorted, then the overflow."""
     present = set(names)
     fixed = set(FIXED_COLUMNS)
+    fixed.add(OVERFLOW_COLUMN)
     others = sorted(n for n in present if n not in fixed and not n.startswith(ATTRIBUTE_PREFIX))
     attributes = sorted(n for n in present if n.startswith(ATTRIBUTE_PREFIX))
-    return [*FIXED_COLUMNS, *others, *attributes]
+    overflow = [OVERFLOW_COLUMN] if OVERFLOW_COLUMN in present else []
+    return [*FIXED_COLUMNS, *others, *attributes, *overflow]

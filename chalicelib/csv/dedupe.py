@@ -1,9 +1,10 @@
-"""Finding duplicate events in constant memory: id fingerprints spilled to disk.
+"""Finding duplicate events in constant memory: key fingerprints spilled to disk.
 
-Pass 1 of the converter adds a 63-bit fingerprint of each row's id with the row's
+An event is a duplicate of an earlier one with the same (``sessionId``, ``eventId``).
+Pass 1 of the converter adds a 63-bit fingerprint of each row's key with the row's
 id number; pairs go into 256 partitions held in small blocks and appended to disk
 when full. Afterwards only rows whose fingerprint another row shares are
-candidates, and pass 2 compares their real ids: a fingerprint collision costs
+candidates, and pass 2 compares their real keys: a fingerprint collision costs
 time, never an event.
 """
 
@@ -68,9 +69,10 @@ class Fingerprints:
         self._blocks[partition] = array("q")
         return pairs
 
-    def rows_sharing_a_fingerprint(self) -> set[int]:
-        """Every row id whose fingerprint another row has too (the possible duplicates)."""
-        rows: set[int] = set()
+    def rows_sharing_a_fingerprint(self) -> dict[int, int]:
+        """Every row id whose fingerprint another row has too (the possible duplicates),
+        with that fingerprint."""
+        rows: dict[int, int] = {}
         for partition in range(PARTITIONS):
             pairs = self._take(partition)
             fingerprints = pairs[0::2]
@@ -81,17 +83,22 @@ class Fingerprints:
                 fingerprint, row = pairs[index], pairs[index + 1]
                 earlier = first_row.setdefault(fingerprint, row)
                 if earlier != row:
-                    rows.add(earlier)
-                    rows.add(row)
+                    rows[earlier] = rows[row] = fingerprint
         return rows
 
 
-def fingerprint(event_id: Any) -> int:
-    """63 bits of an id and its JSON type, the same in every process (``hash()`` is
-    salted per process). Rows sharing one are compared exactly in pass 2 (on the CSV
-    cell), so a collision costs only time."""
-    text = event_id if type(event_id) is str else f"\x00{type(event_id).__name__}:{event_id}"
-    data = text.encode("utf-8", "backslashreplace")
+def fingerprint(session_id: Any, event_id: Any) -> int:
+    """63 bits of a dedupe key (session id, event id) and their JSON types, the same in
+    every process (``hash()`` is salted per process). Rows sharing one are compared
+    exactly in pass 2 (on the CSV cells), so a collision costs only time.
+
+    The session id is part of the key so that an event id chosen by one client (ids
+    come from browsers) never removes another session's event."""
+    if type(session_id) is not str:
+        session_id = f"\x00{type(session_id).__name__}:{session_id}"
+    if type(event_id) is not str:
+        event_id = f"\x00{type(event_id).__name__}:{event_id}"
+    data = f"{session_id}\x1e{event_id}".encode("utf-8", "backslashreplace")
     return (zlib.crc32(data) << 31) ^ zlib.adler32(data)
 
 

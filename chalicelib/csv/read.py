@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,12 @@ MAX_LINE_BYTES = 1024 * 1024
 # One object larger than this is not a stored event; it becomes a bad line.
 MAX_OBJECT_CHARS = 4 * 1024 * 1024
 BAD_LINE_CONTENT_CHARS = 64 * 1024
+# Decompression budget: gzip'd NDJSON expands 5-20x, and a Firehose object holds at
+# most 128 MiB before compression. Past the floor, an object that expands more than
+# the ratio is a decompression bomb: it stops there, as one bad line.
+EXPANSION_FLOOR_BYTES = 256 * 1024 * 1024
+MAX_EXPANSION_RATIO = 100
+_NON_BLANK = re.compile(rb"[^\n]+")
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
         return
     inflater = zlib.decompressobj(wbits=31)
     in_member = True
+    read, written = len(data), 0
     while data:
         while data:
             try:
@@ -73,6 +81,13 @@ def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
             except zlib.error as exc:
                 raise _StreamError(f"gzip data is damaged: {exc}") from None
             if out:
+                written += len(out)
+                if written > EXPANSION_FLOOR_BYTES and written > read * MAX_EXPANSION_RATIO:
+                    raise _StreamError(
+                        f"gzip data expands more than {MAX_EXPANSION_RATIO} times (past "
+                        f"{written // 2**20} MiB from {read // 2**10} KiB): a decompression "
+                        "bomb? The rest of the object was not read"
+                    )
                 yield out
             if inflater.eof:
                 data = inflater.unused_data
@@ -82,35 +97,53 @@ def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
                 data = inflater.unconsumed_tail
                 in_member = True
         data = raw.read(READ_BYTES)
+        read += len(data)
         in_member = in_member or bool(data)
     if in_member and not inflater.eof:
         raise _StreamError("gzip data ends early (truncated object)")
 
 
-def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """``(line, complete)`` pairs. Lines are split in C over whole chunks; a line
-    longer than MAX_LINE_BYTES comes in pieces, ``complete`` only on its last."""
+def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
+    """``(line, complete, blank lines before it)``. Lines are split in C over whole
+    chunks; runs of blank lines are skipped in C too (a file of newlines costs no
+    Python loop per line). A line longer than MAX_LINE_BYTES comes in pieces,
+    ``complete`` only on its last."""
     tail = b""
     in_long_line = False
+    blanks = 0
     for chunk in _iter_decompressed(raw):
         if in_long_line:
             end = chunk.find(b"\n")
             if end < 0:
-                yield chunk, False
+                yield chunk, False, 0
                 continue
-            yield chunk[:end], True
+            yield chunk[:end], True, 0
             in_long_line = False
             chunk = chunk[end + 1 :]
-        lines = (tail + chunk if tail else chunk).split(b"\n")
-        tail = lines.pop()
-        for line in lines:
-            yield line, True
+        data = tail + chunk if tail else chunk
+        last = data.rfind(b"\n")
+        if last < 0:
+            tail = data
+        else:
+            body, tail = data[:last], data[last + 1 :]
+            if b"\n\n" not in body:
+                for line in body.split(b"\n"):
+                    yield line, True, blanks
+                    blanks = 0
+            else:
+                position = 0  # where the next line starts
+                for match in _NON_BLANK.finditer(body):
+                    yield match.group(), True, blanks + match.start() - position
+                    blanks = 0
+                    position = match.end() + 1
+                blanks += len(body) + 1 - position
         if len(tail) > MAX_LINE_BYTES:
-            yield tail, False
+            yield tail, False, blanks
+            blanks = 0
             tail = b""
             in_long_line = True
     if tail or in_long_line:
-        yield tail, True
+        yield tail, True, blanks
 
 
 def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any, bytes | None]]:
@@ -126,7 +159,8 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
     loads = orjson.loads
     long_line: _LongLineDecoder | None = None
     try:
-        for line, complete in _iter_lines(stream):
+        for line, complete, blanks in _iter_lines(stream):
+            line_number += blanks
             if long_line is not None or not complete:
                 if long_line is None:
                     line_number += 1
