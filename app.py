@@ -12,10 +12,10 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from botocore.config import Config
 from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
+from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
@@ -48,8 +48,8 @@ RETRY_AFTER_SECONDS = "5"
 
 def _firehose_client() -> FirehoseClient:
     if "firehose" not in _clients:
-        _clients["firehose"] = boto3.client(
-            "firehose", region_name=SETTINGS.region or None, config=_BOTO_CONFIG
+        _clients["firehose"] = make_client(
+            "firehose", region=SETTINGS.region or None, config=_BOTO_CONFIG
         )
     client: FirehoseClient = _clients["firehose"]
     return client
@@ -57,7 +57,7 @@ def _firehose_client() -> FirehoseClient:
 
 def _s3_client() -> S3Client:
     if "s3" not in _clients:
-        _clients["s3"] = boto3.client("s3", region_name=SETTINGS.region or None)
+        _clients["s3"] = make_client("s3", region=SETTINGS.region or None)
     client: S3Client = _clients["s3"]
     return client
 

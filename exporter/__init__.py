@@ -1,5 +1,6 @@
-"""Command line for the pipeline: exports, ad-hoc conversion and operations.
+"""Data command line: exports, ad-hoc conversion and the Athena query.
 
 Run as ``python -m exporter --help``. The conversion itself lives in
-``chalicelib`` (it is also what the Lambda handlers run).
+``chalicelib`` (it is also what the Lambda handlers run); the deployment
+commands are ``python -m deploy``.
 """

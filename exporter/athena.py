@@ -482,12 +482,6 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _athena_client(region: str | None, endpoint_url: str | None) -> AthenaClient:
-    import boto3  # the CLI path only: the SQL builders need no AWS SDK
-
-    return boto3.client("athena", region_name=region, endpoint_url=endpoint_url)
-
-
 @click.command("athena-query")
 @click.option(
     "--date",
@@ -547,13 +541,17 @@ def athena_query(
     """Print (and with --run, execute) the Athena SQL for one day's combined CSV."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from chalicelib.aws import describe_aws_error, make_client  # the CLI path only
+
     try:
         keys: list[tuple[str, ...]] = [parse_attribute_option(a) for a in attributes]
         if output_location is not None and not output_location.startswith("s3://"):
             raise ValueError(f"--output-location must be an s3:// URI, not {output_location!r}")
         if run and not workgroup and not output_location:
             raise ValueError("--run needs --workgroup or --output-location s3://bucket/prefix/")
-        athena = _athena_client(region, endpoint_url) if run else None
+        athena: AthenaClient | None = (
+            make_client("athena", region=region, endpoint_url=endpoint_url) if run else None
+        )
         if athena is not None and not keys:
             keys = discover_attribute_keys(
                 athena,
@@ -584,5 +582,7 @@ def athena_query(
                 timeout=timeout,
             )
             click.echo(location)
-    except (AthenaQueryError, ValueError, TypeError, ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError) as exc:
+        raise click.ClickException(describe_aws_error(exc, "Athena") or _one_line(exc)) from exc
+    except (AthenaQueryError, ValueError, TypeError) as exc:
         raise click.ClickException(_one_line(exc)) from exc

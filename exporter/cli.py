@@ -9,19 +9,17 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from chalicelib.aws import make_client
 from chalicelib.config import MIN_CSV_COLUMNS, Settings
 from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
 from chalicelib.jobs import convert_sources, days_between, export_range, raw_keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+from clitools import CONTEXT_SETTINGS, aws_errors
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -31,15 +29,6 @@ def _parse_day(value: str, option: str) -> date:
         raise click.BadParameter(
             f"{value!r} is not a date like 2026-11-28", param_hint=option
         ) from None
-
-
-def _s3_client(endpoint_url: str | None, region: str | None) -> S3Client:
-    import boto3
-
-    # A fresh session resolves credentials now, through the standard chain.
-    session = boto3.session.Session(region_name=region)
-    client: S3Client = session.client("s3", endpoint_url=endpoint_url)
-    return client
 
 
 def open_source(
@@ -52,7 +41,9 @@ def open_source(
             raise click.BadParameter("an S3 source looks like s3://bucket[/prefix]")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
-        return S3Store(_s3_client(endpoint_url, region), bucket), prefix
+        with aws_errors("S3"):  # a missing AWS_PROFILE fails here already
+            client = make_client("s3", region=region, endpoint_url=endpoint_url)
+        return S3Store(client, bucket), prefix
     path = Path(source)
     if not path.is_dir():
         raise click.BadParameter(f"{source} is not a directory", param_hint="--source")
@@ -62,23 +53,8 @@ def open_source(
 def _run[T](action: Callable[[], T]) -> T:
     """Library errors become one line on stderr and exit code 1, never a traceback."""
     try:
-        return action()
-    except NoCredentialsError:
-        raise click.ClickException(
-            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY (the standard credential chain)"
-        ) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        if code == "NoSuchBucket":
-            bucket = error.get("BucketName", "")
-            raise click.ClickException(f"bucket {bucket} does not exist") from None
-        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-            raise click.ClickException(f"access denied by S3 ({code}): check credentials") from None
-        raise click.ClickException(f"S3 error {code}: {error.get('Message', exc)}") from None
-    except BotoCoreError as exc:
-        raise click.ClickException(f"could not reach S3: {exc}") from None
+        with aws_errors("S3"):
+            return action()
     except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -137,9 +113,9 @@ def _jobs(requested: int | None, sources: int) -> int:
     return max(1, min(wanted, sources))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
-    """Turn raw analytics events into CSV, and operate the pipeline."""
+    """Turn raw analytics events into CSV (deployment commands: python -m deploy)."""
 
 
 @cli.command("export")
@@ -261,15 +237,11 @@ def _settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
     )
 
 
-# Commands defined beside the features they operate (Athena, cost, operations).
+# Data commands defined beside the features they query (Athena).
 def _register_optional_commands() -> None:
-    from exporter import athena, cost, ops
+    from exporter import athena
 
     cli.add_command(athena.athena_query)
-    cli.add_command(cost.cost)
-    cli.add_command(ops.smoke_test)
-    cli.add_command(ops.apply_throttling)
-    cli.add_command(ops.configure_prod)
 
 
 _register_optional_commands()

@@ -167,20 +167,23 @@ def test_missing_bucket_is_named(moto_endpoint: str, tmp_path: Path) -> None:
     assert "bucket no-such-bucket does not exist" in result.output
 
 
-def test_no_credentials_is_explained(
-    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask a metadata service
+@pytest.mark.usefixtures("no_aws_credentials")
+def test_no_credentials_is_explained(moto_endpoint: str) -> None:
     result = CliRunner().invoke(
         cli,
         ["export", "--date", "2026-11-27", "--source", "s3://b", "--endpoint-url", moto_endpoint],
     )
     assert result.exit_code == 1
     assert "no AWS credentials found" in result.output
+
+
+@pytest.mark.usefixtures("no_aws_credentials")
+def test_unknown_profile_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    result = CliRunner().invoke(cli, ["export", "--date", "2026-11-27", "--source", "s3://b"])
+    assert result.exit_code == 1
+    assert "could not be found" in result.stderr and "AWS_PROFILE" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 # --- json-to-csv ----------------------------------------------------------------------------

@@ -7,29 +7,48 @@ import re
 import urllib.request
 from pathlib import Path
 
+import click
 import pytest
 
-from exporter.cli import cli
+from deploy.cli import cli as deploy_cli
+from exporter.cli import cli as exporter_cli
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
 DOCS = {path.name: path.read_text(encoding="utf-8") for path in (REPO_ROOT / "docs").glob("*.md")}
 ALL_DOCS = README + "\n".join(DOCS.values())
+# Every file a user reads commands from: the docs, and the comments of the templates.
+NAMING_FILES = {
+    path.relative_to(REPO_ROOT): path.read_text(encoding="utf-8")
+    for path in [
+        REPO_ROOT / "README.md",
+        REPO_ROOT / "client" / "README.md",
+        *sorted((REPO_ROOT / "docs").glob("*.md")),
+        *sorted((REPO_ROOT / "infrastructure").rglob("*.*")),
+    ]
+}
+CLIS: dict[str, click.Group] = {"exporter": exporter_cli, "deploy": deploy_cli}
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
-def test_every_command_has_help_and_is_documented(name: str) -> None:
-    command = cli.commands[name]
+@pytest.mark.parametrize(
+    ("package", "name"),
+    [(package, name) for package, group in CLIS.items() for name in sorted(group.commands)],
+)
+def test_every_command_has_help_and_is_documented(package: str, name: str) -> None:
+    command = CLIS[package].commands[name]
     assert (command.help or "").strip(), f"{name} has no help text"
     for option in command.params:
         if option.param_type_name == "option":
             assert getattr(option, "help", None), f"{name} {option.name} has no help"
-    assert f"python -m exporter {name}" in README, f"README does not show {name}"
+    assert f"python -m {package} {name}" in README, f"README does not show {name}"
 
 
-def test_docs_name_only_commands_that_exist() -> None:
-    named = set(re.findall(r"python -m exporter ([a-z][a-z-]+)", ALL_DOCS))
-    assert named <= set(cli.commands), named - set(cli.commands)
+@pytest.mark.parametrize("package", sorted(CLIS))
+def test_docs_name_only_commands_that_exist(package: str) -> None:
+    commands = set(CLIS[package].commands)
+    for path, text in NAMING_FILES.items():
+        named = set(re.findall(rf"python -m {package} ([a-z][a-z-]+)", text))
+        assert named <= commands, f"{path} names python -m {package} {named - commands}"
 
 
 def test_relative_links_resolve() -> None:

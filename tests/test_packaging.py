@@ -223,6 +223,11 @@ def test_zip_contents(package: Package) -> None:
     assert "fastjsonschema/__init__.py" in names
     assert "orjson/__init__.pyi" in names or "orjson/__init__.py" in names
     assert "chalicelib/__init__.py" in names
+    assert "chalicelib/aws.py" in names  # the client factory app.py uses
+    # The command lines stay out: click is a development dependency only.
+    assert not [
+        n for n in names if n.split("/")[0] in ("click", "clitools.py", "deploy", "exporter")
+    ]
     assert "chalicelib/schema/events.schema.json" in names
     schema = json.loads(package.zip.read("chalicelib/schema/events.schema.json"))
     assert schema == _load(ROOT / "chalicelib" / "schema" / "events.schema.json")

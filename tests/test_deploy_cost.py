@@ -1,23 +1,20 @@
-"""exporter.cost: the arithmetic of the monthly cost model and its command."""
+"""deploy.cost: the monthly cost model gives the bills docs/COST.md quotes, grows with
+volume, shows what packing events into Firehose records saves; and its command."""
 
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from exporter.cost import (
-    API_GATEWAY_REST_PER_MILLION_REQUESTS,
-    FIREHOSE_PER_GB_INGESTED,
-    FIREHOSE_RECORD_INCREMENT_BYTES,
-    GB,
-    cost,
-    firehose_billed_bytes,
-    monthly_cost,
-)
+from deploy.cost import FIREHOSE_RECORD_INCREMENT_BYTES, cost, firehose_billed_bytes, monthly_cost
+from tests.conftest import REPO_ROOT
 
 TEN_MILLION = 10_000_000
+COST_MD = (REPO_ROOT / "docs" / "COST.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -43,18 +40,69 @@ def test_negative_record_size_refused() -> None:
         firehose_billed_bytes(-1)
 
 
-def test_ten_million_batched_is_under_three_dollars() -> None:
+@pytest.mark.parametrize(
+    ("options", "kwargs", "dollars"),
+    [
+        ("", {}, "2.05"),
+        ("--one-record-per-event", {"events_per_record": 1}, "3.32"),
+        (
+            "--events-per-request 1 --one-record-per-event",
+            {"events_per_request": 1, "events_per_record": 1},
+            "43.12",
+        ),
+        ("--storage-months 12", {"storage_months": 12}, "3.32"),
+    ],
+)
+def test_ten_million_events_cost_what_the_docs_say(
+    options: str, kwargs: dict[str, Any], dollars: str
+) -> None:
+    assert f"{monthly_cost(TEN_MILLION, **kwargs).total:.2f}" == dollars
+    assert dollars in COST_MD, f"docs/COST.md does not quote {dollars} for {options or 'defaults'}"
+
+
+def test_ten_million_rows_match_the_docs_table() -> None:
+    """Each row of COST.md's 10-million table is the model's line, to the cent."""
+    table = COST_MD.split("## 10 million events a month", 1)[1].split("\n## ", 1)[0]
+    quoted = [
+        row.rsplit("|", 2)[1].strip()
+        for row in table.splitlines()
+        if re.fullmatch(r"\| [A-Z][^|]*\|.*\| [\d.]+ \|", row)
+    ]
+    usd = [line.usd for line in monthly_cost(TEN_MILLION).lines]
+    usd[5:7] = [usd[5] + usd[6]]  # the table shows S3's PUT/LIST and GET lines as one row
+    assert quoted == [f"{dollars:.2f}" for dollars in usd]
+
+
+def test_api_gateway_is_two_thirds_of_the_batched_bill() -> None:
     b = monthly_cost(TEN_MILLION)
-    assert b.requests == 400_000
-    assert b.firehose_records == 400_000
-    assert b.firehose_billed_bytes == 400_000 * 10_240
+    assert (b.requests, b.firehose_records) == (400_000, 400_000)
     services = b.by_service()
-    assert services["API Gateway"] == pytest.approx(0.4 * API_GATEWAY_REST_PER_MILLION_REQUESTS)
-    assert services["Firehose"] == pytest.approx(400_000 * 10_240 / GB * FIREHOSE_PER_GB_INGESTED)
-    assert b.total < 3.0
-    assert b.total == pytest.approx(sum(services.values()))
-    # API Gateway is the largest line once Firehose records are batched.
+    assert services["API Gateway"] == pytest.approx(1.40)
     assert max(services, key=lambda s: services[s]) == "API Gateway"
+    assert 0.6 < services["API Gateway"] / b.total < 0.75
+
+
+def test_total_grows_with_volume() -> None:
+    volumes = [0, 1, 1_000, 100_000, 1_000_000, TEN_MILLION, 100_000_000, 1_000_000_000]
+    bills = [monthly_cost(n) for n in volumes]
+    totals = [b.total for b in bills]
+    assert totals == sorted(totals) and len(set(totals)) == len(totals), totals
+    for service in bills[-1].by_service():
+        subtotals = [b.by_service()[service] for b in bills]
+        assert subtotals == sorted(subtotals), service
+
+
+def test_packing_events_into_records_beats_the_5_kb_rounding() -> None:
+    """Billed bytes per stored byte: 12.8x for one 400-byte event per record, 1.024x for 25."""
+    alone = monthly_cost(TEN_MILLION, events_per_record=1)
+    packed = monthly_cost(TEN_MILLION)
+    assert alone.firehose_billed_bytes / (TEN_MILLION * 400) == pytest.approx(12.8)
+    assert packed.firehose_billed_bytes / (TEN_MILLION * 400) == pytest.approx(1.024)
+    # 12 events (4,800 B) still fit one 5 KB increment; the 13th (5,200 B) starts a second.
+    twelve = monthly_cost(12_000, events_per_request=12)
+    thirteen = monthly_cost(13_000, events_per_request=13)
+    assert twelve.firehose_billed_bytes == 1_000 * 5_120
+    assert thirteen.firehose_billed_bytes == 1_000 * 10_240
 
 
 def test_one_record_per_event_multiplies_firehose() -> None:
@@ -133,7 +181,7 @@ def test_cli_prints_table_with_total() -> None:
         assert service in out
     total_line = out.strip().splitlines()[-1]
     assert total_line.startswith("Total")
-    assert float(total_line.split()[-1]) == pytest.approx(monthly_cost(TEN_MILLION).total, abs=0.01)
+    assert total_line.split()[-1] == "2.05"
 
 
 def test_cli_one_record_per_event_and_json() -> None:

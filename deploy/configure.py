@@ -1,13 +1,8 @@
-"""Operator commands: configure the prod stage, throttle the API stage, smoke-test it.
+"""Point the prod stage at one stream and bucket (the `configure-prod` command).
 
-Three click commands, registered on the ``python -m exporter`` group by ``cli.py``:
-
-- ``configure-prod`` rewrites ``.chalice/config.json`` (prod environment) and both
-  prod policy files so that they name exactly one stream and one bucket's prefixes;
-- ``apply-throttling`` sets API Gateway stage throttling after ``chalice deploy``
-  (Chalice has no configuration key for it);
-- ``smoke-test`` checks a running endpoint end to end with the standard library only.
-
+It rewrites ``.chalice/config.json`` (the prod environment) and both prod policy
+files so that they name exactly one Firehose stream and one bucket's prefixes, from
+explicit values or from the outputs of the ``infrastructure/pipeline.yaml`` stack.
 The JSON rewriting is pure functions (dict in, dict out) so it is tested offline.
 """
 
@@ -17,37 +12,21 @@ import copy
 import json
 import os
 import re
-import ssl
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.error import HTTPError, URLError
-from urllib.parse import urljoin, urlsplit
-from urllib.request import Request, urlopen
+from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-)
+from botocore.exceptions import ClientError
 
-if TYPE_CHECKING:
-    from mypy_boto3_apigateway import APIGatewayClient
-    from mypy_boto3_apigateway.type_defs import PatchOperationTypeDef
+from chalicelib.aws import make_client
+from clitools import aws_errors
 
 PROD_STAGE = "prod"
 API_POLICY_FILE = "policy-prod.json"
 CONVERT_POLICY_FILE = "policy-prod-convert.json"
-DEFAULT_API_NAME = "owned-analytics"
-DEFAULT_API_STAGE = "api"
-RATE_LIMIT_PATH = "/*/*/throttling/rateLimit"
-BURST_LIMIT_PATH = "/*/*/throttling/burstLimit"
 
 _STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -60,7 +39,7 @@ _STREAM_ARN = re.compile(
 
 
 # --------------------------------------------------------------------------------------
-# configure-prod: pure functions
+# Pure: the documents in, the rewritten documents out
 # --------------------------------------------------------------------------------------
 
 
@@ -268,47 +247,15 @@ def target_from_stack_outputs(
 
 
 # --------------------------------------------------------------------------------------
-# AWS helpers shared by the commands
+# Reading the stack and the files, and the command
 # --------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _aws_errors(service: str) -> Iterator[None]:
-    """boto3/botocore errors become one line and exit code 1, never a traceback."""
-    try:
-        yield
-    except NoCredentialsError:
-        raise click.ClickException(
-            "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/"
-            "AWS_SECRET_ACCESS_KEY (the standard credential chain)"
-        ) from None
-    except NoRegionError:
-        raise click.ClickException(
-            "no AWS region: pass --region or set AWS_DEFAULT_REGION"
-        ) from None
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        message = error.get("Message", str(exc))
-        if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException"):
-            raise click.ClickException(f"{service} refused the call ({code}): {message}") from None
-        raise click.ClickException(f"{service} error {code}: {message}") from None
-    except BotoCoreError as exc:
-        raise click.ClickException(f"could not reach {service}: {exc}") from None
-
-
-def _session(region: str | None) -> Any:
-    import boto3
-
-    # A fresh session resolves credentials now, through the standard chain.
-    return boto3.session.Session(region_name=region)
 
 
 def read_stack_outputs(
     stack: str, region: str | None, endpoint_url: str | None = None
 ) -> dict[str, str]:
-    with _aws_errors("CloudFormation"):
-        client = _session(region).client("cloudformation", endpoint_url=endpoint_url)
+    with aws_errors("CloudFormation"):
+        client = make_client("cloudformation", region=region, endpoint_url=endpoint_url)
         try:
             stacks = client.describe_stacks(StackName=stack)["Stacks"]
         except ClientError as exc:
@@ -323,11 +270,6 @@ def read_stack_outputs(
     return {
         str(item["OutputKey"]): str(item["OutputValue"]) for item in stacks[0].get("Outputs", [])
     }
-
-
-# --------------------------------------------------------------------------------------
-# configure-prod
-# --------------------------------------------------------------------------------------
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -446,320 +388,3 @@ def configure_prod(
         f"next: AWS_DEFAULT_REGION={target.region} chalice deploy --stage prod "
         "(deploy into the stream's region and account)"
     )
-
-
-# --------------------------------------------------------------------------------------
-# apply-throttling
-# --------------------------------------------------------------------------------------
-
-
-def throttling_patch_operations(rate: float, burst: int) -> list[PatchOperationTypeDef]:
-    """Stage-wide (every resource, every method) throttling as update_stage patches."""
-
-    def number(value: float) -> str:
-        return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-    return [
-        {"op": "replace", "path": RATE_LIMIT_PATH, "value": number(rate)},
-        {"op": "replace", "path": BURST_LIMIT_PATH, "value": str(burst)},
-    ]
-
-
-def find_rest_api_id(client: APIGatewayClient, name: str) -> str:
-    ids = [
-        item["id"]
-        for page in client.get_paginator("get_rest_apis").paginate()
-        for item in page.get("items", [])
-        if item.get("name") == name and "id" in item
-    ]
-    if not ids:
-        raise click.ClickException(
-            f"no REST API named {name!r} in this account and region: run "
-            "`chalice deploy --stage prod` first, check --region, or pass --rest-api-id"
-        )
-    if len(ids) > 1:
-        raise click.ClickException(
-            f"{len(ids)} REST APIs are named {name!r} ({', '.join(ids)}): pass --rest-api-id "
-            "(the id is in the URL `chalice url --stage prod` prints)"
-        )
-    return ids[0]
-
-
-def apply_stage_throttling(
-    client: APIGatewayClient, rest_api_id: str, stage: str, rate: float, burst: int
-) -> dict[str, Any]:
-    """Set the limits and return the stage's ``*/*`` method settings as API Gateway has them."""
-    try:
-        client.get_stage(restApiId=rest_api_id, stageName=stage)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NotFoundException":
-            raise click.ClickException(
-                f"REST API {rest_api_id} has no stage {stage!r} (or no such API): "
-                "check --stage (chalice's api_gateway_stage) and --rest-api-id"
-            ) from None
-        raise
-    answer = client.update_stage(
-        restApiId=rest_api_id,
-        stageName=stage,
-        patchOperations=throttling_patch_operations(rate, burst),
-    )
-    settings: dict[str, Any] = dict(answer.get("methodSettings", {}).get("*/*", {}))
-    return settings
-
-
-@click.command("apply-throttling")
-@click.option(
-    "--api-name",
-    default=DEFAULT_API_NAME,
-    show_default=True,
-    help="REST API name (chalice's app_name) to look up when no --rest-api-id is given.",
-)
-@click.option("--rest-api-id", help="REST API id, e.g. from `chalice url --stage prod`.")
-@click.option(
-    "--stage",
-    default=DEFAULT_API_STAGE,
-    show_default=True,
-    help="API Gateway stage (api_gateway_stage in .chalice/config.json).",
-)
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=2000.0,
-    show_default=True,
-    help="Steady-state requests per second for the whole stage.",
-)
-@click.option(
-    "--burst",
-    type=click.IntRange(min=1),
-    default=5000,
-    show_default=True,
-    help="Burst capacity (requests) for the whole stage.",
-)
-@click.option("--region", help="Region of the API. Default: the standard chain.")
-@click.option("--endpoint-url", help="API Gateway endpoint (LocalStack, moto).")
-def apply_throttling(
-    api_name: str,
-    rest_api_id: str | None,
-    stage: str,
-    rate: float,
-    burst: int,
-    region: str | None,
-    endpoint_url: str | None,
-) -> None:
-    """Set API Gateway stage throttling (every route) after `chalice deploy`.
-
-    Chalice has no setting for it. Idempotent: run it after every deploy.
-    """
-    with _aws_errors("API Gateway"):
-        client: APIGatewayClient = _session(region).client("apigateway", endpoint_url=endpoint_url)
-        api_id = rest_api_id or find_rest_api_id(client, api_name)
-        settings = apply_stage_throttling(client, api_id, stage, rate, burst)
-    shown_rate = settings.get("throttlingRateLimit", rate)
-    shown_burst = settings.get("throttlingBurstLimit", burst)
-    click.echo(
-        f"throttling set on REST API {api_id} stage {stage} (all methods, */*): "
-        f"rate {shown_rate:g} requests/s, burst {shown_burst}"
-    )
-    click.echo(
-        "requests over the limit get 429 from API Gateway before Lambda runs; "
-        "the browser client retries them with backoff"
-    )
-
-
-# --------------------------------------------------------------------------------------
-# smoke-test
-# --------------------------------------------------------------------------------------
-
-
-class Unreachable(Exception):
-    """The endpoint could not be reached at all (DNS, refused, TLS, timeout)."""
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def header(self, name: str) -> str | None:
-        lowered = name.lower()
-        for key, value in self.headers.items():
-            if key.lower() == lowered:
-                return value
-        return None
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    def snippet(self, limit: int = 160) -> str:
-        text = self.body.decode("utf-8", "replace").replace("\n", " ").strip()
-        return text if len(text) <= limit else text[:limit] + "…"
-
-
-def http_request(
-    method: str,
-    url: str,
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float = 10.0,
-) -> Reply:
-    """One request; any HTTP status is a Reply, anything else is ``Unreachable``."""
-    request = Request(url, data=body, method=method, headers=dict(headers or {}))
-    request.add_header("User-Agent", "owned-analytics-smoke-test/1")
-    try:
-        with urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, dict(response.headers.items()), response.read())
-    except HTTPError as exc:
-        with exc:
-            return Reply(exc.code, dict(exc.headers.items()), exc.read())
-    except URLError as exc:
-        reason = exc.reason
-        raise Unreachable(f"cannot reach {url}: {reason}") from None
-    except TimeoutError:
-        raise Unreachable(f"no answer from {url} within {timeout:g} s") from None
-    except (ConnectionError, ssl.SSLError, OSError) as exc:
-        raise Unreachable(f"cannot reach {url}: {exc}") from None
-
-
-def smoke_event_body(smoke_test_id: str, now_ms: int) -> bytes:
-    batch = {
-        "sentAt": now_ms,
-        "context": {"device": "smoke-test", "appVersion": "smoke-test"},
-        "events": [
-            {
-                "eventId": f"smoke-{smoke_test_id}",
-                "timestamp": now_ms,
-                "sessionId": f"smoke-{smoke_test_id}",
-                "metricName": "SmokeTest",
-                "value": None,
-                "metricAttributes": {"smokeTestId": smoke_test_id},
-            }
-        ],
-    }
-    return json.dumps(batch).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-    def line(self) -> str:
-        return f"{'PASS' if self.ok else 'FAIL'} {self.name}: {self.detail}"
-
-
-def _cors_ok(reply: Reply, origin: str) -> tuple[bool, str]:
-    value = reply.header("Access-Control-Allow-Origin")
-    if value in (origin, "*"):
-        return True, f"Access-Control-Allow-Origin: {value}"
-    if value is None:
-        return False, f"no Access-Control-Allow-Origin (is {origin} in ALLOWED_ORIGINS?)"
-    return False, f"Access-Control-Allow-Origin is {value!r}, not {origin!r} or '*'"
-
-
-def run_smoke_checks(
-    base_url: str,
-    origin: str,
-    smoke_test_id: str,
-    request: Callable[..., Reply],
-    timeout: float,
-    now_ms: int,
-) -> Iterator[Check]:
-    """The four checks, in order; ``Unreachable`` escapes to the caller."""
-    base = base_url if base_url.endswith("/") else base_url + "/"
-    health_url, events_url = urljoin(base, "health"), urljoin(base, "events")
-
-    reply = request("GET", health_url, timeout=timeout)
-    ok = reply.status == 200
-    yield Check("GET /health", ok, f"{reply.status} {reply.snippet()}")
-
-    reply = request(
-        "OPTIONS",
-        events_url,
-        headers={
-            "Origin": origin,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type",
-        },
-        timeout=timeout,
-    )
-    cors_ok, cors_detail = _cors_ok(reply, origin)
-    ok = reply.status in (200, 204) and cors_ok
-    yield Check("OPTIONS /events (preflight)", ok, f"{reply.status}, {cors_detail}")
-
-    reply = request(
-        "POST",
-        events_url,
-        headers={"Origin": origin, "Content-Type": "text/plain;charset=UTF-8"},
-        body=smoke_event_body(smoke_test_id, now_ms),
-        timeout=timeout,
-    )
-    answer = reply.json()
-    accepted = answer.get("accepted") if isinstance(answer, dict) else None
-    cors_ok, cors_detail = _cors_ok(reply, origin)
-    ok = reply.status == 200 and accepted == 1 and cors_ok
-    detail = f"{reply.status}, accepted={accepted}, {cors_detail}"
-    if not ok:
-        detail += f", body {reply.snippet()}"
-    yield Check("POST /events (one SmokeTest event, text/plain)", ok, detail)
-
-    reply = request(
-        "POST",
-        events_url,
-        headers={"Origin": origin, "Content-Type": "text/plain;charset=UTF-8"},
-        body=b'{"events": [',
-        timeout=timeout,
-    )
-    answer = reply.json()
-    message = answer.get("message") if isinstance(answer, dict) else None
-    ok = reply.status == 400 and isinstance(message, str) and bool(message)
-    detail = (
-        f"{reply.status}, message={message!r}" if message else f"{reply.status} {reply.snippet()}"
-    )
-    yield Check("POST /events (malformed body → 400)", ok, detail)
-
-
-@click.command("smoke-test")
-@click.argument("url")
-@click.option(
-    "--origin",
-    default="http://localhost",
-    show_default=True,
-    help="Origin to send; for prod use one of the stage's ALLOWED_ORIGINS.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
-def smoke_test(url: str, origin: str, timeout: float) -> None:
-    """Check a running endpoint: health, CORS preflight, one event, a bad body.
-
-    URL is the API's base, e.g. the output of `chalice url --stage prod` or
-    http://127.0.0.1:8000/ for `chalice local`.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise click.BadParameter(f"{url!r} is not an http(s) URL", param_hint="URL")
-    smoke_test_id = str(uuid.uuid4())
-    now_ms = time.time_ns() // 1_000_000
-    failed = 0
-    posted = False
-    try:
-        for check in run_smoke_checks(url, origin, smoke_test_id, http_request, timeout, now_ms):
-            click.echo(check.line())
-            failed += not check.ok
-            posted = posted or check.name.startswith("POST /events (one")
-    except Unreachable as exc:
-        click.echo(f"FAIL {exc}")
-        click.get_current_context().exit(1)
-    if posted:
-        click.echo(f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId)")
-    if failed:
-        click.get_current_context().exit(1)

@@ -1,9 +1,10 @@
-"""Monthly AWS cost of the pipeline for a given event volume (us-east-1, on demand).
+"""Estimate the monthly AWS bill for an event volume (the `cost` command).
 
-A pure model: every unit price is a named constant below, every assumption a keyword
-argument with a stated default, and the result is a per-service breakdown. Free tiers
-are ignored (they expire, or are shared with other workloads) and so is data transfer
-(requests into AWS are free; the API's tiny JSON answers are noise).
+A pure model of us-east-1 on-demand prices: every unit price is a named constant
+below, every assumption a keyword argument with a stated default, and the result is a
+per-service breakdown. Free tiers are ignored (they expire, or are shared with other
+workloads) and so is data transfer (requests into AWS are free; the API's tiny JSON
+answers are noise).
 
 The one number that matters most is Firehose's: ingestion is billed per record
 rounded **up to the next 5 KB**, so a 400-byte event sent as its own record is billed
@@ -230,8 +231,9 @@ def monthly_cost(
         stored_gb * storage_months * S3_STANDARD_PER_GB_MONTH,
     )
     # PUTs: Firehose objects, one CSV part per object, the daily files, and the daily
-    # LIST of a day's parts (LIST is billed like PUT). GETs: each raw object once, each
-    # part once more when the day is combined.
+    # LIST of the day's raw objects (LIST is billed like PUT; 1,000 keys a page). GETs:
+    # each raw object twice, once by its per-object conversion and once more by the
+    # daily combine (build_daily_csv), which reads raw/ rather than the parts.
     puts = objects + objects + days + days * max(1, math.ceil(objects / max(days, 1) / 1000))
     gets = objects * 2
     add("S3", "PUT/LIST requests", puts, "requests", puts / 1000 * S3_PUT_PER_THOUSAND)

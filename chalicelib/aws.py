@@ -1,0 +1,92 @@
+"""Make boto3 clients, and say in one actionable line what an AWS error means.
+
+The one client factory and the one error translator of the project: ``app.py``, the
+``python -m exporter`` data commands and the ``python -m deploy`` commands all use
+them. No click here: this package ships in the Lambda zip, and click does not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore import exceptions as boto_errors
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the standard credential chain)"
+)
+# Error codes meaning "these credentials are not valid", as opposed to "not allowed".
+BAD_CREDENTIALS_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
+# Credentials that were found but cannot be used (half a key, a missing profile, SSO).
+UNUSABLE_CREDENTIALS_ERRORS = (
+    boto_errors.PartialCredentialsError,
+    boto_errors.CredentialRetrievalError,
+    boto_errors.ProfileNotFound,
+)
+# The request never got an answer (DNS, refused, TLS, timeouts).
+UNREACHABLE_ERRORS = (boto_errors.ConnectionError, boto_errors.HTTPClientError)
+
+
+def make_client(
+    service: str,
+    *,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A boto3 client from a fresh session, so credentials and region are resolved now.
+
+    ``region`` and ``endpoint_url`` default to the standard chain (``AWS_DEFAULT_REGION``,
+    ``AWS_ENDPOINT_URL``, the config file). Callers annotate the result with the
+    ``mypy_boto3_*`` client type they expect.
+    """
+    import boto3  # here, so importing this module costs nothing on paths without AWS
+
+    session: Any = boto3.session.Session(region_name=region)
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def describe_aws_error(exc: BaseException, service: str) -> str | None:
+    """What went wrong calling ``service`` (e.g. "S3"), as one line; None if not an AWS error."""
+    if isinstance(exc, boto_errors.NoCredentialsError):
+        return f"no AWS credentials found: {CREDENTIALS_HINT}"
+    if isinstance(exc, UNUSABLE_CREDENTIALS_ERRORS):
+        return f"unusable AWS credentials ({_one_line(str(exc))}): {CREDENTIALS_HINT}"
+    if isinstance(exc, boto_errors.NoRegionError):
+        return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
+    if isinstance(exc, boto_errors.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", "")) or "(no code)"
+        message = _one_line(str(error.get("Message") or exc))
+        if code == "NoSuchBucket":
+            bucket = error.get("BucketName")
+            return f"bucket {bucket} does not exist" if bucket else f"{service}: {message}"
+        if code in BAD_CREDENTIALS_CODES:
+            return f"{service} rejected the AWS credentials ({code}): {CREDENTIALS_HINT}"
+        if code in ACCESS_DENIED_CODES:
+            return (
+                f"{service} refused the call ({code}): {message}; "
+                "the credentials in use lack a permission"
+            )
+        return f"{service} error {code}: {message}"
+    if isinstance(exc, UNREACHABLE_ERRORS):
+        return f"could not reach {service}: {_one_line(str(exc))}"
+    if isinstance(exc, boto_errors.BotoCoreError):
+        return f"{service} call failed: {_one_line(str(exc))}"
+    return None
