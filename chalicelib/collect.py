@@ -14,9 +14,14 @@ from typing import Any
 import orjson
 
 from chalicelib.sinks import Sink, SinkUnavailable
-from chalicelib.validate import BadRequest, BatchValidator, parse_body
+from chalicelib.validate import BadRequest, BatchValidator, parse_body, shown
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+# Rejections listed in an answer (each with its reason); past it, only counted.
+MAX_REJECTIONS_LISTED = 20
+# With LOG_EVENT_CONTENTS=true: records shown in the log line, each cut to this size.
+MAX_LOGGED_RECORDS = 20
+MAX_LOGGED_RECORD_CHARS = 1024
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,17 @@ class Collector:
             result = self._validator.process(body, self._clock_ms())
         except BadRequest as exc:
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
-        rejected = [{"index": r.index, "error": r.error} for r in result.rejected]
-        log.update(accepted=len(result.records), rejected=len(rejected))
+        rejected = [
+            {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
+        ]
+        log.update(accepted=len(result.records), rejected=len(result.rejected))
         if rejected:
             log["rejections"] = rejected[:10]
         if self._log_event_contents:
-            log["records"] = [line.decode("utf-8") for line in result.records]
+            log["records"] = [
+                shown(line.decode("utf-8"), MAX_LOGGED_RECORD_CHARS)
+                for line in result.records[:MAX_LOGGED_RECORDS]
+            ]
         if result.records:
             sink_started = time.perf_counter()
             try:
@@ -81,7 +91,10 @@ class Collector:
                 return self._finish(log, started, answer)
             finally:
                 log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
-        answer = Answer(200, {"accepted": len(result.records), "rejected": rejected})
+        body: dict[str, Any] = {"accepted": len(result.records), "rejected": rejected}
+        if len(result.rejected) > len(rejected):
+            body["rejectedCount"] = len(result.rejected)
+        answer = Answer(200, body)
         return self._finish(log, started, answer)
 
     def _finish(self, log: dict[str, Any], started: float, answer: Answer) -> Answer:

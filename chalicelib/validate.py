@@ -31,7 +31,35 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
 _MAX_ATTRIBUTE_KEY = 256
-_MAX_ATTRIBUTE_KEYS = 100
+# Echoed input (names, values) in answers and logs is cut to this many characters,
+# and a whole message to MAX_MESSAGE_CHARS: a 1 MiB body cannot make a 1 MiB answer.
+MAX_ECHO_CHARS = 64
+MAX_MESSAGE_CHARS = 400
+_CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+# Fields of a stored record that a context key may not name, in any letter case
+# (Athena's column names are case-insensitive, and two spellings would be two CSV
+# columns): the event's fields and what the server adds. The schema's propertyNames
+# pattern is generated from this list (tests/test_schema.py checks it is).
+RESERVED_FIELDS = (
+    "eventId",
+    "timestamp",
+    "sessionId",
+    "metricName",
+    "value",
+    "demoContentId",
+    "metricAttributes",
+    "context",
+    "serverTimestamp",
+    "derivedTimestamp",
+    "uaBrowser",
+    "uaBrowserVersion",
+    "uaOs",
+    "uaOsVersion",
+    "uaDeviceType",
+    "userAgent",
+    "country",
+    "isBot",
+)
 
 
 class BadRequest(Exception):
@@ -67,11 +95,11 @@ def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str
     """Turn the raw request into the batch object, or raise ``BadRequest``."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type not in JSON_CONTENT_TYPES:
-        shown = media_type or "none"
         raise BadRequest(
             415,
-            f"Content-Type {shown} is not accepted: send application/json, or text/plain "
-            "holding JSON (what navigator.sendBeacon sends for a string)",
+            f"Content-Type {shown(media_type or 'none')} is not accepted: send "
+            "application/json, or text/plain holding JSON (what navigator.sendBeacon sends "
+            "for a string)",
         )
     if len(raw) > limits.max_body_bytes:
         raise BadRequest(
@@ -122,6 +150,30 @@ def _json_type(value: Any) -> str:
     return "an object"
 
 
+def shown(text: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """Input echoed in a message, cut to ``limit`` characters."""
+    value = str(text)
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def _bounded(message: str) -> str:
+    return shown(message, MAX_MESSAGE_CHARS)
+
+
+def context_key_pattern(reserved: tuple[str, ...] = RESERVED_FIELDS) -> str:
+    """The schema's propertyNames pattern for context keys: an identifier of at most 64
+    characters that is no reserved field in any letter case and does not start with
+    attr_ (any case). One pattern with lookaheads: a 'not' costs an exception per key in
+    compiled validators. Character classes, not a case-insensitive flag, because JSON
+    Schema patterns are ECMA-262 regular expressions, which have no inline flags."""
+
+    def any_case(word: str) -> str:
+        return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+    names = "|".join(any_case(name) for name in reserved)
+    return f"^(?!(?:{names})$)(?!{any_case('attr_')})[A-Za-z][A-Za-z0-9_]{{0,63}}$"
+
+
 @functools.lru_cache(maxsize=256)
 def _iso_second(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -148,13 +200,25 @@ def _schema_message(
     limits: Limits,
     context_key: re.Pattern[str],
 ) -> str:
-    name = str(exc.name or "data").replace("data", subject, 1)
+    """The compiled validator's message, with the hints it lacks, bounded."""
+    return _bounded(_unbounded_schema_message(exc, subject, limits, context_key))
+
+
+def _unbounded_schema_message(
+    exc: fastjsonschema.JsonSchemaValueException,
+    subject: str,
+    limits: Limits,
+    context_key: re.Pattern[str],
+) -> str:
+    name = shown(str(exc.name or "data").replace("data", subject, 1), 2 * MAX_ECHO_CHARS)
     if exc.rule == "propertyNames" and isinstance(exc.value, dict):
         bad = sorted(key for key in exc.value if not context_key.match(key))
+        listed = ", ".join(shown(key) for key in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         return (
             f"{name} keys must be identifiers (a letter, then letters, digits or _, at most "
-            "64) that are not an event field or server-added field and do not start with "
-            f"attr_: {', '.join(bad)}"
+            "64) that are not an event field or server-added field in any letter case and "
+            f"do not start with attr_: {listed}{more}"
         )
     if exc.rule == "anyOf":
         field_name = name.rsplit(".", 1)[-1]
@@ -223,16 +287,21 @@ class BatchValidator:
             raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
+        batch_keys = {key.lower(): key for key in batch_context}
+        if len(batch_keys) != len(batch_context):
+            raise BadRequest(400, _case_collision("body.context", batch_context))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
         server_timestamp = _iso_ms(now_ms)
         result = BatchResult()
         for index, event in enumerate(events):
             try:
-                record = self._enrich(event, batch_context, sent_at, now_ms, server_timestamp)
+                record = self._enrich(
+                    event, batch_context, batch_keys, sent_at, now_ms, server_timestamp
+                )
                 line = orjson.dumps(record) + b"\n"
             except _EventError as exc:
-                result.rejected.append(Rejection(index, str(exc)))
+                result.rejected.append(Rejection(index, _bounded(str(exc))))
                 continue
             except orjson.JSONEncodeError as exc:
                 result.rejected.append(Rejection(index, f"event cannot be stored: {exc}"))
@@ -253,6 +322,7 @@ class BatchValidator:
         self,
         event: Any,
         batch_context: dict[str, Any],
+        batch_keys: dict[str, str],
         sent_at: int | None,
         now_ms: int,
         server_timestamp: str,
@@ -270,13 +340,22 @@ class BatchValidator:
             attributes = self._parse_attributes(attributes)
             record["metricAttributes"] = attributes
         if attributes is not None:
-            self._check_attributes(attributes, depth=1)
+            leaves = self._check_attributes(attributes, depth=1)
+            if leaves > self.limits.max_attribute_keys:
+                raise _EventError(
+                    f"metricAttributes has {leaves} keys once nested objects are flattened "
+                    f"(each becomes a CSV column); the limit is {self.limits.max_attribute_keys}"
+                )
         if "eventId" not in record:
             record["eventId"] = self._new_event_id()
         # Context never shadows an event field: the schema forbids those names.
         if batch_context:
             record.update(batch_context)
         if own_context:
+            if len({key.lower() for key in own_context}) != len(own_context) or any(
+                batch_keys.get(key.lower(), key) != key for key in own_context
+            ):
+                raise _EventError(_case_collision("event.context", own_context, batch_context))
             record.update(own_context)
         record["serverTimestamp"] = server_timestamp
         if sent_at is not None:
@@ -294,12 +373,44 @@ class BatchValidator:
             raise _EventError(f"metricAttributes must hold a JSON object, got {_json_type(parsed)}")
         return parsed
 
-    def _check_attributes(self, value: Any, depth: int) -> None:
-        """Bound nesting depth, key length and string length (JSON Schema cannot, cheaply)."""
+    def _check_attributes(self, value: dict[str, Any], depth: int) -> int:
+        """Bound nesting depth, key and string length, refuse control characters in
+        keys (they become CSV column names), and count the leaf keys: the columns the
+        object flattens to (JSON Schema cannot do any of it cheaply)."""
         limits = self.limits
         if depth > limits.max_attribute_depth:
             raise _EventError(
                 f"metricAttributes nest deeper than {limits.max_attribute_depth} levels"
+            )
+        if value:
+            if max(map(len, value)) > _MAX_ATTRIBUTE_KEY:
+                raise _EventError(
+                    f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
+                )
+            if _CONTROL_CHARACTER.search("".join(value)):
+                bad = next(key for key in value if _CONTROL_CHARACTER.search(key))
+                raise _EventError(
+                    f"metricAttributes key {json.dumps(shown(bad))} holds a control character "
+                    "(keys become CSV column names)"
+                )
+        leaves = 0
+        for item in value.values():
+            kind = type(item)
+            if kind is dict:
+                leaves += self._check_attributes(item, depth + 1)
+                continue
+            leaves += 1
+            if kind is str:
+                self._check_string(item)
+            elif kind is list:
+                self._check_nested(item, depth + 1)
+        return leaves
+
+    def _check_nested(self, value: Any, depth: int) -> None:
+        """Inside a list (one JSON cell): depth, key and string length only."""
+        if depth > self.limits.max_attribute_depth:
+            raise _EventError(
+                f"metricAttributes nest deeper than {self.limits.max_attribute_depth} levels"
             )
         if type(value) is dict:
             if value and max(map(len, value)) > _MAX_ATTRIBUTE_KEY:
@@ -312,13 +423,30 @@ class BatchValidator:
         for item in items:
             kind = type(item)
             if kind is str:
-                if len(item) > limits.max_string_length:
-                    raise _EventError(
-                        f"metricAttributes has a string longer than "
-                        f"{limits.max_string_length} characters"
-                    )
+                self._check_string(item)
             elif kind is dict or kind is list:
-                self._check_attributes(item, depth + 1)
+                self._check_nested(item, depth + 1)
+
+    def _check_string(self, text: str) -> None:
+        if len(text) > self.limits.max_string_length:
+            raise _EventError(
+                f"metricAttributes has a string longer than "
+                f"{self.limits.max_string_length} characters"
+            )
+
+
+def _case_collision(
+    where: str, context: dict[str, Any], batch_context: dict[str, Any] | None = None
+) -> str:
+    seen: dict[str, str] = {key.lower(): key for key in batch_context or {}}
+    for key in context:
+        other = seen.setdefault(key.lower(), key)
+        if other != key:
+            return (
+                f"{where} keys {shown(other)} and {shown(key)} differ only in letter case: "
+                "use one spelling (CSV columns and Athena need one)"
+            )
+    return f"{where} has keys that differ only in letter case"
 
 
 class _EventError(Exception):

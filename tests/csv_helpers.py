@@ -21,7 +21,10 @@ def ndjson(*records: Any) -> bytes:
 
 
 def run(
-    *sources: tuple[str, Any], neutralize: bool = True, compress_spool: bool = False
+    *sources: tuple[str, Any],
+    neutralize: bool = True,
+    compress_spool: bool = False,
+    max_columns: int = 1000,
 ) -> tuple[list[dict[str, str]], list[str], ConversionReport, list[BadLine]]:
     out = io.BytesIO()
     bad: list[BadLine] = []
@@ -29,6 +32,7 @@ def run(
         sources,
         out,
         neutralize_formulas=neutralize,
+        max_columns=max_columns,
         on_bad_line=bad.append,
         compress_spool=compress_spool,
     )

@@ -55,6 +55,15 @@ CELLS = [
     pytest.param("\rx", "'\rx", id="formula-cr"),
     pytest.param("a=b", "a=b", id="equals-inside"),
     pytest.param("", "", id="empty-string"),
+    # What a spreadsheet skips or trims before it decides (found in review).
+    pytest.param("\x00=HYPERLINK(1)", "'\x00=HYPERLINK(1)", id="nul-then-formula"),
+    pytest.param(" =1+1", "' =1+1", id="space-then-formula"),
+    pytest.param("\n@SUM(1)", "'\n@SUM(1)", id="newline-then-formula"),
+    pytest.param("\u00a0\u3000+1", "'\u00a0\u3000+1", id="unicode-spaces-then-formula"),
+    pytest.param("\u200b\ufeff-1", "'\u200b\ufeff-1", id="invisible-then-formula"),
+    pytest.param("\x1b\x7f=1", "'\x1b\x7f=1", id="controls-then-formula"),
+    pytest.param("  hello", "  hello", id="spaces-then-text"),
+    pytest.param(" ", " ", id="only-space"),
 ]
 
 
@@ -75,3 +84,16 @@ def test_attributes_stored_as_json_string_are_flattened_too() -> None:
 
 def test_order_columns_always_leads_with_the_fixed_columns() -> None:
     assert order_columns(["attr_a", "b", "timestamp"])[: len(FIXED_COLUMNS)] == list(FIXED_COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("a\x00b", "attr_a\\u0000b"),
+        ("line\nbreak", "attr_line\\u000abreak"),
+        ("tab\tkey", "attr_tab\\u0009key"),
+    ],
+)
+def test_header_cells_escape_control_characters(key: str, shown: str) -> None:
+    _, header, _, _ = run(source("s", ndjson({"metricAttributes": {key: 1}})))
+    assert header[-1] == shown

@@ -55,3 +55,22 @@ def test_duplicates_compare_ids_as_sent() -> None:
     rows, _, report, _ = run(source("s", ndjson(*records)))
     assert [r["n"] for r in rows] == ["1", "2", "3", "4", "5", "6", "7"]
     assert report.duplicates == 1
+
+
+def test_another_session_cannot_take_over_an_event_id() -> None:
+    """Ids come from browsers: a client that posts someone else's eventId first must not
+    make the export drop the victim's event. The key is (sessionId, eventId)."""
+    records = [
+        {"eventId": "victim-id", "sessionId": "attacker", "n": 1},
+        {"eventId": "victim-id", "sessionId": "victim", "n": 2},
+        {"eventId": "victim-id", "sessionId": "victim", "n": 3},  # a real retry
+    ]
+    rows, _, report, _ = run(source("s", ndjson(*records)))
+    assert [(r["sessionId"], r["n"]) for r in rows] == [("attacker", "1"), ("victim", "2")]
+    assert report.duplicates == 1
+
+
+def test_typed_keys_stay_distinct_even_when_both_repeat() -> None:
+    records = [{"eventId": 1, "n": 1}, {"eventId": "1", "n": 2}]
+    rows, _, report, _ = run(source("s", ndjson(*records, *records)))
+    assert [r["n"] for r in rows] == ["1", "2"] and report.duplicates == 2

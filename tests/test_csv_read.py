@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+from typing import Any
 
 import pytest
 
@@ -142,3 +143,61 @@ def test_decoding_resumes_after_a_bad_object_among_concatenated_ones(count: int)
     _, _, report, bad = run(source("s", data))
     assert report.rows == count
     assert [b.content for b in bad] == ["{oops}"]
+
+
+# --- bounded work: nesting, decompression bombs, blank lines, floods of bad lines ----------
+
+
+def test_a_line_nested_a_thousand_levels_is_a_bad_line_and_the_rest_converts() -> None:
+    deep = b'{"eventId": "deep", "metricAttributes": ' + b'{"a": ' * 1000 + b"1" + b"}" * 1001
+    deep_list = b'{"eventId": "list", "x": ' + b"[" * 900 + b"]" * 900 + b"}"
+    good = ndjson({"eventId": "ok"})
+    rows, _, report, bad = run(source("s", good + deep + b"\n" + deep_list + b"\n" + good))
+    assert [r["eventId"] for r in rows] == ["ok"]
+    assert report.duplicates == 1 and report.bad_lines == 2
+    assert {b.line for b in bad} == {2, 3}
+
+
+def test_objects_nested_past_the_flatten_depth_become_one_json_cell() -> None:
+    value: Any = {"leaf": 1}
+    for _ in range(40):
+        value = {"n": value}
+    rows, header, _, _ = run(source("s", ndjson({"eventId": "e", "metricAttributes": value})))
+    [column] = [c for c in header if c.startswith("attr_")]
+    assert column == "attr_" + "_".join(["n"] * 32)
+    rest = json.loads(rows[0][column])  # the 8 levels below the depth limit, as JSON
+    for _ in range(8):
+        rest = rest["n"]
+    assert rest == {"leaf": 1}
+
+
+def test_a_gzip_bomb_stops_at_the_decompression_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import chalicelib.csv.read as read
+
+    monkeypatch.setattr(read, "EXPANSION_FLOOR_BYTES", 1024 * 1024)
+    bomb = gzip.compress(ndjson({"eventId": "before"}) + b"\x00" * (64 * 1024 * 1024), 9)
+    assert len(bomb) < 100_000
+    rows, _, _, bad = run(source("bomb", bomb), source("next", ndjson({"eventId": "after"})))
+    assert [r["eventId"] for r in rows] == ["before", "after"]
+    assert any("decompression bomb" in b.reason for b in bad)
+    kept = sum(len(b.content) for b in bad)
+    assert kept < 12 * 1024 * 1024  # bounded by the budget, not by the bomb
+
+
+def test_bad_lines_are_kept_up_to_a_bound_then_counted() -> None:
+    from chalicelib.csv.spool import MAX_BAD_LINES_KEPT
+
+    data = b"not json\n" * (MAX_BAD_LINES_KEPT + 500) + ndjson({"eventId": "ok"})
+    rows, _, report, bad = run(source("flood", data))
+    assert len(rows) == 1 and report.bad_lines == MAX_BAD_LINES_KEPT + 500
+    assert len(bad) == MAX_BAD_LINES_KEPT + 1
+    assert bad[-1].reason.startswith("500 more bad line(s) in this object were counted")
+
+
+def test_line_numbers_stay_exact_across_runs_of_blank_lines() -> None:
+    data = b"\n" * 5 + b'{"a":1}\n' + b"\n" * 3_000_000 + b"bad\n\n" + b'{"a":2}'
+    found = [
+        (number, value if isinstance(value, dict) else value.reason[:7])
+        for number, value, _ in iter_json_objects(io.BytesIO(gzip.compress(data)), "s")
+    ]
+    assert found == [(6, {"a": 1}), (3_000_007, "not JSO"), (3_000_009, {"a": 2})]

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.config import Limits
-from chalicelib.validate import SCHEMA_PATH, BatchValidator
+from chalicelib.validate import SCHEMA_PATH, BatchValidator, context_key_pattern
 
 VALIDATOR = BatchValidator(Limits())
 REFERENCE_EVENT = jsonschema.Draft7Validator(VALIDATOR.event_schema)
@@ -208,3 +208,9 @@ def test_compiled_envelope_validator_agrees_with_jsonschema(body: Any) -> None:
 )
 def test_known_valid_events_pass_both(event: dict[str, Any]) -> None:
     assert VALIDATOR.event_error(event) is None and REFERENCE_EVENT.is_valid(event)
+
+
+def test_context_key_pattern_in_the_schema_is_generated_from_the_reserved_fields() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    pattern = schema["definitions"]["context"]["propertyNames"]["pattern"]
+    assert pattern == context_key_pattern(), "regenerate it with context_key_pattern()"

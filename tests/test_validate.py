@@ -94,7 +94,7 @@ BAD_ENVELOPES = [
     pytest.param(
         batch(context={"eventId": "x", "ok": 1}),
         400,
-        "not an event field or server-added field and do not start with attr_: eventId",
+        "server-added field in any letter case and do not start with attr_: eventId",
         id="context-shadows-core",
     ),
     pytest.param(batch(context={"attr_x": "x"}), 400, "attr_: attr_x", id="context-attr-prefix"),

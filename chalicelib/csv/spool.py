@@ -122,7 +122,11 @@ class _BadLines:
 
     def add(self, bad: BadLine) -> None:
         self.count += 1
-        if self._kept >= MAX_BAD_LINES_KEPT or self._kept_bytes >= MAX_BAD_BYTES_KEPT:
+        # The byte bound is for content: a reason alone (a damaged object, a line too
+        # deep) is small and says what happened, so only the line bound applies to it.
+        if self._kept >= MAX_BAD_LINES_KEPT or (
+            bad.content and self._kept_bytes >= MAX_BAD_BYTES_KEPT
+        ):
             return
         if self._handle is None:
             self._handle = open(self.path, "wb")
