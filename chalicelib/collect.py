@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
+from chalicelib.rejects import body_reject, encode, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
-from chalicelib.validate import BadRequest, BatchValidator, parse_body, shown
+from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body, shown
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Rejections listed in an answer (each with its reason); past it, only counted.
@@ -30,6 +31,14 @@ class Answer:
     body: dict[str, Any]
 
 
+class CollectObserver(Protocol):
+    """Sees what each request stored and what it refused (the dev stage's inspector)."""
+
+    def stored(self, records: Sequence[bytes]) -> None: ...
+
+    def rejected(self, records: Sequence[dict[str, Any]]) -> None: ...
+
+
 class Collector:
     def __init__(
         self,
@@ -38,14 +47,22 @@ class Collector:
         logger: logging.Logger,
         log_event_contents: bool = False,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        *,
+        reject_sink_factory: Callable[[], Sink] | None = None,
+        observers: Sequence[CollectObserver] = (),
     ) -> None:
         self._validator = validator
-        # The sink (and its boto3 client) is made on first use, not at import.
+        # The sinks (and their boto3 clients) are made on first use, not at import.
         self._sink_factory = sink_factory
         self._sink: Sink | None = None
+        self._reject_sink_factory = reject_sink_factory
+        self._reject_sink: Sink | None = None
+        self._observers = tuple(observers)
         self._logger = logger
         self._log_event_contents = log_event_contents
         self._clock_ms = clock_ms
+        # Rejected records that could not be stored since the container started.
+        self.rejects_lost = 0
 
     @property
     def sink(self) -> Sink:
@@ -56,10 +73,20 @@ class Collector:
     def collect(self, raw: bytes, content_type: str | None, request_id: str) -> Answer:
         started = time.perf_counter()
         log: dict[str, Any] = {"event": "collect", "requestId": request_id, "bytes": len(raw)}
+        now_ms = self._clock_ms()
         try:
             body = parse_body(raw, content_type, self._validator.limits)
-            result = self._validator.process(body, self._clock_ms())
+            result = self._validator.process(body, now_ms)
         except BadRequest as exc:
+            record = body_reject(
+                received_at=iso_ms(now_ms),
+                request_id=request_id,
+                status=exc.status,
+                reason=exc.message,
+                raw=raw,
+                content_type=content_type,
+            )
+            self._keep_rejects(log, [record])
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
         rejected = [
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
@@ -91,11 +118,44 @@ class Collector:
                 return self._finish(log, started, answer)
             finally:
                 log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
-        body: dict[str, Any] = {"accepted": len(result.records), "rejected": rejected}
+        self._notify("stored", result.records)
+        if result.rejected:
+            # Only on a 200: after a 503 the client sends the batch again, and its
+            # rejects would be kept twice.
+            records = event_rejects(
+                received_at=iso_ms(now_ms),
+                request_id=request_id,
+                body=body,
+                rejections=result.rejected,
+            )
+            self._keep_rejects(log, records)
+        answer_body: dict[str, Any] = {"accepted": len(result.records), "rejected": rejected}
         if len(result.rejected) > len(rejected):
-            body["rejectedCount"] = len(result.rejected)
-        answer = Answer(200, body)
-        return self._finish(log, started, answer)
+            answer_body["rejectedCount"] = len(result.rejected)
+        return self._finish(log, started, Answer(200, answer_body))
+
+    def _keep_rejects(self, log: dict[str, Any], records: list[dict[str, Any]]) -> None:
+        """Best effort: a failure is logged and counted, never changes the answer."""
+        self._notify("rejected", records)
+        if self._reject_sink_factory is None:
+            return
+        try:
+            if self._reject_sink is None:
+                self._reject_sink = self._reject_sink_factory()
+            self._reject_sink.write(encode(records))
+        except Exception as exc:
+            self.rejects_lost += len(records)
+            log["rejectsLost"] = len(records)
+            log["rejectsError"] = shown(str(exc) or repr(exc), 200)
+        else:
+            log["rejectsKept"] = len(records)
+
+    def _notify(self, event: str, records: Sequence[Any]) -> None:
+        for observer in self._observers:
+            try:
+                getattr(observer, event)(records)
+            except Exception:  # an observer must never change the answer
+                self._logger.exception("collect observer failed on %s", event)
 
     def _finish(self, log: dict[str, Any], started: float, answer: Answer) -> Answer:
         log["status"] = answer.status

@@ -179,7 +179,7 @@ def _iso_second(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _iso_ms(epoch_ms: int) -> str:
+def iso_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds; the events of a batch share seconds, so cache them."""
     seconds, millis = divmod(epoch_ms, 1000)
     return f"{_iso_second(seconds)}.{millis:03d}Z"
@@ -292,7 +292,7 @@ class BatchValidator:
             raise BadRequest(400, _case_collision("body.context", batch_context))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
-        server_timestamp = _iso_ms(now_ms)
+        server_timestamp = iso_ms(now_ms)
         result = BatchResult()
         for index, event in enumerate(events):
             try:
@@ -361,7 +361,7 @@ class BatchValidator:
         if sent_at is not None:
             derived = now_ms - (sent_at - record["timestamp"])
             if 0 <= derived <= _MAX_EPOCH_MS:
-                record["derivedTimestamp"] = _iso_ms(derived)
+                record["derivedTimestamp"] = iso_ms(derived)
         return record
 
     def _parse_attributes(self, text: str) -> Any:

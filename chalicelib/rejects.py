@@ -1,0 +1,121 @@
+"""What the route refused, as records: kept so it can be counted, inspected and replayed.
+
+One record per rejected event::
+
+    {"receivedAt", "requestId", "reason", "schemaVersion", "index",
+     "event" (as sent; or "eventText", its JSON cut to 64 KiB, when too big to keep whole),
+     "context" (the batch's), "sentAt" (the batch's, when sent)}
+
+and one per body refused whole (400, 413, 415)::
+
+    {"receivedAt", "requestId", "reason", "status", "schemaVersion", "contentType",
+     "bodyBytes", "body" (its first 64 KiB), "bodyEncoding" ("text" or "base64")}
+
+``receivedAt`` is the ``serverTimestamp`` the request's accepted events got, so a
+replayed event keeps it. ``schemaVersion`` is a hash of the schema file: a replay
+can tell which contract refused an event.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from chalicelib.validate import SCHEMA_PATH, Rejection, shown
+
+MAX_KEPT_BYTES = 64 * 1024
+SCHEMA_VERSION = hashlib.sha256(Path(SCHEMA_PATH).read_bytes()).hexdigest()[:12]
+
+
+def event_rejects(
+    *,
+    received_at: str,
+    request_id: str,
+    body: dict[str, Any],
+    rejections: Iterable[Rejection],
+) -> list[dict[str, Any]]:
+    """One record per rejected event of a batch that was read."""
+    events = body.get("events")
+    context = body.get("context")
+    records = []
+    for rejection in rejections:
+        event = events[rejection.index] if isinstance(events, list) else None
+        record: dict[str, Any] = {
+            "receivedAt": received_at,
+            "requestId": request_id,
+            "reason": rejection.error,
+            "schemaVersion": SCHEMA_VERSION,
+            "index": rejection.index,
+            **_kept_event(event),
+            "context": context if isinstance(context, dict) else {},
+        }
+        if "sentAt" in body:
+            record["sentAt"] = body["sentAt"]
+        records.append(record)
+    return records
+
+
+def body_reject(
+    *,
+    received_at: str,
+    request_id: str,
+    status: int,
+    reason: str,
+    raw: bytes,
+    content_type: str | None,
+) -> dict[str, Any]:
+    """The record of a body refused whole: the reason and the body's first 64 KiB."""
+    head = raw[:MAX_KEPT_BYTES]
+    text = _utf8_prefix(head)
+    return {
+        "receivedAt": received_at,
+        "requestId": request_id,
+        "reason": reason,
+        "status": status,
+        "schemaVersion": SCHEMA_VERSION,
+        "contentType": shown(content_type or ""),
+        "bodyBytes": len(raw),
+        "body": text if text is not None else base64.b64encode(head).decode("ascii"),
+        "bodyEncoding": "text" if text is not None else "base64",
+    }
+
+
+def encode(records: Sequence[dict[str, Any]]) -> list[bytes]:
+    """Newline-terminated JSON lines, as sinks take them."""
+    return [_dumps(record) + b"\n" for record in records]
+
+
+def _kept_event(event: Any) -> dict[str, Any]:
+    """The event as sent when it fits in 64 KiB, else its JSON text cut to 64 KiB."""
+    try:
+        size = len(orjson.dumps(event))
+    except orjson.JSONEncodeError:  # lone surrogates, integers past 64 bits
+        size = MAX_KEPT_BYTES + 1
+    if size <= MAX_KEPT_BYTES:
+        return {"event": event}
+    text = json.dumps(event, ensure_ascii=True)
+    return {"eventText": text[:MAX_KEPT_BYTES], "eventTruncated": len(text) > MAX_KEPT_BYTES}
+
+
+def _utf8_prefix(data: bytes) -> str | None:
+    """``data`` as text if it is UTF-8 (a character cut at the end is dropped)."""
+    for cut in range(4):
+        try:
+            return data[: len(data) - cut].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(data) - 4:
+                return None
+    return None
+
+
+def _dumps(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record)
+    except orjson.JSONEncodeError:  # an event orjson refuses (kept as eventText anyway)
+        return json.dumps(record, ensure_ascii=True).encode("ascii")
