@@ -130,6 +130,8 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
                 for line in body.split(b"\n"):
                     yield line, True, blanks
                     blanks = 0
+            elif body.count(b"\n") == len(body):  # nothing but blank lines
+                blanks += len(body) + 1
             else:
                 position = 0  # where the next line starts
                 for match in _NON_BLANK.finditer(body):
