@@ -91,7 +91,8 @@ def column_explosion(root: Path, posts: int) -> None:
     [raw] = list((root / "raw").rglob("*.ndjson"))
     key = raw.relative_to(root).as_posix()
     print(
-        f"column explosion: {posts} POSTs of 500 events x 100 new keys, raw {size_mb(str(raw)):.1f} MB"
+        f"column explosion: {posts} POSTs of 500 events x 100 new keys, "
+        f"raw {size_mb(str(raw)):.1f} MB"
     )
     for mode, target in (("part", key), ("daily", DAY)):
         seconds, rss, words = measured(str(root), mode, target)
