@@ -156,9 +156,11 @@ def _retarget_arn(arn: str, target: ProdTarget) -> str:
     s3 = re.match(r"^arn:aws[a-z-]*:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?$", arn)
     if s3:
         return target.bucket_arn + (s3.group("path") or "")
-    logs = re.match(r"^arn:aws[a-z-]*:(?P<rest>logs:.*)$", arn)
+    logs = re.match(r"^arn:aws[a-z-]*:logs:[^:]*:[^:]*:(?P<rest>.*)$", arn)
     if logs:
-        return f"arn:{target.partition}:{logs.group('rest')}"
+        return (
+            f"arn:{target.partition}:logs:{target.region}:{target.account_id}:{logs.group('rest')}"
+        )
     return arn
 
 
@@ -181,14 +183,29 @@ def rewrite_policy(policy: Mapping[str, Any], target: ProdTarget) -> dict[str, A
     return result
 
 
+def log_groups_arn_prefix(target: ProdTarget, app_name: str) -> str:
+    """The ARN prefix of the prod stage's Lambda log groups (Chalice names the API's
+    function <app>-prod and the others <app>-prod-<name>)."""
+    return (
+        f"arn:{target.partition}:logs:{target.region}:{target.account_id}:"
+        f"log-group:/aws/lambda/{app_name}-{PROD_STAGE}"
+    )
+
+
 def check_policy_scope(
-    policy: Mapping[str, Any], target: ProdTarget, prefixes: Mapping[str, str]
+    policy: Mapping[str, Any],
+    target: ProdTarget,
+    prefixes: Mapping[str, str],
+    log_groups: str | None = None,
 ) -> None:
-    """Refuse to write a policy that names anything but the stream and the bucket's prefixes."""
+    """Refuse to write a policy that names anything but the stream, the bucket's prefixes
+    and (when ``log_groups`` is given) the stage's own log groups."""
     allowed_objects = {f"{target.bucket_arn}/{prefix}*" for prefix in prefixes.values()}
     for statement in policy.get("Statement", []):
         resources = statement.get("Resource", [])
         for resource in [resources] if isinstance(resources, str) else resources:
+            if ":logs:" in resource and log_groups and not resource.startswith(log_groups):
+                raise ValueError(f"policy names logs outside {log_groups}*: {resource}")
             if ":firehose:" in resource and resource != target.stream_arn:
                 raise ValueError(f"policy names another stream: {resource}")
             if (
@@ -215,8 +232,9 @@ def configure_project(files: ProjectFiles, target: ProdTarget) -> ProjectFiles:
     prefixes = stage_prefixes(config)
     api_policy = rewrite_policy(files.api_policy, target)
     convert_policy = rewrite_policy(files.convert_policy, target)
+    log_groups = log_groups_arn_prefix(target, str(config.get("app_name", "owned-analytics")))
     for policy in (api_policy, convert_policy):
-        check_policy_scope(policy, target, prefixes)
+        check_policy_scope(policy, target, prefixes, log_groups)
     return ProjectFiles(config, api_policy, convert_policy)
 
 

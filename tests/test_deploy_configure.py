@@ -3,6 +3,7 @@ from explicit values and from a stack in moto's CloudFormation; its pure rewriti
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from pathlib import Path
@@ -199,7 +200,10 @@ def test_rewrite_policy_is_pure_and_keeps_logs() -> None:
     assert json.dumps(policy, sort_keys=True) == snapshot
     resources = _resources(rewritten)
     assert "arn:aws-cn:firehose:cn-north-1:123456789012:deliverystream/s2" in resources
-    assert "arn:aws-cn:logs:*:*:*" in resources
+    assert (
+        "arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/owned-analytics-prod"
+        in resources
+    )
 
 
 def test_rewrite_config_keeps_custom_prefixes() -> None:
@@ -214,3 +218,29 @@ def test_rewrite_config_keeps_custom_prefixes() -> None:
     # The policy still says raw/: the scope check notices the mismatch and refuses.
     with pytest.raises(ValueError, match="outside"):
         configure.check_policy_scope(policy, target, configure.stage_prefixes(rewritten))
+
+
+def test_log_permissions_name_only_the_stage_functions_log_groups() -> None:
+    target = configure.ProdTarget(
+        "s", "bucket-x", "eu-west-1", "210987654321", ("https://a.example",)
+    )
+    files = configure.ProjectFiles(
+        _load(CHALICE_DIR / "config.json"),
+        _load(CHALICE_DIR / "policy-prod.json"),
+        _load(CHALICE_DIR / "policy-prod-convert.json"),
+    )
+    result = configure.configure_project(files, target)
+    prefix = "arn:aws:logs:eu-west-1:210987654321:log-group:/aws/lambda/owned-analytics-prod"
+    logs = [
+        r
+        for policy in (result.api_policy, result.convert_policy)
+        for r in _resources(policy)
+        if ":logs:" in r
+    ]
+    assert logs and all(r.startswith(prefix) for r in logs)
+    broad = copy.deepcopy(files.api_policy)
+    broad["Statement"][-1]["Resource"] = "arn:aws:logs:*:*:*"
+    with pytest.raises(ValueError, match="logs outside"):
+        configure.configure_project(
+            configure.ProjectFiles(files.config, broad, files.convert_policy), target
+        )

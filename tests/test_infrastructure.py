@@ -189,11 +189,12 @@ def test_delivery_role_scoped_to_bucket(pipeline: dict[str, Any]) -> None:
     trust = role["AssumeRolePolicyDocument"]["Statement"]
     assert [s["Principal"] for s in trust] == [{"Service": "firehose.amazonaws.com"}]
     assert "ManagedPolicyArns" not in role
-    allowed_bucket_resources = [
-        {"Fn::GetAtt": [bucket_id, "Arn"]},
-        {"Fn::Sub": "${" + bucket_id + ".Arn}/*"},
+    bucket = {"Fn::GetAtt": [bucket_id, "Arn"]}
+    # Object rights only under the prefixes the stream writes, never the whole bucket.
+    prefixes = [
+        {"Fn::Sub": "${" + bucket_id + ".Arn}/" + p} for p in ("raw/*", "errors/firehose/*")
     ]
-    s3_statements = 0
+    object_actions: set[str] = set()
     for policy in role["Policies"]:
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
@@ -201,16 +202,24 @@ def test_delivery_role_scoped_to_bucket(pipeline: dict[str, Any]) -> None:
             assert all("*" not in a for a in actions), actions
             resources = _as_list(statement["Resource"])
             if any(a.startswith("s3:") for a in actions):
-                s3_statements += 1
                 assert all(a.startswith("s3:") for a in actions)
-                assert all(r in allowed_bucket_resources for r in resources), resources
-                assert "s3:PutObject" in actions
+                if resources == [bucket]:
+                    assert set(actions) <= {
+                        "s3:GetBucketLocation",
+                        "s3:ListBucket",
+                        "s3:ListBucketMultipartUploads",
+                    }
+                else:
+                    assert resources == prefixes, resources
+                    object_actions.update(actions)
             else:
                 assert actions == ["logs:PutLogEvents"]
                 assert len(resources) == 1
                 sub = resources[0]["Fn::Sub"]
                 assert ":log-stream:" in sub and not sub.endswith("*")
-    assert s3_statements == 1
+    assert object_actions == {"s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"}
+    error_prefix = stream["ExtendedS3DestinationConfiguration"]["ErrorOutputPrefix"]
+    assert error_prefix.startswith("errors/firehose/")
 
 
 def test_glue_table_partition_projection(pipeline: dict[str, Any]) -> None:
