@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -42,6 +41,9 @@ if sys.argv[2] == "daily":
 else:
     report = convert_raw_object(store, sys.argv[3], Settings())
 print(report.output)
+# Peak RSS of this program: VmHWM is per address space, so unlike ru_maxrss it does not
+# count the (large) test process this one was forked from.
+print(next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM")))
 """
 
 
@@ -79,11 +81,10 @@ def convert_in_child(data_dir: Path, mode: str, target: str) -> tuple[Path, floa
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
     )
-    _, status, usage = os.wait4(process.pid, 0)
-    assert process.stdout is not None
-    output = process.stdout.read().decode().strip()
-    assert os.waitstatus_to_exitcode(status) == 0
-    return Path(output), usage.ru_maxrss / 1024
+    output, _ = process.communicate()
+    assert process.returncode == 0
+    path, peak_kib = output.decode().split()
+    return Path(path), int(peak_kib) / 1024
 
 
 def check_every_value(path: Path, budget: int) -> int:
