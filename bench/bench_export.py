@@ -46,19 +46,20 @@ def generate(directory: Path, events: int, seed: int = 7) -> None:
     per_object = events // OBJECTS
     sessions = [str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(2000)]
     base_ms = 1_795_000_000_000
-    written_ids: list[str] = []
+    written: list[tuple[str, str]] = []
     for index in range(OBJECTS):
         hour = index * 2
         folder = directory / "raw" / "2026" / "11" / "27" / f"{hour:02d}"
         folder.mkdir(parents=True, exist_ok=True)
         lines = []
         for n in range(per_object):
-            # 0.5% are retried deliveries of an earlier event (same eventId).
-            if written_ids and rng.random() < 0.005:
-                event_id = rng.choice(written_ids[-5000:])
+            # 0.5% are retried deliveries of an earlier event (same sessionId and eventId).
+            if written and rng.random() < 0.005:
+                event_id, session_id = rng.choice(written[-5000:])
             else:
                 event_id = str(uuid.UUID(int=rng.getrandbits(128)))
-                written_ids.append(event_id)
+                session_id = rng.choice(sessions)
+                written.append((event_id, session_id))
             timestamp = base_ms + index * 7_200_000 + n
             attributes: dict[str, object] = {
                 "action": rng.choice(["click", "hover", "scroll"]),
@@ -71,7 +72,7 @@ def generate(directory: Path, events: int, seed: int = 7) -> None:
             record = {
                 "eventId": event_id,
                 "timestamp": timestamp,
-                "sessionId": rng.choice(sessions),
+                "sessionId": session_id,
                 "metricName": rng.choice(
                     ["ContentPageLoad", "ContentElementInteraction", "ContentPlayDuration"]
                 ),
@@ -116,7 +117,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--generate-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    data = ROOT / "bench" / "data" / f"day-{args.events}"
+    # v2: retries repeat (sessionId, eventId), the dedupe key.
+    data = ROOT / "bench" / "data" / f"day-v2-{args.events}"
     if args.generate_only:
         generate(data, args.events)
         return

@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from chalicelib.messages import shown
 from chalicelib.rejects import body_reject, encode, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
-from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body, shown
+from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Rejections listed in an answer (each with its reason); past it, only counted.

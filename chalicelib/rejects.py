@@ -27,7 +27,8 @@ from typing import Any
 
 import orjson
 
-from chalicelib.validate import SCHEMA_PATH, Rejection, shown
+from chalicelib.messages import shown
+from chalicelib.validate import SCHEMA_PATH, Rejection
 
 MAX_KEPT_BYTES = 64 * 1024
 SCHEMA_VERSION = hashlib.sha256(Path(SCHEMA_PATH).read_bytes()).hexdigest()[:12]

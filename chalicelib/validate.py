@@ -24,6 +24,13 @@ import fastjsonschema
 import orjson
 
 from chalicelib.config import Limits
+from chalicelib.messages import (
+    bounded,
+    case_collision,
+    json_type,
+    schema_message,
+    shown,
+)
 from chalicelib.strictjson import StrictJSONError, strict_loads
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
@@ -31,10 +38,6 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
 _MAX_ATTRIBUTE_KEY = 256
-# Echoed input (names, values) in answers and logs is cut to this many characters,
-# and a whole message to MAX_MESSAGE_CHARS: a 1 MiB body cannot make a 1 MiB answer.
-MAX_ECHO_CHARS = 64
-MAX_MESSAGE_CHARS = 400
 _CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 # Fields of a stored record that a context key may not name, in any letter case
 # (Athena's column names are case-insensitive, and two spellings would be two CSV
@@ -131,33 +134,9 @@ def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str
     if not isinstance(body, dict):
         raise BadRequest(
             400,
-            f'body must be a JSON object with an "events" array, got {_json_type(body)}',
+            f'body must be a JSON object with an "events" array, got {json_type(body)}',
         )
     return body
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "an object"
-
-
-def shown(text: object, limit: int = MAX_ECHO_CHARS) -> str:
-    """Input echoed in a message, cut to ``limit`` characters."""
-    value = str(text)
-    return value if len(value) <= limit else value[:limit] + "…"
-
-
-def _bounded(message: str) -> str:
-    return shown(message, MAX_MESSAGE_CHARS)
 
 
 def context_key_pattern(reserved: tuple[str, ...] = RESERVED_FIELDS) -> str:
@@ -183,51 +162,6 @@ def iso_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds; the events of a batch share seconds, so cache them."""
     seconds, millis = divmod(epoch_ms, 1000)
     return f"{_iso_second(seconds)}.{millis:03d}Z"
-
-
-# anyOf failures say only "cannot be validated by any definition"; say what would do.
-_ANY_OF_HINTS = {
-    "demoContentId": "must be a string of at most 256 characters, or null",
-    "metricAttributes": "must be an object (at most 100 keys), a string holding a JSON "
-    "object (at most 16384 characters), or null",
-}
-_CONTEXT_VALUE_HINT = "must be a string (at most {n} characters), a number, a boolean or null"
-
-
-def _schema_message(
-    exc: fastjsonschema.JsonSchemaValueException,
-    subject: str,
-    limits: Limits,
-    context_key: re.Pattern[str],
-) -> str:
-    """The compiled validator's message, with the hints it lacks, bounded."""
-    return _bounded(_unbounded_schema_message(exc, subject, limits, context_key))
-
-
-def _unbounded_schema_message(
-    exc: fastjsonschema.JsonSchemaValueException,
-    subject: str,
-    limits: Limits,
-    context_key: re.Pattern[str],
-) -> str:
-    name = shown(str(exc.name or "data").replace("data", subject, 1), 2 * MAX_ECHO_CHARS)
-    if exc.rule == "propertyNames" and isinstance(exc.value, dict):
-        bad = sorted(key for key in exc.value if not context_key.match(key))
-        listed = ", ".join(shown(key) for key in bad[:5])
-        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        return (
-            f"{name} keys must be identifiers (a letter, then letters, digits or _, at most "
-            "64) that are not an event field or server-added field in any letter case and "
-            f"do not start with attr_: {listed}{more}"
-        )
-    if exc.rule == "anyOf":
-        field_name = name.rsplit(".", 1)[-1]
-        if ".context." in name:
-            return f"{name} " + _CONTEXT_VALUE_HINT.format(n=limits.max_string_length)
-        if field_name in _ANY_OF_HINTS:
-            return f"{name} {_ANY_OF_HINTS[field_name]}"
-    message: str = exc.message
-    return message.replace("data", subject, 1) if message.startswith("data") else message
 
 
 class BatchValidator:
@@ -263,7 +197,7 @@ class BatchValidator:
         try:
             self._validate_envelope(body)
         except fastjsonschema.JsonSchemaValueException as exc:
-            return _schema_message(exc, "body", self.limits, self._context_key)
+            return schema_message(exc, "body", self.limits, self._context_key)
         return None
 
     def event_error(self, event: Any) -> str | None:
@@ -271,7 +205,7 @@ class BatchValidator:
         try:
             self._validate_event(event)
         except fastjsonschema.JsonSchemaValueException as exc:
-            return _schema_message(exc, "event", self.limits, self._context_key)
+            return schema_message(exc, "event", self.limits, self._context_key)
         return None
 
     def process(self, body: dict[str, Any], now_ms: int) -> BatchResult:
@@ -289,7 +223,7 @@ class BatchValidator:
         batch_context: dict[str, Any] = body.get("context") or {}
         batch_keys = {key.lower(): key for key in batch_context}
         if len(batch_keys) != len(batch_context):
-            raise BadRequest(400, _case_collision("body.context", batch_context))
+            raise BadRequest(400, case_collision("body.context", batch_context))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
         server_timestamp = iso_ms(now_ms)
@@ -301,7 +235,7 @@ class BatchValidator:
                 )
                 line = orjson.dumps(record) + b"\n"
             except _EventError as exc:
-                result.rejected.append(Rejection(index, _bounded(str(exc))))
+                result.rejected.append(Rejection(index, bounded(str(exc))))
                 continue
             except orjson.JSONEncodeError as exc:
                 result.rejected.append(Rejection(index, f"event cannot be stored: {exc}"))
@@ -328,7 +262,7 @@ class BatchValidator:
         server_timestamp: str,
     ) -> dict[str, Any]:
         if not isinstance(event, dict):
-            raise _EventError(f"event must be a JSON object, got {_json_type(event)}")
+            raise _EventError(f"event must be a JSON object, got {json_type(event)}")
         problem = self.event_error(event)
         if problem is not None:
             raise _EventError(problem)
@@ -355,7 +289,7 @@ class BatchValidator:
             if len({key.lower() for key in own_context}) != len(own_context) or any(
                 batch_keys.get(key.lower(), key) != key for key in own_context
             ):
-                raise _EventError(_case_collision("event.context", own_context, batch_context))
+                raise _EventError(case_collision("event.context", own_context, batch_context))
             record.update(own_context)
         record["serverTimestamp"] = server_timestamp
         if sent_at is not None:
@@ -370,7 +304,7 @@ class BatchValidator:
         except (ValueError, RecursionError) as exc:
             raise _EventError(f"metricAttributes is a string but not JSON: {exc}") from None
         if not isinstance(parsed, dict):
-            raise _EventError(f"metricAttributes must hold a JSON object, got {_json_type(parsed)}")
+            raise _EventError(f"metricAttributes must hold a JSON object, got {json_type(parsed)}")
         return parsed
 
     def _check_attributes(self, value: dict[str, Any], depth: int) -> int:
@@ -433,20 +367,6 @@ class BatchValidator:
                 f"metricAttributes has a string longer than "
                 f"{self.limits.max_string_length} characters"
             )
-
-
-def _case_collision(
-    where: str, context: dict[str, Any], batch_context: dict[str, Any] | None = None
-) -> str:
-    seen: dict[str, str] = {key.lower(): key for key in batch_context or {}}
-    for key in context:
-        other = seen.setdefault(key.lower(), key)
-        if other != key:
-            return (
-                f"{where} keys {shown(other)} and {shown(key)} differ only in letter case: "
-                "use one spelling (CSV columns and Athena need one)"
-            )
-    return f"{where} has keys that differ only in letter case"
 
 
 class _EventError(Exception):

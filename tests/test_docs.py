@@ -89,3 +89,55 @@ def test_schema_limits_in_readme_match_the_defaults() -> None:
     assert limits.max_events_per_batch == 500
     assert limits.max_event_bytes == 32 * 1024 and "exceeds 32 KiB" in README
     assert f"a string over {limits.max_string_length} characters" in README
+
+
+# Backticked paths that start at one of these name a file of the repository.
+REPO_ENTRIES = (
+    "app.py",
+    "clitools.py",
+    "Makefile",
+    "requirements",
+    "pyproject.toml",
+    "chalicelib/",
+    "exporter/",
+    "deploy/",
+    "client/",
+    "docs/",
+    "tests/",
+    "bench/",
+    "infrastructure/",
+    "scripts/",
+    ".chalice/",
+    ".ci/",
+)
+# Templates and examples, not files: placeholders, globs, paths a run creates.
+NOT_A_FILE = re.compile(r"[*<>{}…\s]|YYYY|\.\.\.|^client/(dist|node_modules)|^\.chalice/deploy")
+DOC_FILES = [REPO_ROOT / "README.md", REPO_ROOT / "client" / "README.md"]
+DOC_FILES += sorted((REPO_ROOT / "docs").glob("*.md"))
+
+
+def backticked_paths(text: str) -> list[str]:
+    paths = []
+    for token in re.findall(r"`([^`\n]+)`", text):
+        token = token.split("#", 1)[0].rstrip(":,.")
+        if token.startswith(REPO_ENTRIES) and not NOT_A_FILE.search(token):
+            paths.append(token)
+    return paths
+
+
+@pytest.mark.parametrize("doc", DOC_FILES, ids=lambda path: path.relative_to(REPO_ROOT).as_posix())
+def test_backticked_repository_paths_exist(doc: Path) -> None:
+    text = doc.read_text(encoding="utf-8")
+    missing = [
+        path
+        for path in backticked_paths(text)
+        if not (REPO_ROOT / path).exists() and not (doc.parent / path).exists()
+    ]
+    assert not missing, f"{doc.name} names files that do not exist: {missing}"
+
+
+def test_backticked_path_check_catches_a_missing_file() -> None:
+    assert backticked_paths("see `chalicelib/convert.py` and `raw/YYYY/` and `docs/*.md`") == [
+        "chalicelib/convert.py"
+    ]
+    assert not (REPO_ROOT / "chalicelib/convert.py").exists()

@@ -14,8 +14,9 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.collect import MAX_REJECTIONS_LISTED, Collector
 from chalicelib.config import Limits
+from chalicelib.messages import MAX_MESSAGE_CHARS
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import MAX_MESSAGE_CHARS, BatchValidator
+from chalicelib.validate import BatchValidator
 from tests.factories import SENT_AT, batch, body_bytes, event
 
 NOW_MS = SENT_AT + 500
