@@ -1,3 +1,5 @@
+"""`python -m exporter`: run the data command line."""
+
 from __future__ import annotations
 
 from exporter.cli import main
