@@ -18,7 +18,10 @@ export function applyConsent(next: ConsentState): void {
     if (previous !== 'granted') void sendQueued(); // sends what was held, now
     return;
   }
+  // Nothing is sent from now on; granting again sends at once rather than at the next retry.
   stopBatchTimer();
+  clearTimeout(state.retryTimer);
+  state.retryTimer = undefined;
   // pending: the stored queue moves back to memory. denied: nothing is kept, anywhere.
   forgetEntries(next === 'denied');
   if (next === 'denied') {

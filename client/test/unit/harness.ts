@@ -1,7 +1,7 @@
 // Fake browser for unit tests: window/document as EventTargets, a localStorage double
 // with quota and failure switches, a sessionStorage, location and history (pushState and
 // replaceState change the URL, as in a browser), a recording sendBeacon and a scripted fetch.
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 
 type Mod = typeof import('../../src/index');
 
@@ -69,6 +69,8 @@ export interface Browser {
   url: URL;
   /** Back/forward: sets the URL and fires popstate, as the browser does. */
   popTo(url: string): void;
+  /** A link to `#hash` or a typed hash: sets the URL and fires hashchange. */
+  hashTo(hash: string): void;
   fetches: Sent[];
   beacons: Sent[];
   /** Replies for the next fetch calls, in order; afterwards `fallback`. */
@@ -103,7 +105,11 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
   doc.visibilityState = 'visible';
   doc.referrer = opts.referrer ?? '';
   const go = (url: string | URL | null | undefined): void => {
-    if (url != null) b.url = new URL(String(url), b.url);
+    if (url == null) return;
+    const next = new URL(String(url), b.url);
+    // as browsers do: history cannot point at another origin
+    if (next.origin !== b.url.origin) throw new DOMException(`cannot go to ${next.href}`, 'SecurityError');
+    b.url = next;
   };
   const history: Browser['history'] = {
     pushState: (_data, _unused, url) => go(url),
@@ -137,6 +143,10 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
     popTo: (url) => {
       go(url);
       win.dispatchEvent(new Event('popstate'));
+    },
+    hashTo: (hash) => {
+      go(hash);
+      win.dispatchEvent(new Event('hashchange'));
     },
     fetches: [],
     beacons: [],
@@ -200,6 +210,18 @@ export async function load(): Promise<Mod> {
 /** Waits out the coalescing of localStorage writes (SAVE_DELAY in src/storage.ts). */
 export async function saved(): Promise<void> {
   await vi.advanceTimersByTimeAsync(1000);
+}
+
+/** Fake timers and a fixed clock for every test file. */
+export function useFakeClock(): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'], now: 1_700_000_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+  });
 }
 
 /** Lets pending promise chains (fetch → json → bookkeeping) finish. */
