@@ -54,8 +54,9 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
     if (config.pageContext !== false) readLanding();
     // The config's state applies as setConsent would; the current one stays when it has none.
     applyConsent(config.consent || state.consentState);
-    if (typeof config.autoPageViews === 'function') config.autoPageViews();
     void sendQueued(false); // adopts queues left by earlier page loads; sends once a batch is full
+    // Last, so that a wrong value (`true` rather than `pageViews`) is reported and breaks nothing else.
+    if (config.autoPageViews) config.autoPageViews();
   } catch (error) {
     report(error);
   }

@@ -1,6 +1,6 @@
 // Automatic page views: one ContentPageLoad per page and per SPA navigation, never twice in a row.
 import { describe, expect, it, vi } from 'vitest';
-import { fakeBrowser, load, useFakeClock } from './harness';
+import { fakeBrowser, load, sentIds, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const SITE = 'http://127.0.0.1:5173';
@@ -132,5 +132,18 @@ describe('autoPageViews: pageViews', () => {
     m.setConsent('granted');
     await m.flush();
     expect(b.fetches.flatMap((f) => f.body.events.map((e) => e.demoContentId))).toEqual(['/', '/a']);
+  });
+});
+
+describe('autoPageViews: true (not the pageViews export)', () => {
+  it('is reported to onError; everything else works', async () => {
+    const b = fakeBrowser();
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, autoPageViews: true as unknown as typeof m.pageViews, onError });
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: expect.stringContaining('autoPageViews') }));
+    m.trackEvent('a');
+    await m.flush();
+    expect(sentIds(b.fetches)).toHaveLength(1);
   });
 });
