@@ -1,17 +1,45 @@
 // Builds dist/: index.js (ESM), index.min.js (ESM, minified), index.d.ts (tsc),
 // owned-analytics.iife.js (minified, global `OwnedAnalytics`, for a plain <script> tag).
+//
+// The properties of the client's state object and queue entries (interfaces State and
+// QueuedEvent in src/state.ts) are renamed
+// to short names (esbuild mangleProps): minifiers rename variables but never properties, and
+// the source should not have to squeeze its names. A State property that the DOM, the JS
+// library or the public types (src/types.ts) also name would be renamed there too: refused.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = resolve(root, 'src/index.ts');
 const out = resolve(root, 'dist');
-rmSync(out, { recursive: true, force: true });
 
-const common = { entryPoints: [entry], bundle: true, target: 'es2020', platform: 'browser', logLevel: 'warning' };
+/** Property names declared in a block of TypeScript declarations. */
+const declaredNames = (text) => [...text.matchAll(/^\s+(?:readonly\s+)?([A-Za-z_$][\w$]*)\??\s*[:(<]/gm)].map((m) => m[1]);
+
+function stateProperties() {
+  const source = readFileSync(resolve(root, 'src/state.ts'), 'utf8');
+  const names = ['State', 'QueuedEvent'].flatMap((name) => {
+    const block = new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`).exec(source);
+    if (!block) throw new Error(`build: interface ${name} not found in src/state.ts`);
+    return declaredNames(block[1]);
+  });
+  const taken = new Set(declaredNames(readFileSync(resolve(root, 'src/types.ts'), 'utf8')));
+  const libDir = resolve(root, 'node_modules/typescript/lib');
+  for (const file of readdirSync(libDir)) {
+    if (/^lib\..*\.d\.ts$/.test(file)) for (const name of declaredNames(readFileSync(resolve(libDir, file), 'utf8'))) taken.add(name);
+  }
+  const clashes = names.filter((name) => taken.has(name));
+  if (clashes.length) throw new Error(`build: rename these State properties, the DOM or the public API uses them too: ${clashes.join(', ')}`);
+  return names;
+}
+
+const mangleProps = new RegExp(`^(?:${stateProperties().join('|')})$`);
+
+rmSync(out, { recursive: true, force: true });
+const common = { entryPoints: [entry], bundle: true, target: 'es2020', platform: 'browser', logLevel: 'warning', mangleProps };
 await build({ ...common, format: 'esm', outfile: resolve(out, 'index.js'), sourcemap: true });
 await build({ ...common, format: 'esm', minify: true, outfile: resolve(out, 'index.min.js'), sourcemap: true });
 await build({

@@ -98,6 +98,8 @@ describe('browser client against chalice local', () => {
     });
     // the send failed (connection refused) and a retry is scheduled
     await tab.waitForFunction(() => (window as unknown as { __sends: Array<{ status?: number }> }).__sends.some((s) => s.status === 0));
+    // localStorage writes are coalesced (one per second): wait for the mirror
+    await tab.waitForFunction(() => Object.keys(localStorage).some((x) => x.startsWith('owned-analytics:')));
     const queued: string[] = await tab.evaluate(() => {
       const k = Object.keys(localStorage).find((x) => x.startsWith('owned-analytics:'))!;
       return JSON.parse(localStorage.getItem(k)!).e.map((e: { eventId: string }) => e.eventId);

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeStorage, deliveredIds, fakeBrowser, hide, load, pagehide, pageshow, sentIds, settle, stored } from './harness';
+import { FakeStorage, deliveredIds, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -38,7 +38,7 @@ describe('batching', () => {
     for (const e of s.body.events) {
       expect(e.eventId).toMatch(UUID);
       expect(e.sessionId).toBe(sid);
-      expect(e).not.toHaveProperty('context');
+      expect(e.context).toEqual({ pagePath: '/' }); // the page it was tracked on
     }
     expect(new Set(sentIds(b.fetches)).size).toBe(25);
     expect(s.body.events[24].metricName).toBe('MyCustomMetric');
@@ -126,17 +126,19 @@ describe('batching', () => {
     expect(b.fetches[0].body.events.map((e) => e.metricName)).toEqual(['good']);
   });
 
-  it('uses a v4 UUID fallback when crypto.randomUUID is missing', async () => {
+  it('uses a v4 UUID fallback when crypto.randomUUID is missing (a plain http:// page)', async () => {
     const b = fakeBrowser();
-    vi.stubGlobal('crypto', { getRandomValues: (a: Uint8Array) => globalThis.crypto === undefined ? a : a.fill(0xab) });
+    const real = globalThis.crypto;
+    vi.stubGlobal('crypto', { getRandomValues: (a: Uint8Array) => real.getRandomValues(a) });
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_ });
     m.trackEvent('a');
-    vi.stubGlobal('crypto', undefined);
     m.trackEvent('b');
     await m.flush();
-    for (const e of b.fetches[0].body.events) expect(e.eventId).toMatch(UUID);
-    expect(m.getSessionId()).toMatch(UUID);
+    const ids = sentIds(b.fetches);
+    expect(ids).toHaveLength(2);
+    for (const id of ids) expect(id).toMatch(UUID);
+    expect(new Set([...ids, m.getSessionId()]).size).toBe(3);
   });
 });
 
@@ -247,6 +249,7 @@ describe('storage', () => {
     m.trackEvent('a');
     m.trackEvent('b');
     await m.flush(); // fails: retry scheduled
+    await saved();
     expect(stored(storage)).toHaveLength(1);
     expect(stored(storage)[0].key).toBe(`oa:${m.getSessionId()}`);
     pagehide(b); // endpoint failing: no beacon, queue handed over (t = 0)
@@ -297,6 +300,7 @@ describe('storage', () => {
       tabA.trackEvent('a', i);
       tabB.trackEvent('b', i);
     }
+    await saved();
     expect(stored(storage)).toHaveLength(2);
     await tabB.flush(); // must not take A's live queue
     expect(sentIds(b.fetches)).toHaveLength(10);
@@ -323,20 +327,26 @@ describe('storage', () => {
     for (let i = 0; i < 8; i++) m.trackEvent('x', i);
     expect(m.getQueueSize()).toBe(5);
     expect(m.getDroppedCount()).toBe(3);
+    await saved();
     expect(stored(storage)[0].e.map((e) => e.value)).toEqual([3, 4, 5, 6, 7]);
     expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'queue full: dropped 1 oldest events' }));
   });
 
-  it('bounds the queue by bytes', async () => {
+  it('bounds the queue by UTF-8 bytes of the queued events', async () => {
     const storage = new FakeStorage();
     fakeBrowser({ storage });
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_, maxQueueBytes: 2000, batchSize: 100 });
-    for (let i = 0; i < 20; i++) m.trackEvent('x', i, undefined, { pad: 'p'.repeat(200) });
-    expect(storage.getItem(`owned-analytics:${m.getSessionId()}`)!.length).toBeLessThanOrEqual(2100);
-    expect(JSON.stringify(stored(storage)[0].e).length).toBeLessThanOrEqual(2000);
-    expect(m.getDroppedCount()).toBeGreaterThan(10);
-    expect(stored(storage)[0].e.at(-1)!.value).toBe(19);
+    // 'é' is one character but two bytes: a bound on characters would keep twice as many
+    for (let i = 0; i < 20; i++) m.trackEvent('x', i, undefined, { pad: 'é'.repeat(200) });
+    await saved();
+    const events = stored(storage)[0].e;
+    const bytes = events.reduce((n, e) => n + new TextEncoder().encode(JSON.stringify(e)).length, 0);
+    expect(bytes).toBeLessThanOrEqual(2000);
+    expect(bytes).toBeGreaterThan(1500);
+    expect(events).toHaveLength(m.getQueueSize());
+    expect(m.getDroppedCount()).toBe(20 - events.length);
+    expect(events.at(-1)!.value).toBe(19);
   });
 
   it('quota errors: reported once, events kept in memory and still sent', async () => {
@@ -345,7 +355,10 @@ describe('storage', () => {
     const m = await load();
     const onError = vi.fn();
     m.initializeAnalytics({ endpoint: URL_, onError });
-    for (let i = 0; i < 10; i++) m.trackEvent('x', i);
+    for (let i = 0; i < 10; i++) {
+      m.trackEvent('x', i);
+      await saved(); // one write per event
+    }
     expect(onError).toHaveBeenCalledTimes(1);
     expect(onError.mock.calls[0][0].name).toBe('QuotaExceededError');
     expect(stored(storage)).toHaveLength(0); // no stale copy left for another tab to adopt

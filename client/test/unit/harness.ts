@@ -1,6 +1,7 @@
 // Fake browser for unit tests: window/document as EventTargets, a localStorage double
-// with quota and failure switches, a recording sendBeacon and a scripted fetch.
-import { vi } from 'vitest';
+// with quota and failure switches, a sessionStorage, location and history (pushState and
+// replaceState change the URL, as in a browser), a recording sendBeacon and a scripted fetch.
+import { afterEach, beforeEach, vi } from 'vitest';
 
 type Mod = typeof import('../../src/index');
 
@@ -59,8 +60,17 @@ export type Reply =
 
 export interface Browser {
   win: EventTarget & { localStorage?: unknown };
-  doc: EventTarget & { visibilityState: string };
+  doc: EventTarget & { visibilityState: string; referrer: string };
   storage: FakeStorage | null;
+  session: FakeStorage;
+  nav: { sendBeacon: unknown; webdriver?: boolean; doNotTrack?: string | null; globalPrivacyControl?: boolean };
+  history: { pushState(data: unknown, unused: string, url?: string | URL | null): void; replaceState(data: unknown, unused: string, url?: string | URL | null): void };
+  /** The page's URL now (location reads it). */
+  url: URL;
+  /** Back/forward: sets the URL and fires popstate, as the browser does. */
+  popTo(url: string): void;
+  /** A link to `#hash` or a typed hash: sets the URL and fires hashchange. */
+  hashTo(hash: string): void;
   fetches: Sent[];
   beacons: Sent[];
   /** Replies for the next fetch calls, in order; afterwards `fallback`. */
@@ -69,8 +79,21 @@ export interface Browser {
   beaconOk: boolean;
 }
 
-export function fakeBrowser(opts: { storage?: FakeStorage | 'throw' | null; locks?: boolean } = {}): Browser {
+export interface FakeBrowserOptions {
+  storage?: FakeStorage | 'throw' | null;
+  /** sessionStorage (shared by the page loads of one tab); 'throw' makes every access fail. */
+  session?: FakeStorage | 'throw';
+  /** The page's URL. Default http://127.0.0.1:5173/ */
+  url?: string;
+  referrer?: string;
+  webdriver?: boolean;
+  doNotTrack?: string;
+  globalPrivacyControl?: boolean;
+}
+
+export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
   const storage = opts.storage === undefined ? new FakeStorage() : opts.storage;
+  const session = opts.session === undefined ? new FakeStorage() : opts.session;
   const win = new EventTarget() as Browser['win'];
   Object.defineProperty(win, 'localStorage', {
     get() {
@@ -80,27 +103,83 @@ export function fakeBrowser(opts: { storage?: FakeStorage | 'throw' | null; lock
   });
   const doc = new EventTarget() as Browser['doc'];
   doc.visibilityState = 'visible';
+  doc.referrer = opts.referrer ?? '';
+  const go = (url: string | URL | null | undefined): void => {
+    if (url == null) return;
+    const next = new URL(String(url), b.url);
+    // as browsers do: history cannot point at another origin
+    if (next.origin !== b.url.origin) throw new DOMException(`cannot go to ${next.href}`, 'SecurityError');
+    b.url = next;
+  };
+  const history: Browser['history'] = {
+    pushState: (_data, _unused, url) => go(url),
+    replaceState: (_data, _unused, url) => go(url),
+  };
+  const location = {
+    get href() {
+      return b.url.href;
+    },
+    get origin() {
+      return b.url.origin;
+    },
+    get pathname() {
+      return b.url.pathname;
+    },
+    get search() {
+      return b.url.search;
+    },
+    get hash() {
+      return b.url.hash;
+    },
+  };
   const b: Browser = {
     win,
     doc,
     storage: storage === 'throw' ? null : storage,
+    session: session === 'throw' ? new FakeStorage() : session,
+    nav: undefined as unknown as Browser['nav'],
+    history,
+    url: new URL(opts.url ?? 'http://127.0.0.1:5173/'),
+    popTo: (url) => {
+      go(url);
+      win.dispatchEvent(new Event('popstate'));
+    },
+    hashTo: (hash) => {
+      go(hash);
+      win.dispatchEvent(new Event('hashchange'));
+    },
     fetches: [],
     beacons: [],
     replies: [],
     fallback: (s) => ({ status: 200, body: { accepted: s.body.events.length, rejected: [] } }),
     beaconOk: true,
   };
-  const nav = {
+  const nav: Browser['nav'] = {
     sendBeacon: vi.fn((url: string, data: string) => {
       if (typeof data !== 'string') throw new Error('beacon body must be a string');
       if (!b.beaconOk) return false;
       b.beacons.push({ url, raw: data, body: JSON.parse(data), keepalive: true, at: Date.now(), init: {}, ok: true });
       return true;
     }),
+    webdriver: opts.webdriver ?? false,
+    doNotTrack: opts.doNotTrack ?? null,
+    globalPrivacyControl: opts.globalPrivacyControl,
   };
+  b.nav = nav;
   vi.stubGlobal('window', win);
   vi.stubGlobal('document', doc);
   vi.stubGlobal('navigator', nav);
+  vi.stubGlobal('location', location);
+  vi.stubGlobal('history', history);
+  if (session === 'throw') {
+    vi.stubGlobal('sessionStorage', undefined);
+    Object.defineProperty(globalThis, 'sessionStorage', {
+      configurable: true,
+      get() {
+        throw new DOMException('denied', 'SecurityError');
+      },
+    });
+  } else vi.stubGlobal('sessionStorage', session);
   vi.stubGlobal(
     'fetch',
     vi.fn(async (url: string, init: RequestInit) => {
@@ -126,6 +205,23 @@ export function fakeBrowser(opts: { storage?: FakeStorage | 'throw' | null; lock
 export async function load(): Promise<Mod> {
   vi.resetModules();
   return import('../../src/index');
+}
+
+/** Waits out the coalescing of localStorage writes (SAVE_DELAY in src/storage.ts). */
+export async function saved(): Promise<void> {
+  await vi.advanceTimersByTimeAsync(1000);
+}
+
+/** Fake timers and a fixed clock for every test file. */
+export function useFakeClock(): void {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'], now: 1_700_000_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+  });
 }
 
 /** Lets pending promise chains (fetch → json → bookkeeping) finish. */

@@ -1,0 +1,107 @@
+// Public types of the client. Wire contract: chalicelib/schema/events.schema.json.
+
+/** Metric names of the original module. Any other string is a custom metric name. */
+export enum MetricName {
+  ContentElementInteraction = 'ContentElementInteraction',
+  ContentPlayDuration = 'ContentPlayDuration',
+  ContentPageLoad = 'ContentPageLoad',
+  ContentSectionLoad = 'ContentSectionLoad',
+  CustomerSatisfaction = 'CustomerSatisfaction',
+}
+
+/** A context value: the server stores context keys as top-level scalar columns. */
+export type ContextValue = string | number | boolean | null;
+
+/** Device/app context, sent once per batch and applied by the server to every event in it. */
+export interface DeviceContext {
+  device?: string;
+  deviceCodename?: string;
+  language?: string;
+  appVersion?: string;
+  gitCommitSha?: string;
+  [key: string]: ContextValue | undefined;
+}
+
+/** One event as it travels in `events[]`. */
+export interface AnalyticsEvent {
+  eventId: string;
+  timestamp: number;
+  sessionId: string;
+  metricName: string;
+  value: number | null;
+  demoContentId?: string;
+  metricAttributes?: Record<string, unknown>;
+  /** The event's own context (`pagePath`); the server stores its keys as top-level fields. */
+  context?: Record<string, ContextValue>;
+}
+
+/** What `onSend` receives after each delivery attempt. */
+export interface SendResult {
+  /** `fetch` (normal batches), `keepalive` (page exit, beacon refused) or `beacon` (page exit). */
+  transport: 'fetch' | 'keepalive' | 'beacon';
+  /** Number of events in the request. */
+  events: number;
+  /** HTTP status; 0 for a network error. Absent for beacons (their answer is never seen). */
+  status?: number;
+  /** Parsed JSON answer, e.g. `{"accepted": 3, "rejected": []}`; null if none. */
+  body?: unknown;
+}
+
+/**
+ * `granted`: normal operation. `pending`: events are held in memory only (nothing is written
+ * to storage, nothing is sent) until `setConsent('granted')`. `denied`: nothing is kept.
+ */
+export type ConsentState = 'granted' | 'pending' | 'denied';
+
+/**
+ * Automatic page views: pass the exported `pageViews` as the `autoPageViews` option. It is a
+ * value rather than `true` so that apps which do not use it do not bundle its code.
+ */
+export type PageViewTracker = () => void;
+
+/** Configuration; every option but `endpoint` has a default (see README.md). */
+export interface AnalyticsConfig {
+  /** URL of `POST /events`. Missing or empty: the client is a no-op. */
+  endpoint?: string;
+  /** `false` turns every call into a no-op. Default `true`. */
+  enabled?: boolean;
+  /** Send when this many events are queued (1–500). Default 25. */
+  batchSize?: number;
+  /** Send queued events at most this many ms after the first one. Default 30000. */
+  batchTimeout?: number;
+  /** Scalars sent once per batch (device, language, appVersion, …). Default `{}`. */
+  context?: DeviceContext;
+  /** First retry delay in ms; doubles per failure, with jitter. Default 1000. */
+  retryBaseDelay?: number;
+  /** Upper bound of the retry delay in ms (a longer `Retry-After` is honoured). Default 60000. */
+  retryMaxDelay?: number;
+  /** Most events kept queued; the oldest are dropped first (counted). Default 1000. */
+  maxQueueEvents?: number;
+  /** Most bytes (UTF-8) of queued event JSON kept; the oldest are dropped first (counted). Default 500000. */
+  maxQueueBytes?: number;
+  /** localStorage/sessionStorage key prefix. Default `"owned-analytics"`. */
+  storageKey?: string;
+  /** Keep unsent events in localStorage across reloads and crashes. Default `true`. */
+  persist?: boolean;
+  /** Accepted for compatibility with the original module and ignored: events are retried until delivered. */
+  maxRetries?: number;
+  /** Add `pagePath` to every event and the session's landing referrer/UTM fields to every batch. Default `true`. */
+  pageContext?: boolean;
+  /** Keep the query string in `pagePath` (and page views). Default `false`. */
+  pageQuery?: boolean;
+  /** Track a `ContentPageLoad` per page and SPA navigation: pass the exported `pageViews`. Default: off. */
+  autoPageViews?: PageViewTracker | false | null;
+  /** The location hash is part of the page (`pagePath`, page views): for hash-based routers. Default `false`. */
+  hashRouting?: boolean;
+  /** Initial consent state. Default `'granted'`; when absent on a later call the state is kept. */
+  consent?: ConsentState;
+  /** Honour `navigator.doNotTrack === '1'` and `navigator.globalPrivacyControl === true`: the client does nothing. Default `false`. */
+  respectPrivacySignals?: boolean;
+  /** Called with every error (network, HTTP, storage, dropped events). Default: none. */
+  onError?: (error: Error) => void;
+  /** Called after every delivery attempt, e.g. to show the server's answers. Default: none. */
+  onSend?: (result: SendResult) => void;
+}
+
+/** Vite-style env object, e.g. `import.meta.env`. */
+export type AnalyticsEnv = Record<string, string | boolean | undefined>;
