@@ -17,10 +17,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
@@ -29,37 +27,12 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import convert_in_child  # noqa: E402
 from chalicelib.config import Limits  # noqa: E402
 from chalicelib.sinks import LocalDirectorySink  # noqa: E402
 from chalicelib.validate import BatchValidator  # noqa: E402
 
 DAY = "2026-11-27"
-CONVERT = """
-import sys
-from datetime import date
-from chalicelib.config import Settings
-from chalicelib.jobs import build_daily_csv, convert_raw_object
-from chalicelib.storage import LocalStore
-store = LocalStore(sys.argv[1])
-if sys.argv[2] == "daily":
-    report = build_daily_csv(store, date.fromisoformat(sys.argv[3]), Settings())
-else:
-    report = convert_raw_object(store, sys.argv[3], Settings())
-print(report.output, report.rows, len(report.columns), report.bad_lines, report.errors_output)
-"""
-
-
-def measured(*args: str) -> tuple[float, float, list[str]]:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-c", CONVERT, *args], cwd=ROOT, stdout=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    assert process.stdout is not None
-    words = process.stdout.read().decode().split()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"conversion failed: {args}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, words
 
 
 def size_mb(path: str) -> float:
@@ -95,10 +68,10 @@ def column_explosion(root: Path, posts: int) -> None:
         f"raw {size_mb(str(raw)):.1f} MB"
     )
     for mode, target in (("part", key), ("daily", DAY)):
-        seconds, rss, words = measured(str(root), mode, target)
+        run = convert_in_child(root, mode, target)
         print(
-            f"  {mode:5}  {seconds:6.2f} s  peak RSS {rss:6.0f} MB  rows {words[1]}  "
-            f"columns {words[2]}  CSV {size_mb(words[0]):.1f} MB"
+            f"  {mode:5}  {run.seconds:6.2f} s  peak RSS {run.peak_rss_mb:6.0f} MB  rows {run.rows}"
+            f"  columns {run.columns}  CSV {size_mb(str(run.output)):.1f} MB"
         )
 
 
@@ -110,11 +83,11 @@ def gzip_bomb(root: Path) -> None:
     data = b"".join(compressor.compress(block) for _ in range(64)) + compressor.flush()
     path = folder / "bomb.gz"
     path.write_bytes(data)
-    seconds, rss, words = measured(str(root), "part", path.relative_to(root).as_posix())
+    run = convert_in_child(root, "part", path.relative_to(root).as_posix())
     print(
         f"gzip bomb: {len(data) / 2**20:.1f} MB of gzip expanding to 1 GB of NULs: "
-        f"{seconds:.2f} s, peak RSS {rss:.0f} MB, bad lines {words[3]}, "
-        f"errors file {size_mb(words[4]):.1f} MB"
+        f"{run.seconds:.2f} s, peak RSS {run.peak_rss_mb:.0f} MB, bad lines {run.bad_lines}, "
+        f"errors file {size_mb(run.errors_output):.1f} MB"
     )
 
 
@@ -127,8 +100,11 @@ def blank_lines(root: Path) -> None:
         for _ in range(64):
             handle.write(b"\n" * (16 * 2**20))
         handle.write(orjson.dumps({"eventId": "last"}) + b"\n")
-    seconds, rss, words = measured(str(root), "part", path.relative_to(root).as_posix())
-    print(f"1 GB of blank lines: {seconds:.2f} s, peak RSS {rss:.0f} MB, rows {words[1]}")
+    run = convert_in_child(root, "part", path.relative_to(root).as_posix())
+    print(
+        f"1 GB of blank lines: {run.seconds:.2f} s, "
+        f"peak RSS {run.peak_rss_mb:.0f} MB, rows {run.rows}"
+    )
 
 
 def main() -> None:

@@ -89,6 +89,18 @@ def bucket(s3: Any) -> Iterator[str]:
     s3.delete_bucket(Bucket=TEST_BUCKET)
 
 
+def route_to(monkeypatch: pytest.MonkeyPatch, sink: Any, **options: Any) -> None:
+    """Make the app's POST /events store into ``sink`` (a MemorySink, a local sink…)."""
+    import app as app_module
+    from chalicelib.collect import Collector
+    from chalicelib.validate import BatchValidator
+
+    collector = Collector(
+        BatchValidator(app_module.SETTINGS.limits), lambda: sink, app_module.app.log, **options
+    )
+    monkeypatch.setattr(app_module, "collector", collector)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

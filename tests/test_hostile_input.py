@@ -12,11 +12,12 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.collect import MAX_REJECTIONS_LISTED, Collector
+from chalicelib.collect import MAX_REJECTIONS_LISTED
 from chalicelib.config import Limits
 from chalicelib.messages import MAX_MESSAGE_CHARS
 from chalicelib.sinks import MemorySink
 from chalicelib.validate import BatchValidator
+from tests.conftest import route_to
 from tests.factories import SENT_AT, batch, body_bytes, event
 
 NOW_MS = SENT_AT + 500
@@ -30,13 +31,7 @@ def validator() -> BatchValidator:
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> MemorySink:
     memory = MemorySink()
-    collector = Collector(
-        BatchValidator(app_module.SETTINGS.limits),
-        lambda: memory,
-        app_module.app.log,
-        log_event_contents=True,
-    )
-    monkeypatch.setattr(app_module, "collector", collector)
+    route_to(monkeypatch, memory, log_event_contents=True)
     return memory
 
 

@@ -15,6 +15,7 @@ import app as app_module
 from chalicelib.collect import Collector
 from chalicelib.sinks import MemorySink
 from chalicelib.validate import BatchValidator
+from tests.conftest import route_to
 from tests.factories import batch, body_bytes, event
 
 ALLOWED = "https://app.example.com"
@@ -23,10 +24,7 @@ ALLOWED = "https://app.example.com"
 @pytest.fixture
 def sink(monkeypatch: pytest.MonkeyPatch) -> MemorySink:
     memory = MemorySink()
-    collector = Collector(
-        BatchValidator(app_module.SETTINGS.limits), lambda: memory, app_module.app.log
-    )
-    monkeypatch.setattr(app_module, "collector", collector)
+    route_to(monkeypatch, memory)
     return memory
 
 
