@@ -233,3 +233,32 @@ def test_runs_as_python_dash_m_without_a_progress_bar_on_pipes(
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no progress bar when stderr is not a terminal
     assert "wrote 3 rows" in done.stdout
+
+
+def test_a_deeply_nested_line_is_a_bad_line_not_a_traceback(tmp_path: Path) -> None:
+    raw = tmp_path / "deep.ndjson"
+    deep = b'{"eventId": "deep", "metricAttributes": ' + b'{"a": ' * 990 + b"1" + b"}" * 991
+    raw.write_bytes(json.dumps(event(eventId="ok")).encode() + b"\n" + deep + b"\n")
+    out = tmp_path / "out.csv"
+    result = subprocess.run(
+        [sys.executable, "-m", "exporter", "json-to-csv", str(raw), "-o", str(out)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr
+    assert "wrote 1 rows" in result.stdout and "1 bad line(s)" in result.stdout
+    [bad] = [json.loads(line) for line in (tmp_path / "out.errors.jsonl").read_text().splitlines()]
+    assert bad["line"] == 2
+
+
+def test_max_columns_puts_the_rest_in_the_overflow_column(tmp_path: Path) -> None:
+    raw = tmp_path / "wide.ndjson"
+    wide = event(metricAttributes={f"k{i}": i for i in range(40)})
+    raw.write_text(json.dumps(wide) + "\n")
+    out = tmp_path / "out.csv"
+    result = invoke("json-to-csv", str(raw), "-o", str(out), "--max-columns", "20")
+    assert result.exit_code == 0 and "_overflow" in result.output
+    with out.open(newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert len(row) == 20 and json.loads(row["_overflow"])
