@@ -51,6 +51,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_hostile.py
+	$(PY) bench/bench_replay.py
 
 clean:
 	rm -rf $(VENV) client/node_modules client/dist .mypy_cache .ruff_cache .pytest_cache

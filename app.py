@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,17 +42,20 @@ app.log.setLevel(logging.INFO)
 _BOTO_CONFIG = Config(
     connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
 )
+# Rejects are best effort and the client is waiting: one attempt per call, cut short.
+_REJECTS_BOTO_CONFIG = Config(
+    connect_timeout=0.5, read_timeout=1, retries={"mode": "standard", "total_max_attempts": 1}
+)
+REJECTS_TIME_BUDGET_SECONDS = 1.0
 _clients: dict[str, Any] = {}
 # What a 503 asks the client to wait before resending (it adds its own jittered backoff).
 RETRY_AFTER_SECONDS = "5"
 
 
-def _firehose_client() -> FirehoseClient:
-    if "firehose" not in _clients:
-        _clients["firehose"] = make_client(
-            "firehose", region=SETTINGS.region or None, config=_BOTO_CONFIG
-        )
-    client: FirehoseClient = _clients["firehose"]
+def _firehose_client(name: str = "firehose", config: Config = _BOTO_CONFIG) -> FirehoseClient:
+    if name not in _clients:
+        _clients[name] = make_client("firehose", region=SETTINGS.region or None, config=config)
+    client: FirehoseClient = _clients[name]
     return client
 
 
@@ -85,12 +89,33 @@ def _make_sink() -> Sink:
     )
 
 
-collector = Collector(
-    BatchValidator(SETTINGS.limits),
-    _make_sink,
-    app.log,
-    log_event_contents=SETTINGS.log_event_contents,
-)
+def _make_reject_sink() -> Sink:
+    # Same layout as raw/, under rejected/; nothing converts it (python -m exporter rejected).
+    if SETTINGS.sink == "firehose":
+        client = _firehose_client("firehose-rejects", _REJECTS_BOTO_CONFIG)
+        return FirehoseSink(
+            client, SETTINGS.rejects_stream_name, time_budget_seconds=REJECTS_TIME_BUDGET_SECONDS
+        )
+    return LocalDirectorySink(SETTINGS.data_dir, SETTINGS.rejected_prefix)
+
+
+def _make_collector() -> Collector:
+    keep_rejects = SETTINGS.sink != "firehose" or bool(SETTINGS.rejects_stream_name)
+    if not keep_rejects:  # once per container: the collector is made at import
+        app.log.warning(
+            "REJECTS_STREAM_NAME is not set: rejected events are not kept "
+            "(python -m deploy configure-prod names the stack's rejects stream)"
+        )
+    return Collector(
+        BatchValidator(SETTINGS.limits),
+        _make_sink,
+        app.log,
+        log_event_contents=SETTINGS.log_event_contents,
+        reject_sink_factory=_make_reject_sink if keep_rejects else None,
+    )
+
+
+collector = _make_collector()
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
@@ -105,7 +130,8 @@ def post_events() -> Response:
     assert request is not None
     origin = request.headers.get("origin")
     context = request.context or {}
-    request_id = str(context.get("requestId", ""))
+    # chalice local sets no request id; stored rejects need one to be told apart.
+    request_id = str(context.get("requestId") or uuid.uuid4())
     raw = request.raw_body or b""
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
     headers = cors_headers(origin, SETTINGS.allowed_origins)

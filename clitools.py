@@ -7,8 +7,10 @@ click, which the Lambda zip does not ship.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
@@ -17,6 +19,17 @@ from chalicelib.aws import describe_aws_error
 
 # Both groups (exporter, deploy) answer -h as well as --help.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+def project_dir_option[F: Callable[..., Any]](help_text: str) -> Callable[[F], F]:
+    """``--project-dir``: the project root holding ``.chalice/`` (default: here)."""
+    return click.option(
+        "--project-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help=help_text,
+    )
 
 
 @contextmanager

@@ -92,6 +92,16 @@ def generate(directory: Path, events: int, seed: int = 7) -> None:
         (folder / f"events-{index}.gz").write_bytes(gzip.compress(data, compresslevel=6))
 
 
+def generate_once(ready: Path, command: list[str], what: str) -> None:
+    """Run the generating ``command`` unless ``ready`` (a folder it makes) exists; in a
+    child process: a big parent would inflate the children's measured peak RSS."""
+    if ready.is_dir():
+        return
+    print(f"generating {what} ...", flush=True)
+    shutil.rmtree(ready.parent, ignore_errors=True)
+    subprocess.run(command, check=True)
+
+
 def run_measured(command: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process."""
     started = time.perf_counter()
@@ -122,14 +132,11 @@ def main() -> None:
     if args.generate_only:
         generate(data, args.events)
         return
-    if not (data / "raw").is_dir():
-        print(f"generating {args.events:,} events in {OBJECTS} gzip objects ...", flush=True)
-        shutil.rmtree(data, ignore_errors=True)
-        # In a child process: a big parent would inflate the children's measured peak RSS.
-        subprocess.run(
-            [sys.executable, __file__, "--events", str(args.events), "--generate-only"],
-            check=True,
-        )
+    generate_once(
+        data / "raw",
+        [sys.executable, __file__, "--events", str(args.events), "--generate-only"],
+        f"{args.events:,} events in {OBJECTS} gzip objects",
+    )
     raw_bytes = sum(p.stat().st_size for p in (data / "raw").rglob("*.gz"))
     out = data / "out"
     out.mkdir(exist_ok=True)

@@ -56,11 +56,15 @@ class Settings:
     sink: str = "local"
     data_dir: str = "analytics_data"
     stream_name: str = ""
+    # Firehose stream for rejected input (prod); empty: rejects are not kept there.
+    rejects_stream_name: str = ""
     region: str = ""
     bucket: str = ""
     raw_prefix: str = "raw/"
     csv_prefix: str = "csv/"
     errors_prefix: str = "errors/"
+    # Where the local sink keeps rejects (in prod the rejects stream's own prefix decides).
+    rejected_prefix: str = "rejected/"
     allowed_origins: tuple[str, ...] = ()
     limits: Limits = field(default_factory=Limits)
     log_event_contents: bool = False
@@ -100,11 +104,13 @@ class Settings:
             # The shell's ANALYTICS_DATA_DIR wins so one checkout can run several demos.
             data_dir=env.get("ANALYTICS_DATA_DIR") or "analytics_data",
             stream_name=env.get("FIREHOSE_STREAM_NAME", ""),
+            rejects_stream_name=env.get("REJECTS_STREAM_NAME", "").strip(),
             region=env.get("AWS_REGION", "") or env.get("AWS_DEFAULT_REGION", ""),
             bucket=env.get("ANALYTICS_BUCKET", ""),
             raw_prefix=_prefix(env.get("RAW_PREFIX", "raw/")),
             csv_prefix=_prefix(env.get("CSV_PREFIX", "csv/")),
             errors_prefix=_prefix(env.get("ERRORS_PREFIX", "errors/")),
+            rejected_prefix=_prefix(env.get("REJECTED_PREFIX", "rejected/")),
             allowed_origins=origins,
             limits=limits,
             log_event_contents=env.get("LOG_EVENT_CONTENTS", "false").lower() == "true",

@@ -73,7 +73,7 @@ def body_reject(
 ) -> dict[str, Any]:
     """The record of a body refused whole: the reason and the body's first 64 KiB."""
     head = raw[:MAX_KEPT_BYTES]
-    text = _utf8_prefix(head)
+    text = _utf8_prefix(head, cut=len(raw) > len(head))
     return {
         "receivedAt": received_at,
         "requestId": request_id,
@@ -104,15 +104,15 @@ def _kept_event(event: Any) -> dict[str, Any]:
     return {"eventText": text[:MAX_KEPT_BYTES], "eventTruncated": len(text) > MAX_KEPT_BYTES}
 
 
-def _utf8_prefix(data: bytes) -> str | None:
-    """``data`` as text if it is UTF-8 (a character cut at the end is dropped)."""
-    for cut in range(4):
-        try:
-            return data[: len(data) - cut].decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(data) - 4:
-                return None
-    return None
+def _utf8_prefix(data: bytes, cut: bool) -> str | None:
+    """``data`` as text if it is UTF-8; when ``cut``, a character cut at the end is dropped."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # Only an unfinished last character (at most 3 bytes) can come of the cut.
+        if cut and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
+            return data[: exc.start].decode("utf-8")
+        return None
 
 
 def _dumps(record: dict[str, Any]) -> bytes:

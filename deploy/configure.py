@@ -1,14 +1,16 @@
-"""Point the prod stage at one stream and bucket (the `configure-prod` command).
+"""Point the prod stage at its streams and bucket (the `configure-prod` command).
 
 It rewrites ``.chalice/config.json`` (the prod environment) and both prod policy
-files so that they name exactly one Firehose stream and one bucket's prefixes, from
-explicit values or from the outputs of the ``infrastructure/pipeline.yaml`` stack.
+files so that they name exactly the events Firehose stream (and the rejects stream,
+when there is one) and one bucket's prefixes, from explicit values or from the
+outputs of the ``infrastructure/pipeline.yaml`` stack.
 The JSON rewriting is pure functions (dict in, dict out) so it is tested offline.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -22,7 +24,7 @@ import click
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import make_client
-from clitools import aws_errors
+from clitools import aws_errors, project_dir_option
 
 PROD_STAGE = "prod"
 API_POLICY_FILE = "policy-prod.json"
@@ -45,13 +47,15 @@ _STREAM_ARN = re.compile(
 
 @dataclass(frozen=True)
 class ProdTarget:
-    """The one stream and bucket the prod stage uses, and where they live."""
+    """The streams and bucket the prod stage uses, and where they live."""
 
     stream_name: str
     bucket: str
     region: str
     account_id: str
     origins: tuple[str, ...]
+    # The rejects stream; empty: the stage keeps no rejects.
+    rejects_stream_name: str = ""
 
     @property
     def partition(self) -> str:
@@ -59,10 +63,13 @@ class ProdTarget:
 
     @property
     def stream_arn(self) -> str:
-        return (
-            f"arn:{self.partition}:firehose:{self.region}:{self.account_id}:"
-            f"deliverystream/{self.stream_name}"
-        )
+        return self.stream_arns[0]
+
+    @property
+    def stream_arns(self) -> tuple[str, ...]:
+        """Every stream the API may put records into: events, then rejects."""
+        prefix = f"arn:{self.partition}:firehose:{self.region}:{self.account_id}:deliverystream/"
+        return tuple(prefix + name for name in (self.stream_name, self.rejects_stream_name) if name)
 
     @property
     def bucket_arn(self) -> str:
@@ -106,8 +113,11 @@ def parse_origins(value: str) -> tuple[str, ...]:
 
 
 def validate_target(target: ProdTarget) -> None:
-    if not _STREAM_NAME.match(target.stream_name):
-        raise ValueError(f"stream name {target.stream_name!r} is not a Firehose stream name")
+    for name in (target.stream_name, *filter(None, [target.rejects_stream_name])):
+        if not _STREAM_NAME.match(name):
+            raise ValueError(f"stream name {name!r} is not a Firehose stream name")
+    if target.rejects_stream_name == target.stream_name:
+        raise ValueError("the rejects stream must not be the events stream")
     if not _BUCKET_NAME.match(target.bucket) or ".." in target.bucket:
         raise ValueError(f"bucket {target.bucket!r} is not an S3 bucket name")
     if not _REGION.match(target.region):
@@ -144,15 +154,29 @@ def rewrite_config(config: Mapping[str, Any], target: ProdTarget) -> dict[str, A
     if not isinstance(env, dict):
         raise ValueError("stages.prod.environment_variables is not an object")
     env["FIREHOSE_STREAM_NAME"] = target.stream_name
+    env["REJECTS_STREAM_NAME"] = target.rejects_stream_name
     env["ANALYTICS_BUCKET"] = target.bucket
     env["ALLOWED_ORIGINS"] = ",".join(target.origins)
     return result
 
 
+def _is_stream(arn: str) -> bool:
+    return ":firehose:" in arn and ":deliverystream/" in arn
+
+
+def _retarget_resources(resources: list[str], target: ProdTarget) -> list[str]:
+    """A statement's resources pointed at the target; the streams it names become the
+    target's streams (events, rejects), each once."""
+    retargeted: list[str] = []
+    for arn in resources:
+        for new in target.stream_arns if _is_stream(arn) else (_retarget_arn(arn, target),):
+            if new not in retargeted:
+                retargeted.append(new)
+    return retargeted
+
+
 def _retarget_arn(arn: str, target: ProdTarget) -> str:
-    """Point one ARN of a policy at the target's stream or bucket, keeping its shape."""
-    if ":firehose:" in arn and ":deliverystream/" in arn:
-        return target.stream_arn
+    """Point one ARN of a policy at the target's bucket, keeping its shape."""
     s3 = re.match(r"^arn:aws[a-z-]*:s3:::(?P<bucket>[^/]+)(?P<path>/.*)?$", arn)
     if s3:
         return target.bucket_arn + (s3.group("path") or "")
@@ -165,10 +189,11 @@ def _retarget_arn(arn: str, target: ProdTarget) -> str:
 
 
 def rewrite_policy(policy: Mapping[str, Any], target: ProdTarget) -> dict[str, Any]:
-    """A copy of an IAM policy whose Firehose/S3 ARNs name the target's stream and bucket.
+    """A copy of an IAM policy whose Firehose/S3 ARNs name the target's streams and bucket.
 
     Statements, actions, prefixes and conditions are kept as they are: the files are the
-    reviewed least-privilege policies, only the names in them change.
+    reviewed least-privilege policies, only the names in them change (a statement that
+    names a stream names the events stream and the rejects stream, when there is one).
     """
     result = copy.deepcopy(dict(policy))
     statements = result.get("Statement")
@@ -177,9 +202,10 @@ def rewrite_policy(policy: Mapping[str, Any], target: ProdTarget) -> dict[str, A
     for statement in statements:
         resource = statement.get("Resource")
         if isinstance(resource, str):
-            statement["Resource"] = _retarget_arn(resource, target)
+            several = _retarget_resources([resource], target)
+            statement["Resource"] = several[0] if len(several) == 1 else several
         elif isinstance(resource, list):
-            statement["Resource"] = [_retarget_arn(str(item), target) for item in resource]
+            statement["Resource"] = _retarget_resources([str(item) for item in resource], target)
     return result
 
 
@@ -198,7 +224,7 @@ def check_policy_scope(
     prefixes: Mapping[str, str],
     log_groups: str | None = None,
 ) -> None:
-    """Refuse to write a policy that names anything but the stream, the bucket's prefixes
+    """Refuse to write a policy that names anything but the streams, the bucket's prefixes
     and (when ``log_groups`` is given) the stage's own log groups."""
     allowed_objects = {f"{target.bucket_arn}/{prefix}*" for prefix in prefixes.values()}
     for statement in policy.get("Statement", []):
@@ -206,7 +232,7 @@ def check_policy_scope(
         for resource in [resources] if isinstance(resources, str) else resources:
             if ":logs:" in resource and log_groups and not resource.startswith(log_groups):
                 raise ValueError(f"policy names logs outside {log_groups}*: {resource}")
-            if ":firehose:" in resource and resource != target.stream_arn:
+            if ":firehose:" in resource and resource not in target.stream_arns:
                 raise ValueError(f"policy names another stream: {resource}")
             if (
                 ":s3:::" in resource
@@ -241,7 +267,9 @@ def configure_project(files: ProjectFiles, target: ProdTarget) -> ProjectFiles:
 def target_from_stack_outputs(
     outputs: Mapping[str, str], region: str | None, origins: tuple[str, ...]
 ) -> ProdTarget:
-    """StreamName/StreamArn/BucketName outputs of infrastructure/pipeline.yaml → a target."""
+    """StreamName/StreamArn/BucketName (and RejectsStreamArn) outputs of
+    infrastructure/pipeline.yaml → a target; a stack without the rejects stream gives a
+    target without one."""
     missing = [key for key in ("StreamArn", "BucketName") if not outputs.get(key)]
     if missing:
         raise ValueError(
@@ -255,12 +283,22 @@ def target_from_stack_outputs(
         raise ValueError(f"StreamName {stream_name!r} and StreamArn disagree")
     if region and region != match.group("region"):
         raise ValueError(f"--region {region} but the stream is in {match.group('region')}")
+    rejects = ""
+    if outputs.get("RejectsStreamArn"):
+        found = _STREAM_ARN.match(outputs["RejectsStreamArn"])
+        if not found or found.group("account", "region") != match.group("account", "region"):
+            raise ValueError(
+                f"RejectsStreamArn {outputs['RejectsStreamArn']!r} is not a Firehose stream "
+                "beside the events stream"
+            )
+        rejects = found.group("name")
     return ProdTarget(
         stream_name=stream_name,
         bucket=outputs["BucketName"],
         region=match.group("region"),
         account_id=match.group("account"),
         origins=origins,
+        rejects_stream_name=rejects,
     )
 
 
@@ -313,6 +351,11 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 @click.command("configure-prod")
 @click.option("--stream-name", help="Firehose stream name (output StreamName).")
+@click.option(
+    "--rejects-stream-name",
+    help="Firehose stream for rejected events (output RejectsStreamName); without one the "
+    "stage keeps no rejects.",
+)
 @click.option("--bucket", help="Analytics bucket name (output BucketName).")
 @click.option("--region", help="Region of the stream and bucket, e.g. us-east-1.")
 @click.option("--account-id", help="12-digit AWS account id that owns the stream.")
@@ -326,16 +369,11 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     "stack",
     help="Read stream, bucket, region and account from this CloudFormation stack's outputs.",
 )
-@click.option(
-    "--project-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="Project root holding .chalice/.",
-)
+@project_dir_option("Project root holding .chalice/.")
 @click.option("--endpoint-url", hidden=True, help="CloudFormation endpoint (tests).")
 def configure_prod(
     stream_name: str | None,
+    rejects_stream_name: str | None,
     bucket: str | None,
     region: str | None,
     account_id: str | None,
@@ -344,7 +382,7 @@ def configure_prod(
     project_dir: Path,
     endpoint_url: str | None,
 ) -> None:
-    """Point the prod stage at one stream and bucket: config.json and both policies."""
+    """Point the prod stage at its streams and bucket: config.json and both policies."""
     try:
         allowed = parse_origins(origins)
     except ValueError as exc:
@@ -357,11 +395,14 @@ def configure_prod(
             raise click.ClickException(f"stack {stack}: {exc}") from None
         for option, given, found in (
             ("--stream-name", stream_name, target.stream_name),
+            ("--rejects-stream-name", rejects_stream_name, target.rejects_stream_name),
             ("--bucket", bucket, target.bucket),
             ("--account-id", account_id, target.account_id),
         ):
-            if given and given != found:
+            if given and found and given != found:
                 raise click.ClickException(f"{option} {given} but stack {stack} says {found}")
+        if rejects_stream_name and not target.rejects_stream_name:  # made outside the stack
+            target = dataclasses.replace(target, rejects_stream_name=rejects_stream_name)
     else:
         missing = [
             name
@@ -376,7 +417,9 @@ def configure_prod(
         if missing:
             raise click.UsageError(f"missing {', '.join(missing)} (or pass --from-stack STACK)")
         assert stream_name and bucket and region and account_id
-        target = ProdTarget(stream_name, bucket, region, account_id, allowed)
+        target = ProdTarget(
+            stream_name, bucket, region, account_id, allowed, rejects_stream_name or ""
+        )
 
     chalice_dir = project_dir / ".chalice"
     paths = {
@@ -396,6 +439,8 @@ def configure_prod(
     _write_json(paths["convert"], updated.convert_policy)
     prefixes = stage_prefixes(updated.config)
     click.echo(f"prod stage now writes to stream {target.stream_arn}")
+    for rejects in target.stream_arns[1:] or ["(none: pass --rejects-stream-name)"]:
+        click.echo(f"  and keeps rejects in stream {rejects}")
     click.echo(
         f"  and converts in s3://{target.bucket}/ "
         f"({prefixes['RAW_PREFIX']} → {prefixes['CSV_PREFIX']}, {prefixes['ERRORS_PREFIX']})"

@@ -46,6 +46,10 @@ CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50
 
 GB = 1024**3  # AWS bills "GB" as 2^30 bytes
 DAYS_PER_MONTH = 30
+# One stored reject: the event as sent, its batch's context and the reject's own fields
+# (reason, request id, receivedAt, schema hash); the rejects stream flushes every 900 s.
+REJECT_BYTES = 750
+REJECTS_FLUSH_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,7 @@ def monthly_cost(
     buffer_size_mb: int = 64,
     log_bytes_per_invocation: int = 600,
     storage_months: float = 1.0,
+    rejected_share: float = 0.0,
 ) -> CostBreakdown:
     """Monthly cost in USD, per service, of ``events_per_month`` events.
 
@@ -140,6 +145,8 @@ def monthly_cost(
       while traffic flows, or sooner when ``buffer_size_mb`` fills.
     - ``storage_months``: months the month's data is kept at S3 Standard (1 = the
       first month; the steady-state storage bill is roughly this times retention).
+    - ``rejected_share``: share of the events the route rejects; adds the rejects
+      path (:func:`rejects_path_cost`).
     """
     if events_per_month < 0:
         raise ValueError("events per month cannot be negative")
@@ -248,6 +255,14 @@ def monthly_cost(
         log_gb * CLOUDWATCH_LOGS_PER_GB_INGESTED,
     )
 
+    lines += rejects_path_cost(
+        events_per_month,
+        rejected_share,
+        events_per_request=events_per_request,
+        gzip_ratio=gzip_ratio,
+        ingest_memory_mb=ingest_memory_mb,
+        storage_months=storage_months,
+    )
     return CostBreakdown(
         events_per_month=events_per_month,
         events_per_request=events_per_request,
@@ -259,6 +274,47 @@ def monthly_cost(
         s3_objects=objects,
         lines=lines,
     )
+
+
+def rejects_path_cost(
+    events_per_month: int,
+    rejected_share: float,
+    *,
+    events_per_request: int = 25,
+    reject_bytes: int = REJECT_BYTES,
+    gzip_ratio: float = 0.15,
+    ingest_memory_mb: int = 256,
+    put_ms: float = 20.0,
+    storage_months: float = 1.0,
+) -> list[CostLine]:
+    """What keeping ``rejected_share`` of the events as rejects adds, per service.
+
+    The route sends a request's rejects as one record to the rejects stream (a second
+    PutRecordBatch of ``put_ms``). Rejects are assumed spread as thinly as possible, one
+    request's worth per record, which is the most records and so the most 5 KB rounding.
+    The stream flushes every 900 s: its objects, not the requests, make the S3 PUTs.
+    """
+    if not 0 <= rejected_share <= 1:
+        raise ValueError("the rejected share must be between 0 and 1")
+    rejected = round(events_per_month * rejected_share)
+    if not rejected:
+        return []
+    requests = math.ceil(events_per_month / events_per_request)
+    per_record = math.ceil(rejected / requests)
+    records = billed = 0
+    for size, count in _request_sizes(rejected, per_record):
+        records += count
+        billed += count * firehose_billed_bytes(size * reject_bytes)
+    gb_s = records * put_ms / 1000 * ingest_memory_mb / 1024
+    stored_gb = rejected * reject_bytes * gzip_ratio / GB * storage_months
+    objects = min(records, DAYS_PER_MONTH * 86400 // REJECTS_FLUSH_SECONDS)
+    rows = (
+        (f"Firehose, {records:,} records", billed / GB, "GB billed", FIREHOSE_PER_GB_INGESTED),
+        ("Lambda, one more PutRecordBatch", gb_s, "GB-s", LAMBDA_ARM64_PER_GB_SECOND),
+        ("S3 storage, gzip", stored_gb, "GB-month", S3_STANDARD_PER_GB_MONTH),
+        ("S3 PUTs by the stream", objects, "requests", S3_PUT_PER_THOUSAND / 1000),
+    )
+    return [CostLine("Rejects", item, n, unit, n * price) for item, n, unit, price in rows]
 
 
 def format_table(breakdown: CostBreakdown) -> str:
@@ -343,6 +399,13 @@ def format_table(breakdown: CostBreakdown) -> str:
     show_default=True,
     help="Months a month's data is stored (steady state: the retention).",
 )
+@click.option(
+    "--rejected-share",
+    type=click.FloatRange(min=0, max=1),
+    default=0.0,
+    show_default=True,
+    help="Share of events the API rejects (kept in the rejects stream), e.g. 0.01.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
 def cost(
     events_per_month: int,
@@ -352,6 +415,7 @@ def cost(
     event_bytes: int,
     gzip_ratio: float,
     storage_months: float,
+    rejected_share: float,
     as_json: bool,
 ) -> None:
     """Estimate the monthly AWS bill for a number of events, per service."""
@@ -365,6 +429,7 @@ def cost(
             event_bytes=event_bytes,
             gzip_ratio=gzip_ratio,
             storage_months=storage_months,
+            rejected_share=rejected_share,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -237,11 +237,13 @@ def _settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
     )
 
 
-# Data commands defined beside the features they query (Athena).
+# Data commands defined beside the features they query (Athena, rejects).
 def _register_optional_commands() -> None:
-    from exporter import athena
+    from exporter import athena, rejects
 
     cli.add_command(athena.athena_query)
+    cli.add_command(rejects.rejected_command)
+    cli.add_command(rejects.replay_command)
 
 
 _register_optional_commands()

@@ -25,6 +25,7 @@ def test_empty_environment_gives_the_defaults() -> None:
         "csv/",
         "errors/",
     )
+    assert (settings.rejects_stream_name, settings.rejected_prefix) == ("", "rejected/")
     assert settings.allowed_origins == ()
     assert settings.limits == Limits(
         max_body_bytes=1024 * 1024,
@@ -43,11 +44,13 @@ def test_every_variable_is_read() -> None:
         "ANALYTICS_SINK": "firehose",
         "ANALYTICS_DATA_DIR": "/tmp/elsewhere",
         "FIREHOSE_STREAM_NAME": "events-stream",
+        "REJECTS_STREAM_NAME": " rejects-stream ",
         "AWS_REGION": "eu-west-1",
         "ANALYTICS_BUCKET": "my-bucket",
         "RAW_PREFIX": "in/",
         "CSV_PREFIX": "out/",
         "ERRORS_PREFIX": "bad/",
+        "REJECTED_PREFIX": "refused",
         "ALLOWED_ORIGINS": " https://a.example , ,https://b.example:8443 ",
         "MAX_BODY_BYTES": "2048",
         "MAX_EVENTS_PER_BATCH": "10",
@@ -62,11 +65,13 @@ def test_every_variable_is_read() -> None:
         sink="firehose",
         data_dir="/tmp/elsewhere",
         stream_name="events-stream",
+        rejects_stream_name="rejects-stream",
         region="eu-west-1",
         bucket="my-bucket",
         raw_prefix="in/",
         csv_prefix="out/",
         errors_prefix="bad/",
+        rejected_prefix="refused/",
         allowed_origins=("https://a.example", "https://b.example:8443"),
         limits=Limits(
             max_body_bytes=2048,
@@ -175,6 +180,7 @@ def test_listed_origins_are_allowed_in_prod() -> None:
         ("RAW_PREFIX", "raw_prefix"),
         ("CSV_PREFIX", "csv_prefix"),
         ("ERRORS_PREFIX", "errors_prefix"),
+        ("REJECTED_PREFIX", "rejected_prefix"),
     ],
 )
 def test_prefixes_are_normalised(variable: str, field: str, value: str, prefix: str) -> None:

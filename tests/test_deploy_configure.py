@@ -20,6 +20,7 @@ CHALICE_DIR = ROOT / ".chalice"
 
 
 STREAM_ARN = "arn:aws:firehose:eu-west-1:210987654321:deliverystream/my-events"
+REJECTS_ARN = "arn:aws:firehose:eu-west-1:210987654321:deliverystream/my-rejects"
 
 
 @pytest.fixture
@@ -42,10 +43,11 @@ def _resources(policy: dict[str, Any]) -> list[str]:
     return found
 
 
-def _assert_configured(project: Path, bucket: str) -> None:
+def _assert_configured(project: Path, bucket: str, rejects: str = "my-rejects") -> None:
     config = _load(project / ".chalice" / "config.json")
     env = config["stages"]["prod"]["environment_variables"]
     assert env["FIREHOSE_STREAM_NAME"] == "my-events"
+    assert env["REJECTS_STREAM_NAME"] == rejects
     assert env["ANALYTICS_BUCKET"] == bucket
     assert env["ALLOWED_ORIGINS"] == "https://a.example.com,https://b.example.com:8443"
     # Everything else is untouched.
@@ -58,7 +60,8 @@ def _assert_configured(project: Path, bucket: str) -> None:
     assert "AWS_REGION" not in env  # reserved by Lambda
 
     api = _load(project / ".chalice" / "policy-prod.json")
-    assert [r for r in _resources(api) if ":firehose:" in r] == [STREAM_ARN]
+    streams = [STREAM_ARN, REJECTS_ARN] if rejects else [STREAM_ARN]
+    assert [r for r in _resources(api) if ":firehose:" in r] == streams
     convert = _load(project / ".chalice" / "policy-prod-convert.json")
     s3 = sorted(r for r in _resources(convert) if ":s3:::" in r)
     assert s3 == sorted(
@@ -85,6 +88,8 @@ def test_configure_prod_with_explicit_values(project: Path) -> None:
         [
             "--stream-name",
             "my-events",
+            "--rejects-stream-name",
+            "my-rejects",
             "--bucket",
             "my-analytics-bucket",
             "--region",
@@ -98,7 +103,7 @@ def test_configure_prod_with_explicit_values(project: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert STREAM_ARN in result.output
+    assert STREAM_ARN in result.output and REJECTS_ARN in result.output
     _assert_configured(project, "my-analytics-bucket")
 
 
@@ -109,6 +114,8 @@ def test_configure_prod_from_stack(project: Path, moto_endpoint: str) -> None:
         "Outputs": {
             "StreamName": {"Value": "my-events"},
             "StreamArn": {"Value": STREAM_ARN},
+            "RejectsStreamName": {"Value": "my-rejects"},
+            "RejectsStreamArn": {"Value": REJECTS_ARN},
             "BucketName": {"Value": {"Ref": "Bucket"}},
         },
     }
@@ -220,10 +227,90 @@ def test_rewrite_config_keeps_custom_prefixes() -> None:
         configure.check_policy_scope(policy, target, configure.stage_prefixes(rewritten))
 
 
-def test_log_permissions_name_only_the_stage_functions_log_groups() -> None:
-    target = configure.ProdTarget(
-        "s", "bucket-x", "eu-west-1", "210987654321", ("https://a.example",)
+def _target(**overrides: Any) -> configure.ProdTarget:
+    values: dict[str, Any] = {
+        "stream_name": "my-events",
+        "bucket": "my-bucket",
+        "region": "eu-west-1",
+        "account_id": "210987654321",
+        "origins": ("https://a.example",),
+        "rejects_stream_name": "my-rejects",
+    }
+    values.update(overrides)
+    return configure.ProdTarget(**values)
+
+
+def test_the_api_policy_names_both_streams_and_nothing_else() -> None:
+    files = configure.ProjectFiles(
+        _load(CHALICE_DIR / "config.json"),
+        _load(CHALICE_DIR / "policy-prod.json"),
+        _load(CHALICE_DIR / "policy-prod-convert.json"),
     )
+    updated = configure.configure_project(files, _target())
+    assert [r for r in _resources(updated.api_policy) if ":firehose:" in r] == [
+        STREAM_ARN,
+        REJECTS_ARN,
+    ]
+    # A policy naming one stream (before this project kept rejects) gains the second.
+    old = copy.deepcopy(files.api_policy)
+    old["Statement"][0]["Resource"] = "arn:aws:firehose:us-east-1:1:deliverystream/x"
+    rewritten = configure.rewrite_policy(old, _target())
+    assert rewritten["Statement"][0]["Resource"] == [STREAM_ARN, REJECTS_ARN]
+    # Without a rejects stream: exactly the events stream, and no rejects in the config.
+    alone = configure.configure_project(files, _target(rejects_stream_name=""))
+    assert alone.api_policy["Statement"][0]["Resource"] == [STREAM_ARN]
+    assert alone.config["stages"]["prod"]["environment_variables"]["REJECTS_STREAM_NAME"] == ""
+    # The scope check allows exactly the two streams.
+    widened = copy.deepcopy(updated.api_policy)
+    widened["Statement"][0]["Resource"].append(STREAM_ARN.replace("my-events", "other"))
+    with pytest.raises(ValueError, match="another stream"):
+        configure.check_policy_scope(widened, _target(), {})
+    with pytest.raises(ValueError, match="must not be the events stream"):
+        configure.validate_target(_target(rejects_stream_name="my-events"))
+    with pytest.raises(ValueError, match="not a Firehose stream name"):
+        configure.validate_target(_target(rejects_stream_name="bad name"))
+
+
+def test_stack_outputs_name_the_rejects_stream_or_not() -> None:
+    outputs = {"StreamArn": STREAM_ARN, "BucketName": "b-bucket"}
+    origins = ("https://a.example",)
+    assert configure.target_from_stack_outputs(outputs, None, origins).rejects_stream_name == ""
+    found = configure.target_from_stack_outputs(
+        {**outputs, "RejectsStreamArn": REJECTS_ARN}, None, origins
+    )
+    assert found.stream_arns == (STREAM_ARN, REJECTS_ARN)
+    elsewhere = REJECTS_ARN.replace("210987654321", "123456789012")
+    with pytest.raises(ValueError, match="beside the events stream"):
+        configure.target_from_stack_outputs(
+            {**outputs, "RejectsStreamArn": elsewhere}, None, origins
+        )
+
+
+def test_a_stack_without_a_rejects_stream_takes_one_given(
+    project: Path, moto_endpoint: str
+) -> None:
+    cfn = boto3.client("cloudformation", endpoint_url=moto_endpoint, region_name="eu-west-1")
+    template = {
+        "Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "old-b"}}},
+        "Outputs": {"StreamArn": {"Value": STREAM_ARN}, "BucketName": {"Value": {"Ref": "Bucket"}}},
+    }
+    cfn.create_stack(StackName="analytics-old-stack", TemplateBody=json.dumps(template))
+    common = ["--from-stack", "analytics-old-stack", "--region", "eu-west-1"]
+    common += ["--origins", "https://a.example.com,https://b.example.com:8443"]
+    common += ["--project-dir", str(project), "--endpoint-url", moto_endpoint]
+    result = CliRunner().invoke(configure.configure_prod, common)
+    assert result.exit_code == 0, result.output
+    assert "keeps rejects in stream (none" in result.output
+    _assert_configured(project, "old-b", rejects="")
+    result = CliRunner().invoke(
+        configure.configure_prod, [*common, "--rejects-stream-name", "my-rejects"]
+    )
+    assert result.exit_code == 0, result.output
+    _assert_configured(project, "old-b")
+
+
+def test_log_permissions_name_only_the_stage_functions_log_groups() -> None:
+    target = _target()
     files = configure.ProjectFiles(
         _load(CHALICE_DIR / "config.json"),
         _load(CHALICE_DIR / "policy-prod.json"),

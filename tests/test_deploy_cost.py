@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from deploy.cost import FIREHOSE_RECORD_INCREMENT_BYTES, cost, firehose_billed_bytes, monthly_cost
+from deploy.cost import (
+    FIREHOSE_RECORD_INCREMENT_BYTES,
+    cost,
+    firehose_billed_bytes,
+    monthly_cost,
+    rejects_path_cost,
+)
 from tests.conftest import REPO_ROOT
 
 TEN_MILLION = 10_000_000
@@ -204,3 +210,31 @@ def test_cli_errors() -> None:
     assert too_big.stderr.startswith("Error: ") and "1,000 KiB" in too_big.stderr
     negative = CliRunner().invoke(cost, ["--events-per-month", "-5"])
     assert negative.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("share", "added", "total", "records"),
+    [(0.01, "0.04", "2.08", 100_000), (0.5, "0.16", "2.20", 384_616)],
+)
+def test_the_rejects_path_costs_what_the_docs_say(
+    share: float, added: str, total: str, records: int
+) -> None:
+    lines = rejects_path_cost(TEN_MILLION, share)
+    assert {line.service for line in lines} == {"Rejects"}
+    assert f"{sum(line.usd for line in lines):.2f}" == added
+    assert f"{monthly_cost(TEN_MILLION, rejected_share=share).total:.2f}" == total
+    assert f"{records:,} records" in lines[0].item
+    row = next(line for line in COST_MD.splitlines() if line.startswith(f"| {share * 100:g} %"))
+    assert row.endswith(f"| **{added}** | {total} |")
+    # Its S3 PUTs are the stream's flushes, never one per request.
+    assert lines[-1].quantity == 2880
+
+
+def test_no_rejects_add_nothing_and_bad_shares_are_refused() -> None:
+    assert rejects_path_cost(TEN_MILLION, 0) == []
+    assert monthly_cost(TEN_MILLION, rejected_share=0).total == monthly_cost(TEN_MILLION).total
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        rejects_path_cost(TEN_MILLION, 1.5)
+    result = CliRunner().invoke(cost, ["--rejected-share", "0.5"])
+    assert result.exit_code == 0 and "Rejects" in result.stdout
+    assert result.stdout.strip().splitlines()[-1].split()[-1] == "2.20"

@@ -39,8 +39,17 @@ def pipeline() -> dict[str, Any]:
     return _load(PIPELINE)
 
 
+# The rejects path's resources (a second stream, role, log group and table) are named
+# Rejected*; the helpers below find the events path's, and tests at the end check those.
+REJECTED = "Rejected"
+
+
 def _resources_of_type(template: dict[str, Any], type_name: str) -> list[dict[str, Any]]:
-    return [r for r in template["Resources"].values() if r["Type"] == type_name]
+    return [
+        r
+        for k, r in template["Resources"].items()
+        if r["Type"] == type_name and not k.startswith(REJECTED)
+    ]
 
 
 def _one(template: dict[str, Any], type_name: str) -> dict[str, Any]:
@@ -50,7 +59,11 @@ def _one(template: dict[str, Any], type_name: str) -> dict[str, Any]:
 
 
 def _logical_id(template: dict[str, Any], type_name: str) -> str:
-    ids = [str(k) for k, r in template["Resources"].items() if r["Type"] == type_name]
+    ids = [
+        str(k)
+        for k, r in template["Resources"].items()
+        if r["Type"] == type_name and not k.startswith(REJECTED)
+    ]
     assert len(ids) == 1
     return ids[0]
 
@@ -300,3 +313,88 @@ def test_serde_maps_camel_case_keys(pipeline: dict[str, Any]) -> None:
             assert serde[f"mapping.{field.lower()}"] == field
     mapped = {k.removeprefix("mapping.") for k in serde if k.startswith("mapping.")}
     assert mapped <= set(columns)
+
+
+# --------------------------------------------------------------------------------------
+# The rejects path: a second stream under rejected/, its own role, a table over it
+# --------------------------------------------------------------------------------------
+
+
+def test_rejects_stream_lands_gzip_under_rejected(pipeline: dict[str, Any]) -> None:
+    resources = pipeline["Resources"]
+    streams = _resources_of_type(pipeline, "AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == 1  # the events stream, besides RejectedDeliveryStream
+    stream = resources["RejectedDeliveryStream"]["Properties"]
+    assert stream["DeliveryStreamName"] == {"Ref": "RejectsStreamName"}
+    assert stream["DeliveryStreamType"] == "DirectPut"
+    dest = stream["ExtendedS3DestinationConfiguration"]
+    assert dest["BucketARN"] == {"Fn::GetAtt": ["AnalyticsBucket", "Arn"]}
+    assert dest["RoleARN"] == {"Fn::GetAtt": ["RejectedDeliveryRole", "Arn"]}
+    assert dest["Prefix"] == "rejected/" and dest["CompressionFormat"] == "GZIP"
+    assert dest["ErrorOutputPrefix"].startswith("errors/firehose-rejected/")
+    assert "!{firehose:error-output-type}" in dest["ErrorOutputPrefix"]
+    interval = pipeline["Parameters"]["RejectsBufferIntervalSeconds"]
+    assert interval["Default"] == interval["MaxValue"] == 900
+    outputs = pipeline["Outputs"]
+    assert outputs["RejectsStreamName"]["Value"] == {"Ref": "RejectedDeliveryStream"}
+    assert outputs["RejectsStreamArn"]["Value"] == {"Fn::GetAtt": ["RejectedDeliveryStream", "Arn"]}
+    assert outputs["RejectedTable"]["Value"] == {"Ref": "RejectedGlueTable"}
+    assert _lifecycle_rule(pipeline, "rejected/")["ExpirationInDays"] == {
+        "Ref": "RejectedExpirationDays"
+    }
+    assert _lifecycle_rule(pipeline, "replayed/")["ExpirationInDays"] == {
+        "Ref": "RejectedExpirationDays"
+    }
+
+
+def test_rejects_role_writes_only_under_rejected(pipeline: dict[str, Any]) -> None:
+    role = pipeline["Resources"]["RejectedDeliveryRole"]["Properties"]
+    [statement_trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement_trust["Principal"] == {"Service": "firehose.amazonaws.com"}
+    [policy] = role["Policies"]
+    by_sid = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert by_sid["FindTheBucket"]["Resource"] == {"Fn::GetAtt": ["AnalyticsBucket", "Arn"]}
+    assert "s3:PutObject" not in by_sid["FindTheBucket"]["Action"]
+    assert by_sid["WriteRejectsOnly"]["Resource"] == [
+        {"Fn::Sub": "${AnalyticsBucket.Arn}/rejected/*"},
+        {"Fn::Sub": "${AnalyticsBucket.Arn}/errors/firehose-rejected/*"},
+    ]
+    assert by_sid["LogDeliveryErrors"]["Action"] == ["logs:PutLogEvents"]
+
+
+def test_rejected_table_projects_the_rejected_layout(pipeline: dict[str, Any]) -> None:
+    table = pipeline["Resources"]["RejectedGlueTable"]["Properties"]["TableInput"]
+    assert table["Name"] == {"Ref": "RejectedTableName"}
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month", "day", "hour"]
+    events_table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    projection = {k: v for k, v in table["Parameters"].items() if k.startswith("projection.")}
+    assert projection == {
+        k: v for k, v in events_table["Parameters"].items() if k.startswith("projection.")
+    }
+    template = table["Parameters"]["storage.location.template"]["Fn::Sub"]
+    assert template == "s3://${AnalyticsBucket}/rejected/${!year}/${!month}/${!day}/${!hour}/"
+    storage = table["StorageDescriptor"]
+    columns = [c["Name"] for c in storage["Columns"]]
+    serde = storage["SerdeInfo"]["Parameters"]
+    # Every field of both record kinds (chalicelib.rejects) is a column, mapped when camelCase.
+    from chalicelib.reject_summary import CSV_COLUMNS
+
+    fields = [f for f in CSV_COLUMNS if f != "metricName"] + ["eventText"]
+    assert sorted(columns) == sorted(f.lower() for f in fields)
+    for field in fields:
+        if field != field.lower():
+            assert serde[f"mapping.{field.lower()}"] == field
+
+
+def test_athena_md_ddl_declares_the_template_columns(pipeline: dict[str, Any]) -> None:
+    import re
+
+    doc = (ROOT / "docs" / "ATHENA.md").read_text(encoding="utf-8")
+    ddl = doc.split("CREATE EXTERNAL TABLE IF NOT EXISTS owned_analytics.rejected", 1)[1]
+    columns_text = ddl.split("PARTITIONED BY", 1)[0]
+    documented = re.findall(r"`(\w+)` (\w+)", columns_text)
+    table = pipeline["Resources"]["RejectedGlueTable"]["Properties"]["TableInput"]
+    declared = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    assert documented == declared
+    for key, value in table["StorageDescriptor"]["SerdeInfo"]["Parameters"].items():
+        assert f"'{key}' = '{value}'" in ddl, key

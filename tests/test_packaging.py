@@ -297,18 +297,24 @@ def test_policy_has_no_wildcards(filename: str) -> None:
             assert not re.fullmatch(r"arn:[^:]*:[^:]*:[^:]*:[^:]*:\*", resource), resource
 
 
-def test_api_policy_names_exactly_the_stream(prod_env: dict[str, str]) -> None:
+def test_api_policy_names_exactly_the_events_and_rejects_streams(
+    prod_env: dict[str, str],
+) -> None:
     statements = _statements("policy-prod.json")
     firehose = [s for s in statements if not _is_logs_statement(s)]
     assert len(firehose) == 1
     assert _as_list(firehose[0]["Action"]) == ["firehose:PutRecordBatch"]
-    [resource] = _as_list(firehose[0]["Resource"])
-    match = re.fullmatch(
-        r"arn:aws:firehose:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):deliverystream/(?P<name>.+)",
-        resource,
-    )
-    assert match, resource
-    assert match.group("name") == prod_env["FIREHOSE_STREAM_NAME"]
+    names = []
+    for resource in _as_list(firehose[0]["Resource"]):
+        match = re.fullmatch(
+            r"arn:aws:firehose:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
+            r"deliverystream/(?P<name>.+)",
+            resource,
+        )
+        assert match, resource
+        names.append(match.group("name"))
+    assert names == [prod_env["FIREHOSE_STREAM_NAME"], prod_env["REJECTS_STREAM_NAME"]]
+    assert prod_env["REJECTS_STREAM_NAME"] != prod_env["FIREHOSE_STREAM_NAME"]
     s3_actions = [a for s in statements for a in _as_list(s["Action"]) if a.startswith("s3:")]
     assert not s3_actions
 

@@ -69,6 +69,9 @@ def test_each_rejected_event_is_kept_with_its_reason_and_batch_context() -> None
     [
         (b'{"events": [', "application/json", 400, "text"),
         (b"\xff\xfe binary", "text/plain", 400, "base64"),
+        # Short, or ending unfinished without being cut: not text, kept exactly.
+        (b"\xff\xfe", "text/plain", 400, "base64"),
+        (b'{"events": [] \xc3', "text/plain", 400, "base64"),
         (b"a=b", "application/x-www-form-urlencoded", 415, "text"),
         (body_bytes({"events": [{}] * 501}), "application/json", 413, "text"),
     ],

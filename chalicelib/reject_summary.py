@@ -1,0 +1,162 @@
+"""Stored rejects read back: counted by reason and metricName, or flattened into CSV rows.
+
+Rejects sit under ``rejected/YYYY/MM/DD/HH/`` (gzip from the rejects Firehose stream,
+plain NDJSON from the local sink), one record per rejected event or refused body in
+the format of :mod:`chalicelib.rejects`. Reading streams them object by object, so
+memory stays bounded by the number of distinct (reason, metricName) groups, which is
+capped too: past ``MAX_GROUPS`` the rest are counted under one "(other)" group.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, BinaryIO
+
+from chalicelib.csv.columns import format_cell, json_text
+from chalicelib.csv.read import BadLine, iter_json_objects
+from chalicelib.messages import shown
+from chalicelib.storage import ObjectStore
+
+# The metricName shown for a body refused whole, and for an event whose name is unknown.
+BODY = "(body)"
+NO_METRIC = "(none)"
+CUT_EVENT = "(event cut)"
+OTHER = "(other)"
+MAX_GROUPS = 10_000
+METRIC_CHARS = 128
+# The columns of `python -m exporter rejected --csv`: both record kinds in one table.
+CSV_COLUMNS = (
+    "receivedAt",
+    "requestId",
+    "reason",
+    "status",
+    "schemaVersion",
+    "index",
+    "metricName",
+    "sentAt",
+    "event",
+    "eventTruncated",
+    "context",
+    "contentType",
+    "bodyBytes",
+    "bodyEncoding",
+    "body",
+)
+
+
+def day_prefix(prefix: str, day: date) -> str:
+    """``rejected/`` and a day → ``rejected/YYYY/MM/DD/``, the layout every prefix shares."""
+    return f"{prefix}{day:%Y/%m/%d}/"
+
+
+def keys_for_days(store: ObjectStore, prefix: str, days: Iterable[date]) -> list[str]:
+    keys: list[str] = []
+    for day in days:
+        keys.extend(store.list_keys(day_prefix(prefix, day)))
+    return keys
+
+
+def iter_records(
+    store: ObjectStore, keys: Iterable[str], on_bad_line: Callable[[BadLine], None]
+) -> Iterator[dict[str, Any]]:
+    """Every JSON object of the objects at ``keys``; anything else goes to ``on_bad_line``."""
+    for key in keys:
+        with store.open_read(key) as stream:
+            for line_number, value, _ in iter_json_objects(stream, key):
+                if isinstance(value, BadLine):
+                    on_bad_line(value)
+                elif not isinstance(value, dict):
+                    on_bad_line(BadLine(key, line_number, "not a reject record", ""))
+                else:
+                    yield value
+
+
+def is_body_record(record: dict[str, Any]) -> bool:
+    """A body refused whole has no event index."""
+    return "index" not in record
+
+
+def metric_name(record: dict[str, Any]) -> str:
+    if is_body_record(record):
+        return BODY
+    event = record.get("event")
+    if isinstance(event, dict) and isinstance(event.get("metricName"), str):
+        return shown(event["metricName"], METRIC_CHARS)
+    return CUT_EVENT if "eventText" in record else NO_METRIC
+
+
+@dataclass
+class RejectSummary:
+    """Counts of stored rejects: events, bodies, unreadable lines, and per group."""
+
+    max_groups: int = MAX_GROUPS
+    events: int = 0
+    bodies: int = 0
+    unreadable: int = 0
+    groups: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(self, record: dict[str, Any]) -> None:
+        if is_body_record(record):
+            self.bodies += 1
+        else:
+            self.events += 1
+        group = (shown(record.get("reason", ""), 400), metric_name(record))
+        if group not in self.groups and len(self.groups) >= self.max_groups:
+            group = (OTHER, OTHER)
+        self.groups[group] = self.groups.get(group, 0) + 1
+
+    def add_bad_line(self, _bad: BadLine) -> None:
+        self.unreadable += 1
+
+    def ranked(self) -> list[tuple[int, str, str]]:
+        """(count, reason, metricName), the largest first."""
+        return sorted(
+            ((count, reason, metric) for (reason, metric), count in self.groups.items()),
+            key=lambda row: (-row[0], row[1], row[2]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "bodies": self.bodies,
+            "unreadable": self.unreadable,
+            "groups": [
+                {"count": count, "reason": reason, "metricName": metric}
+                for count, reason, metric in self.ranked()
+            ],
+        }
+
+
+def csv_row(record: dict[str, Any]) -> list[str]:
+    """One record as CSV cells: the event and context as JSON text, formulas neutralised."""
+    values = dict(record)
+    values["metricName"] = metric_name(record)
+    if "event" in record:
+        values["event"] = json_text(record["event"])
+    elif "eventText" in record:
+        values["event"] = record["eventText"]
+    if "context" in record:
+        values["context"] = json_text(record["context"])
+    return [format_cell(values.get(column), True) for column in CSV_COLUMNS]
+
+
+class CsvRecords:
+    """Writes records as CSV rows to a binary handle (UTF-8, header first)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
+        self._writer = csv.writer(self._text)
+        self._writer.writerow(CSV_COLUMNS)
+        self.rows = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self._writer.writerow(csv_row(record))
+        self.rows += 1
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()  # the handle belongs to the caller

@@ -1,0 +1,192 @@
+"""Stored rejects validated again: each event as the route would store it now, or why not.
+
+A reject (see :mod:`chalicelib.rejects`) goes through a ``BatchValidator`` with the
+limits given (today's schema, limits perhaps raised since) exactly as the route would
+have taken it: the event with its batch's context and ``sentAt``, at the moment it was
+first received. So a now-valid event keeps its ``eventId``, gets ``serverTimestamp`` =
+the reject's ``receivedAt`` and the ``derivedTimestamp`` the route would have given it.
+An event sent without an ``eventId`` gets the uuid5 of (requestId, receivedAt, index),
+its replay key, the same on every replay: it is set on the event before validation,
+where the route would have appended a random one, so the stored line is otherwise the
+same. A body refused whole is read again when its first 64 KiB were all of it.
+
+The rejects of one request are stored next to each other (one sink write), so they are
+validated as one batch: the envelope is checked once per request, not once per event.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib.config import Limits
+from chalicelib.reject_summary import is_body_record
+from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
+
+# Fixed for ever: replay keys (and the eventIds derived from them) are uuid5 names in it.
+NAMESPACE = uuid.UUID("6f0b1f5e-2f8e-4c36-9a57-1d1f0c1e7a11")
+CUT_EVENT = "the event was kept cut to 64 KiB: it cannot be replayed"
+CUT_BODY = "the body was kept cut to 64 KiB: it cannot be replayed"
+NOT_A_RECORD = "not a reject record (no receivedAt/requestId, or a bad one)"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def key_bytes(request_id: str, received_at: str, index: int) -> bytes:
+    """The 16 bytes of ``uuid5(NAMESPACE, "requestId\\nreceivedAt\\nindex")``, computed
+    without a UUID object: one rejected event's identity in every run and every copy."""
+    name = f"{request_id}\n{received_at}\n{index}".encode("utf-8", "surrogatepass")
+    digest = bytearray(hashlib.sha1(NAMESPACE.bytes + name).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return bytes(digest)
+
+
+def replay_key(request_id: str, received_at: str, index: int) -> uuid.UUID:
+    return uuid.UUID(bytes=key_bytes(request_id, received_at, index))
+
+
+@functools.lru_cache(maxsize=256)  # the rejects of a request share their receivedAt
+def epoch_ms(iso: str) -> int:
+    """``2026-11-28T10:00:00.123Z`` → epoch ms; ValueError unless ``iso_ms`` gives it back."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    millis = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if iso_ms(millis) != iso:
+        raise ValueError(f"{iso!r} is not a receivedAt timestamp")
+    return millis
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One event of a reject: its stored line now, or why it is still refused."""
+
+    key: bytes
+    line: bytes | None
+    reason: str = ""
+
+
+@dataclass
+class Group:
+    """Events of one request to validate together: (replay key, event as sent)."""
+
+    shared: dict[str, Any]  # the batch's context and sentAt
+    received_ms: int
+    items: list[tuple[bytes, Any]]
+    request: tuple[str, str] = ("", "")  # (requestId, receivedAt) of event records
+
+
+class Revalidator:
+    """Stored rejects → groups of events (or reasons they cannot be) → outcomes."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._validator = BatchValidator(limits)
+
+    def work(self, records: Iterable[dict[str, Any]]) -> Iterator[Group | Outcome | str]:
+        """Per request a ``Group``; a body that no longer parses an ``Outcome``; a record
+        that cannot be replayed its reason."""
+        group: Group | None = None
+        for record in records:
+            found = self._read(record)
+            if isinstance(found, Group) and group is not None and _joins(group, found):
+                group.items.extend(found.items)
+                continue
+            if group is not None:
+                yield group
+                group = None
+            if isinstance(found, Group) and found.request != ("", ""):
+                group = found  # event records of one request follow each other
+            else:
+                yield found
+        if group is not None:
+            yield group
+
+    def validate(self, group: Group, items: list[tuple[bytes, Any]]) -> Iterator[Outcome]:
+        """The outcome of each of ``items`` (a part of ``group``), in order."""
+        step = self.limits.max_events_per_batch
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            batch = {**group.shared, "events": [_with_id(event, key) for key, event in chunk]}
+            try:
+                result = self._validator.process(batch, group.received_ms)
+            except BadRequest as exc:  # the batch's context no longer passes
+                yield from (Outcome(key, None, exc.message) for key, _ in chunk)
+                continue
+            reasons = {rejection.index: rejection.error for rejection in result.rejected}
+            lines = iter(result.records)
+            for index, (key, _) in enumerate(chunk):
+                reason = reasons.get(index)
+                yield Outcome(key, next(lines)) if reason is None else Outcome(key, None, reason)
+
+    def _read(self, record: dict[str, Any]) -> Group | Outcome | str:
+        request_id, received_at = record.get("requestId"), record.get("receivedAt")
+        if not isinstance(request_id, str) or not isinstance(received_at, str):
+            return NOT_A_RECORD
+        try:
+            received_ms = epoch_ms(received_at)
+            if is_body_record(record):
+                return self._body(record, request_id, received_at, received_ms)
+            event = _kept_event(record)
+        except (KeyError, ValueError, RecursionError, TypeError, AttributeError):  # not ours
+            return NOT_A_RECORD
+        if event is _CUT:
+            return CUT_EVENT
+        index = record["index"]
+        if not isinstance(index, int):
+            return NOT_A_RECORD
+        shared: dict[str, Any] = {"context": record.get("context") or {}}
+        if "sentAt" in record:
+            shared["sentAt"] = record["sentAt"]
+        item = (key_bytes(request_id, received_at, index), event)
+        return Group(shared, received_ms, [item], (request_id, received_at))
+
+    def _body(
+        self, record: dict[str, Any], request_id: str, received_at: str, received_ms: int
+    ) -> Group | Outcome | str:
+        kept = record["body"]
+        encoded = record.get("bodyEncoding") == "base64"
+        raw = base64.b64decode(kept, validate=True) if encoded else kept.encode()
+        if record.get("bodyBytes") != len(raw):
+            return CUT_BODY
+        try:
+            batch = parse_body(raw, record.get("contentType"), self.limits)
+            self._validator.process(batch, received_ms)  # the checks of the whole batch
+        except BadRequest as exc:
+            return Outcome(key_bytes(request_id, received_at, -1), None, exc.message)
+        events: list[Any] = batch["events"]  # a list: the envelope passed
+        shared = {name: value for name, value in batch.items() if name != "events"}
+        keys = (key_bytes(request_id, received_at, i) for i in range(len(events)))
+        return Group(shared, received_ms, list(zip(keys, events, strict=False)))
+
+
+def _joins(group: Group, found: Group) -> bool:
+    return (
+        found.request == group.request
+        and found.shared == group.shared
+        and len(group.items) < 10_000  # bounded, whatever a file holds
+    )
+
+
+_CUT = object()
+
+
+def _kept_event(record: dict[str, Any]) -> Any:
+    """The event as sent, or ``_CUT`` when only its first 64 KiB were kept."""
+    if "event" in record:
+        return record["event"]
+    if record.get("eventTruncated") is False:  # kept as text only because orjson refused it
+        return json.loads(record["eventText"])
+    return _CUT
+
+
+def _with_id(event: Any, key: bytes) -> Any:
+    """The event with its replay key as eventId when it was sent without one."""
+    if isinstance(event, dict) and "eventId" not in event:
+        return {**event, "eventId": str(uuid.UUID(bytes=key))}
+    return event
