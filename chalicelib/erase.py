@@ -800,8 +800,9 @@ class _Run:
         return report
 
     def _plan(self, found: list[ObjectResult]) -> dict[str, ObjectResult]:
-        """The objects of this run: what the scan found now, and what an interrupted run
-        of the same request planned (the counts it found there, unless there is more)."""
+        """The objects of this run: what an interrupted run of the same request planned
+        (with the counts it found), and what the scan finds now (its counts win: an
+        object still holding matches was not rewritten yet)."""
         plan: dict[str, ObjectResult] = {}
         for entry in (self.pending or {}).get("objects", []):
             plan[entry["key"]] = ObjectResult(entry["key"], entry["kind"], Removed.from_json(entry))
