@@ -15,9 +15,11 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from botocore.exceptions import ClientError
+
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
 
 class StoreError(Exception):
@@ -35,6 +37,21 @@ class ObjectStore(Protocol):
 
     def describe(self, key: str) -> str:
         """Where ``key`` is, for people: a path or an s3:// URL."""
+
+
+class ErasableStore(ObjectStore, Protocol):
+    """What erasure needs besides reading and publishing: existence, deletion, and
+    removal of every copy of a key that is not its current content (S3 versions)."""
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove ``key`` and every older version of it, the current one last (so an
+        interrupted delete leaves the key listed); nothing happens if it is absent."""
+
+    def purge_old_versions(self, key: str) -> int:
+        """Delete every version of exactly ``key`` but the current object (all of them,
+        delete markers included, when there is none); say how many were deleted."""
 
 
 class LocalStore:
@@ -77,12 +94,22 @@ class LocalStore:
     def describe(self, key: str) -> str:
         return str(self.root / key)
 
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def delete(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    def purge_old_versions(self, key: str) -> int:
+        return 0  # a file has no versions: a rename replaced the old content
+
 
 class S3Store:
     def __init__(self, client: S3Client, bucket: str, part_bytes: int = 16 * 1024 * 1024) -> None:
         self._client = client
         self.bucket = bucket
         self._part_bytes = part_bytes
+        self._versioning: str | None = None  # the bucket's versioning status, once asked
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -108,6 +135,62 @@ class S3Store:
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    def delete(self, key: str) -> None:
+        if not self._versioned():
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+            return
+        self.purge_old_versions(key)
+        try:
+            latest = self._client.head_object(Bucket=self.bucket, Key=key).get("VersionId")
+        except ClientError as exc:
+            if _missing(exc):
+                return
+            raise
+        # By version id: no delete marker is left behind.
+        self._client.delete_object(Bucket=self.bucket, Key=key, VersionId=latest or "null")
+
+    def purge_old_versions(self, key: str) -> int:
+        if not self._versioned():
+            return 0
+        old: list[ObjectIdentifierTypeDef] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
+            # The prefix also lists longer keys: only this key's copies count. The
+            # current object is the latest version; a latest delete marker means none.
+            for version in page.get("Versions", []):
+                if version["Key"] == key and not version.get("IsLatest"):
+                    old.append({"Key": key, "VersionId": version["VersionId"]})
+            for marker in page.get("DeleteMarkers", []):
+                if marker["Key"] == key:
+                    old.append({"Key": key, "VersionId": marker["VersionId"]})
+        for start in range(0, len(old), 1000):
+            answer = self._client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": old[start : start + 1000], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                error = answer["Errors"][0]
+                raise StoreError(
+                    f"could not delete an old version of {self.describe(key)}: "
+                    f"{error.get('Code')} {error.get('Message')}"
+                )
+        return len(old)
+
+    def _versioned(self) -> bool:
+        """Has versioning ever been on? A bucket that never had it has no old versions."""
+        if self._versioning is None:
+            answer = self._client.get_bucket_versioning(Bucket=self.bucket)
+            self._versioning = answer.get("Status", "")
+        return bool(self._versioning)
 
 
 class _ReadableStream(io.RawIOBase):
@@ -200,6 +283,10 @@ class _MultipartWriter(io.RawIOBase):
             self._client.abort_multipart_upload(
                 Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
             )
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 def _content_type(key: str) -> str:

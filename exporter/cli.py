@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
+from botocore.config import Config
 
 from chalicelib.aws import make_client
 from chalicelib.config import MIN_CSV_COLUMNS, Settings
@@ -32,9 +33,15 @@ def _parse_day(value: str, option: str) -> date:
 
 
 def open_source(
-    source: str, endpoint_url: str | None = None, region: str | None = None
+    source: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    *,
+    max_connections: int | None = None,
 ) -> tuple[ObjectStore, str]:
-    """``DIR`` or ``s3://bucket[/prefix]`` → a store and the prefix the layout starts at."""
+    """``DIR`` or ``s3://bucket[/prefix]`` → a store and the prefix the layout starts at.
+
+    ``max_connections``: the S3 client's connection pool, for that many threads."""
     if source.startswith("s3://"):
         bucket, _, prefix = source[len("s3://") :].partition("/")
         if not bucket:
@@ -42,7 +49,8 @@ def open_source(
         if prefix and not prefix.endswith("/"):
             prefix += "/"
         with aws_errors("S3"):  # a missing AWS_PROFILE fails here already
-            client = make_client("s3", region=region, endpoint_url=endpoint_url)
+            config = Config(max_pool_connections=max_connections) if max_connections else None
+            client = make_client("s3", region=region, endpoint_url=endpoint_url, config=config)
         return S3Store(client, bucket), prefix
     path = Path(source)
     if not path.is_dir():
@@ -237,13 +245,14 @@ def _settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
     )
 
 
-# Data commands defined beside the features they query (Athena, rejects).
+# Data commands defined beside the features they query (Athena, rejects) or change (erasure).
 def _register_optional_commands() -> None:
-    from exporter import athena, rejects
+    from exporter import athena, erase, rejects
 
     cli.add_command(athena.athena_query)
     cli.add_command(rejects.rejected_command)
     cli.add_command(rejects.replay_command)
+    cli.add_command(erase.erase_command)
 
 
 _register_optional_commands()

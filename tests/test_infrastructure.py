@@ -164,6 +164,44 @@ def test_lifecycle_rules_are_parameters(pipeline: dict[str, Any]) -> None:
     assert params["RawExpirationDays"]["Default"] > params["RawTransitionDays"]["Default"]
 
 
+def test_every_prefix_holding_events_expires(pipeline: dict[str, Any]) -> None:
+    """Retention covers every copy: csv/ and rejected/ too, each its own parameter; csv/
+    and erasure/ rules exist unless their parameter is 0 (keep forever)."""
+    bucket = _one(pipeline, "AWS::S3::Bucket")
+    rules = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    params = pipeline["Parameters"]
+    conditions = pipeline["Conditions"]
+    expected = {
+        "raw/": "RawExpirationDays",
+        "errors/": "ErrorsExpirationDays",
+        "csv/": "CsvExpirationDays",
+        "rejected/": "RejectedExpirationDays",
+        "replayed/": "RejectedExpirationDays",
+        "erasure/": "ErasureAuditExpirationDays",
+    }
+    found = {}
+    for rule in rules:
+        if "Fn::If" in rule:
+            condition, rule, otherwise = rule["Fn::If"]
+            parameter = rule["ExpirationInDays"]["Ref"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            assert conditions[condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, "0"]}]}
+            assert params[parameter]["MinValue"] == 0
+        if rule.get("Prefix") and "ExpirationInDays" in rule:
+            assert rule["Status"] == "Enabled"
+            found[rule["Prefix"]] = rule["ExpirationInDays"]
+    assert found == {prefix: {"Ref": name} for prefix, name in expected.items()} | {
+        "athena-results/": {"Ref": "AthenaResultsExpirationDays"}
+    }
+    # CSVs hold raw's events: by default they go when raw/ does.
+    assert params["CsvExpirationDays"]["Default"] == params["RawExpirationDays"]["Default"]
+    [versions] = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert "Prefix" not in versions and "Filter" not in versions
+    assert versions["NoncurrentVersionExpiration"] == {
+        "NoncurrentDays": {"Ref": "NoncurrentVersionExpirationDays"}
+    }
+
+
 def test_firehose_destination(pipeline: dict[str, Any]) -> None:
     bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
     stream = _one(pipeline, "AWS::KinesisFirehose::DeliveryStream")["Properties"]
