@@ -405,14 +405,26 @@ def compare(
     return result
 
 
+@pytest.fixture(scope="module")
+def day_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("generated-day")
+    generated_day(root)
+    return root
+
+
+@pytest.fixture
+def day_con(con: duckdb.DuckDBPyConnection, day_root: Path) -> duckdb.DuckDBPyConnection:
+    """DuckDB with the generated day behind the Glue table's mirror."""
+    mirror_glue_table(con, day_root)
+    return con
+
+
 @pytest.mark.parametrize("max_columns", [1000, 24], ids=["all-columns", "column-budget"])
 def test_athena_sql_gives_the_lambda_csv(
-    tmp_path: Path, con: duckdb.DuckDBPyConnection, max_columns: int
+    day_root: Path, day_con: duckdb.DuckDBPyConnection, max_columns: int
 ) -> None:
-    generated_day(tmp_path)
-    mirror_glue_table(con, tmp_path)
-    lambda_header, lambda_rows, _ = lambda_csv(tmp_path, max_columns)
-    header, rows = athena_csv(con, max_columns)
+    lambda_header, lambda_rows, _ = lambda_csv(day_root, max_columns)
+    header, rows = athena_csv(day_con, max_columns)
     assert header == lambda_header
     assert ("_overflow" in header) == (max_columns < 100)
     result = compare(header, lambda_rows, rows)
@@ -426,16 +438,14 @@ def test_athena_sql_gives_the_lambda_csv(
 
 
 def test_bad_lines_query_names_the_objects_the_lambda_reported(
-    tmp_path: Path, con: duckdb.DuckDBPyConnection
+    day_root: Path, day_con: duckdb.DuckDBPyConnection
 ) -> None:
-    generated_day(tmp_path)
-    mirror_glue_table(con, tmp_path)
-    _, _, out = lambda_csv(tmp_path, 1000)
+    _, _, out = lambda_csv(day_root, 1000)
     errors = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
     reported = Counter(
         Path(json.loads(line)["source"]).name for line in errors.read_text().splitlines()
     )
-    header, rows = run_query(con, build_bad_lines_query(DB, TABLE, DAY))
+    header, rows = run_query(day_con, build_bad_lines_query(DB, TABLE, DAY))
     assert header == ["object", "bad_lines", "lines"]
     found = {Path(str(path)).name: int(str(bad)) for path, bad, _ in rows}
     assert (

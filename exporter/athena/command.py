@@ -210,7 +210,9 @@ def athena_query(
         runner: Runner | None = None
         if run:
             client: AthenaClient = make_client("athena", region=region, endpoint_url=endpoint_url)
-            runner = Runner(client, workgroup, output_location, timeout)
+            runner = Runner(
+                client, workgroup=workgroup, output_location=output_location, timeout=timeout
+            )
         if bad_lines:
             sql = build_bad_lines_query(database, table, day.date())
             click.echo(sql)

@@ -33,8 +33,7 @@ from exporter.athena.sql import (
     FLATTEN_LEVELS,
     attributes_object,
     cell_text,
-    deeper_keys,
-    deeper_values,
+    deeper,
     empty_object,
     first_keys,
     first_values,
@@ -119,12 +118,12 @@ def _cells_ctes(database: str, table: str, day: dt.date) -> str:
         ")",
     ]
     for n in range(1, FLATTEN_LEVELS + 1):
-        keys, values = f'"__k{n - 1}"', f'"__v{n - 1}"'
+        keys, values = deeper(f'"__k{n - 1}"', f'"__v{n - 1}"')
         levels.append(
             f"level{n} AS (\n"
             f"  SELECT {_CARRIED},\n"
-            f'    {deeper_keys(keys, values)} AS "__k{n}",\n'
-            f'    {deeper_values(values)} AS "__v{n}"\n'
+            f'    {keys} AS "__k{n}",\n'
+            f'    {values} AS "__v{n}"\n'
             f"  FROM level{n - 1}\n"
             ")"
         )

@@ -172,25 +172,23 @@ def _expand(array: str, values: str, leaf: str, children: Callable[[str], str]) 
     )
 
 
-def deeper_keys(keys: str, values: str) -> str:
-    """Names one level down: ``name`` of an object becomes ``name_child``."""
+def deeper(keys: str, values: str) -> tuple[str, str]:
+    """Names and values one level down, in the same order: the entry ``name`` of an
+    object becomes one ``name_child`` entry per child that is not null."""
     separator = quote_literal(FLATTEN_SEPARATOR)
-    return _expand(
+    names = _expand(
         keys,
         values,
         f"{keys}[i]",
-        lambda obj: f"transform({_present_keys(obj)}, c -> {keys}[i] || {separator} || c)",
+        lambda m: f"transform({_present_keys(m)}, c -> {keys}[i] || {separator} || c)",
     )
-
-
-def deeper_values(values: str) -> str:
-    """Values one level down, in the order of :func:`deeper_keys`."""
-    return _expand(
+    children = _expand(
         values,
         values,
         f"{values}[i]",
-        lambda obj: f"transform({_present_keys(obj)}, c -> element_at({obj}, c))",
+        lambda m: f"transform({_present_keys(m)}, c -> element_at({m}, c))",
     )
+    return names, children
 
 
 # --- rendering -----------------------------------------------------------------------
