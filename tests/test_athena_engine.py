@@ -33,7 +33,7 @@ from click.testing import CliRunner
 from sqlglot.errors import ErrorLevel
 
 from chalicelib.config import Limits
-from chalicelib.csv.columns import format_cell
+from chalicelib.csv.columns import format_cell, header_cell
 from chalicelib.validate import BatchValidator
 from exporter.athena import (
     build_bad_lines_query,
@@ -173,7 +173,7 @@ def generated_day(root: Path) -> None:
                 "text": FORMULA_LIKE[index % len(FORMULA_LIKE)],
                 "ratio": _random_float(rng) if index % 3 else rng.choice([0.1, 1e16, 1e-5, 2.5]),
                 "count": rng.randrange(-(10**15), 10**15),
-                "tags": ["a", index, True, None] if index % 4 == 0 else [],
+                "tags": ["a", index, True, None, 'é 😀\n"q"'] if index % 4 == 0 else [],
                 "scores": [1e16, 0.5, index / 7] if index % 9 == 0 else [index],
                 "nested": {"depth": {"more": {"deepest": {"leaf": index, "flag": None}}}},
                 f"only_{index % 5}": "sometimes",
@@ -235,6 +235,13 @@ def generated_day(root: Path) -> None:
                 "serverTimestamp": "2024-02-03T11:00:02.000Z",
             },
             {"eventId": "42", "sessionId": "backfill", "timestamp": 3, "metricName": "StringId"},
+            {
+                "eventId": "odd-keys",
+                "sessionId": "backfill",
+                "timestamp": 4,
+                "metricName": "OddKeys",
+                "metricAttributes": {"nul\u0000key": "x", "tab\tkey": "y", "quote\"key'": "z"},
+            },
         ]
     ]
     malformed = [
@@ -289,7 +296,8 @@ def athena_csv(
     _, found = run_query(con, build_columns_query(DB, TABLE, DAY))
     query = daily_csv_query(DB, TABLE, DAY, parse_column_counts(found), max_columns=max_columns)
     header, rows = run_query(con, query.sql)
-    assert header == [*query.columns], "the result's columns are the header the builder chose"
+    shown = [header_cell(column, True) for column in query.columns]
+    assert header == shown, "the result's columns are the header the builder chose"
     return header, rows
 
 
@@ -457,7 +465,8 @@ def test_bad_lines_query_names_the_objects_the_lambda_reported(
         }
     )
     lines = {Path(str(path)).name: int(str(count)) for path, _, count in rows}
-    assert lines["stream-1-2024-02-03-11-00-00-d.gz"] == 5 + 1 + 8  # blank line not counted
+    # 6 records from elsewhere, "[1, 2]", a batch of 8; the blank line does not count
+    assert lines["stream-1-2024-02-03-11-00-00-d.gz"] == 6 + 1 + 8
 
 
 # --- the side-by-side in ATHENA.md ------------------------------------------------------

@@ -25,6 +25,7 @@ from exporter.athena import (
     quote_literal,
     rank_columns,
 )
+from exporter.athena.sql import text_value
 from tests.conftest import REPO_ROOT
 
 DB = "owned_analytics"
@@ -40,6 +41,7 @@ ODD_KEYS = [
     "$.path[0]",
     "back\\slash'",
     "=formula",
+    "nul\x00key",
 ]
 
 
@@ -136,6 +138,8 @@ def test_quote_helpers() -> None:
         quote_literal("nul\x00")
     with pytest.raises(TypeError):
         quote_literal(1)  # type: ignore[arg-type]
+    assert text_value("a'b") == "'a''b'"
+    assert text_value("a\x00b\x00") == "('a' || chr(0) || 'b' || chr(0) || '')"
 
 
 @pytest.mark.parametrize("key", ODD_KEYS)
@@ -144,7 +148,7 @@ def test_odd_column_names_stay_inside_quotes(key: str) -> None:
     query = daily_csv_query(DB, TABLE, DAY, counts_of(*columns))
     statement = parsed(query.sql)
     assert not list(statement.find_all(exp.Drop))
-    assert quote_literal(f"attr_{key}") in query.sql
+    assert text_value(f"attr_{key}") in query.sql
     names = output_names(query.sql)
     expected = [header_cell(f"attr_{key}", True), header_cell(f"attr_outer_{key}", True)]
     assert sorted(names[-2:]) == sorted(expected)

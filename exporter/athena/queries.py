@@ -45,6 +45,7 @@ from exporter.athena.sql import (
     quote_identifier,
     quote_literal,
     table_ref,
+    text_value,
     top_level_keys,
 )
 
@@ -236,7 +237,7 @@ def build_daily_csv_query(
     if not columns:
         raise ValueError("the CSV needs at least one column")
     d = parse_day(day)
-    names = ", ".join(quote_literal(c) for c in columns)
+    names = ", ".join(text_value(c) for c in columns)
     select = [
         f'"__n"[{index}] AS {quote_identifier(header_cell(column, True))}'
         for index, column in enumerate(columns, start=1)

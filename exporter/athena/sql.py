@@ -57,6 +57,14 @@ def quote_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def text_value(value: str) -> str:
+    """A string as SQL: a literal, with any NUL character (which a literal cannot
+    hold, but a JSON key can) joined in as chr(0)."""
+    if "\x00" not in value:
+        return quote_literal(value)
+    return "(" + " || chr(0) || ".join(quote_literal(p) for p in value.split("\x00")) + ")"
+
+
 def table_ref(database: str, table: str) -> str:
     return f"{quote_identifier(database)}.{quote_identifier(table)}"
 
