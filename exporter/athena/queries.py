@@ -324,10 +324,12 @@ def daily_csv_query(
     def build(kept: int) -> DailyQuery:
         named = order_columns(ranked[:kept])
         overflowed = ranked[kept:]
+        # A record's own "_overflow" field goes into the column too, as in the converter.
+        overflow = bool(overflowed) or OVERFLOW_COLUMN in counts
         sql = build_daily_csv_query(
-            database, table, day, named, overflow=bool(overflowed), order_rows=order_rows
+            database, table, day, named, overflow=overflow, order_rows=order_rows
         )
-        return DailyQuery(sql, named + ([OVERFLOW_COLUMN] if overflowed else []), overflowed)
+        return DailyQuery(sql, named + ([OVERFLOW_COLUMN] if overflow else []), overflowed)
 
     query = build(min(limit, len(ranked)))
     if _size(query.sql) <= max_bytes:
