@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import json
 import os
 import time
 from collections.abc import Callable
@@ -35,13 +36,14 @@ from clitools import aws_errors
 from exporter.athena import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
-    DEFAULT_TIMEOUT_SECONDS,
+    LINE_COLUMN,
     AthenaQueryError,
     execute_query,
     fetch_rows,
     quote_identifier,
     quote_literal,
 )
+from exporter.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from exporter.cli import (
     MAX_COLUMNS_OPTION,
     _parse_day,
@@ -58,24 +60,6 @@ if TYPE_CHECKING:
 S3_THREADS = 16
 # The workgroup infrastructure/pipeline.yaml creates (its results go to athena-results/).
 DEFAULT_WORKGROUP = "owned-analytics"
-# Fields of the stored record that the Glue table has as string columns: what Athena
-# can locate. Other --match fields need the scan.
-ATHENA_FIELDS = frozenset(
-    {
-        "sessionId",
-        "eventId",
-        "metricName",
-        "demoContentId",
-        "device",
-        "deviceCodename",
-        "language",
-        "appVersion",
-        "gitCommitSha",
-        "serverTimestamp",
-        "derivedTimestamp",
-    }
-)
-
 
 # --- Athena ----------------------------------------------------------------------------
 
@@ -97,17 +81,21 @@ def partition_filter(first: dt.date, last: dt.date) -> str:
 
 
 def build_locate_query(database: str, table: str, request: ErasureRequest) -> str:
-    """``SELECT DISTINCT "$path"`` of the raw objects holding a match in the range."""
-    unlocatable = [name for name, _ in request.criteria if name not in ATHENA_FIELDS]
-    if unlocatable:
-        raise ErasureError(
-            f"Athena cannot locate --match {', '.join(unlocatable)}: the table has no such "
-            "string column; run without --locate-with-athena (the scan reads every object)"
-        )
-    matches = " OR ".join(
-        f"{quote_identifier(name.lower())} IN ({', '.join(quote_literal(v) for v in values)})"
-        for name, values in request.criteria
-    )
+    """``SELECT DISTINCT "$path"`` of the raw objects that may hold a match in the range.
+
+    The events table has one column, each raw line's text (see exporter/athena), so any
+    top-level field can be located. A line matches when the field's value is one asked
+    for, or when its text holds one anywhere (so lines that are not JSON, or that spell a
+    value with escapes, are not missed): the scan that follows decides exactly.
+    """
+    line = quote_identifier(LINE_COLUMN)
+    conditions = []
+    for name, values in request.criteria:
+        path = quote_literal("$[" + json.dumps(name) + "]")
+        listed = ", ".join(quote_literal(value) for value in values)
+        conditions.append(f"json_extract_scalar({line}, {path}) IN ({listed})")
+        conditions.extend(f"strpos({line}, {quote_literal(value)}) > 0" for value in values)
+    matches = "\n    OR ".join(conditions)
     return (
         f"-- Raw objects holding events to erase, {request.first} to {request.last} (UTC).\n"
         f'SELECT DISTINCT "$path" AS path\n'

@@ -1,4 +1,4 @@
-"""exporter.athena: the SQL builders (pure) and the Athena runner (against moto)."""
+"""exporter.athena: the runner (scripted, then against moto) and the athena-query command."""
 
 from __future__ import annotations
 
@@ -14,276 +14,56 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from chalicelib.csv.columns import FIXED_COLUMNS
 from exporter.athena import (
     AthenaQueryError,
     AthenaQueryTimeout,
+    BadObject,
+    Runner,
     athena_query,
     attribute_column,
-    build_attribute_keys_query,
+    build_columns_query,
     build_daily_csv_query,
-    discover_attribute_keys,
+    discover_columns,
     execute_query,
     fetch_rows,
-    output_columns,
+    find_bad_objects,
+    named_columns,
     parse_attribute_option,
-    parse_attribute_paths,
-    partition_predicates,
-    quote_identifier,
-    quote_literal,
     run_query,
 )
+from tests.test_athena_sql import output_names
 
 DB = "owned_analytics"
 TABLE = "events"
 DAY = "2024-02-03"
 RESULTS = "s3://analytics-results/athena-results/"
 
-# --- helpers -------------------------------------------------------------------------
 
-_SCAN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|[(),]|[^'\"(),]+")
-
-
-def select_aliases(sql: str) -> list[str]:
-    """Column aliases of the final SELECT of a daily CSV query, in order.
-
-    A small scanner that knows string literals and delimited identifiers, so keys
-    holding quotes, commas, parentheses or newlines cannot confuse it.
-    """
-    final = sql.split("\nSELECT\n", 1)[1].rsplit("\nFROM day_events", 1)[0]
-    items: list[list[str]] = [[]]
-    depth = 0
-    for token in _SCAN.findall(final):
-        if token == "(":
-            depth += 1
-        elif token == ")":
-            depth -= 1
-        elif token == "," and depth == 0:
-            items.append([])
-            continue
-        items[-1].append(token)
-    assert depth == 0
-    aliases = []
-    for item in items:
-        tokens = [t for t in item if t.strip()]
-        assert tokens[-2].rstrip().endswith(" AS"), tokens
-        alias = tokens[-1]
-        assert alias.startswith('"') and alias.endswith('"')
-        aliases.append(alias[1:-1].replace('""', '"'))
-    return aliases
+# --- columns named on the command line ------------------------------------------------
 
 
-_TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*")
-
-
-def sql_outside_quotes(sql: str) -> str:
-    """The SQL with every string literal, delimited identifier and comment removed."""
-    return _TOKENS.sub(" ", sql)
-
-
-# --- column order and structure -------------------------------------------------------
-
-
-def test_fixed_columns_lead_then_sorted_extras_then_sorted_attributes() -> None:
-    sql = build_daily_csv_query(
-        DB, TABLE, DAY, ["zeta", "action", ("nested", "depth"), "Button"], ["screenSize", "abTest"]
-    )
-    aliases = select_aliases(sql)
-    assert aliases[:9] == [
-        "timestamp",
-        "serverTimestamp",
-        "sessionId",
-        "metricName",
-        "value",
-        "demoContentId",
-        "device",
-        "deviceCodename",
-        "language",
-    ]
-    assert tuple(aliases[:9]) == FIXED_COLUMNS
-    assert aliases[9:15] == sorted(
-        ["abTest", "appVersion", "derivedTimestamp", "eventId", "gitCommitSha", "screenSize"]
-    )
-    assert aliases[15:] == ["attr_Button", "attr_action", "attr_nested_depth", "attr_zeta"]
-    assert aliases == output_columns(
-        ["zeta", "action", ("nested", "depth"), "Button"], ["screenSize", "abTest"]
-    )
-
-
-def test_columns_are_read_by_lower_case_name() -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, [], ["screenSize"])
-    assert '"servertimestamp" AS "serverTimestamp"' in sql
-    assert '"screensize" AS "screenSize"' in sql
-    assert '"timestamp" AS "timestamp"' in sql
-
-
-def test_context_keys_do_not_duplicate_known_columns() -> None:
-    aliases = select_aliases(build_daily_csv_query(DB, TABLE, DAY, [], ["device", "eventId"]))
-    assert len(aliases) == len(set(aliases)) == 13
-
-
-def test_without_attributes_there_are_no_attr_columns() -> None:
-    aliases = select_aliases(build_daily_csv_query(DB, TABLE, DAY))
-    assert not [a for a in aliases if a.startswith("attr_")]
-    assert "metricAttributes" not in aliases
-
-
-def test_dedup_keeps_first_by_server_timestamp() -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, ["a"])
-    assert (
-        'row_number() OVER (PARTITION BY "eventid" ORDER BY "servertimestamp" ASC NULLS LAST' in sql
-    )
-    assert sql.rstrip().splitlines()[-2:] == [
-        'WHERE "__rn" = 1',
-        'ORDER BY "servertimestamp", "eventid"',
-    ]
-    assert '"eventid" IS NOT NULL' in sql
-    unordered = build_daily_csv_query(DB, TABLE, DAY, ["a"], order_rows=False)
-    assert 'ORDER BY "servertimestamp", "eventid"' not in unordered
-    assert unordered.rstrip().endswith('WHERE "__rn" = 1')
-
-
-def test_reads_only_that_days_partitions() -> None:
-    sql = build_daily_csv_query(DB, TABLE, "2024-02-03", ["a"])
-    assert "WHERE \"year\" = '2024' AND \"month\" = '02' AND \"day\" = '03'" in sql
-    assert '"hour"' not in sql  # all 24 hours of the day
-    assert sql.count('FROM "owned_analytics"."events"') == 1
-    import datetime as dt
-
-    assert partition_predicates(dt.date(2024, 12, 31)) == (
-        "\"year\" = '2024' AND \"month\" = '12' AND \"day\" = '31'"
-    )
-    assert partition_predicates(dt.datetime(2024, 1, 5, 23, 59)) == partition_predicates(
-        "2024-01-05"
-    )
-
-
-@pytest.mark.parametrize("bad", ["2024-13-01", "yesterday", "2024/02/03", ""])
-def test_bad_dates_are_refused(bad: str) -> None:
-    with pytest.raises(ValueError, match="YYYY-MM-DD"):
-        build_daily_csv_query(DB, TABLE, bad)
-
-
-def test_attribute_value_rendering() -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, ["action"])
-    # scalars as text, JSON null as empty, objects/arrays as JSON text
-    assert (
-        "COALESCE(json_extract_scalar(element_at(\"__attrs\", 'action'), '$'), "
-        "NULLIF(json_format(element_at(\"__attrs\", 'action')), 'null')) AS \"attr_action\""
-    ) in sql
-    assert 'TRY_CAST(TRY(json_parse("metricattributes")) AS MAP(VARCHAR, JSON)) AS "__attrs"' in sql
-
-
-def test_nested_attribute_paths_flatten_with_underscore() -> None:
-    assert attribute_column(("nested", "depth")) == "attr_nested_depth"
-    assert attribute_column("plain") == "attr_plain"
-    sql = build_daily_csv_query(DB, TABLE, DAY, [("nested", "depth")])
-    assert (
-        "element_at(TRY_CAST(element_at(\"__attrs\", 'nested') AS MAP(VARCHAR, JSON)), 'depth')"
-        in sql
-    )
-
-
-def test_paths_flattening_to_one_column_share_it() -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, [("a", "b"), "a_b", ("a", "b")])
-    aliases = select_aliases(sql)
-    assert aliases.count("attr_a_b") == 1
-    line = next(x for x in sql.splitlines() if x.endswith('AS "attr_a_b"'))
-    assert line.strip().startswith("COALESCE(COALESCE(")
-
-
-# --- quoting --------------------------------------------------------------------------
-
-
-def test_quote_helpers() -> None:
-    assert quote_identifier("a") == '"a"'
-    assert quote_identifier('we"ird') == '"we""ird"'
-    assert quote_literal("it's") == "'it''s'"
-    assert quote_literal("back\\slash") == "'back\\slash'"  # no escaping in Trino literals
-    for bad in ("", "nul\x00"):
-        with pytest.raises(ValueError):
-            quote_identifier(bad)
-    with pytest.raises(ValueError):
-        quote_literal("nul\x00")
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "it's",
-        'say "hi"',
-        "x')) AS y FROM t; DROP TABLE events; --",
-        'x" FROM t; DROP TABLE events; --',
-        "new\nline -- comment",
-        "ümlaut ✓",
-        "$.path[0]",
-        "back\\slash'",
-    ],
-)
-def test_odd_attribute_keys_stay_inside_quotes(key: str) -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, [key, ("outer", key)], [])
-    assert quote_literal(key) in sql
-    assert quote_identifier("attr_" + key) in sql
-    outside = sql_outside_quotes(sql)
-    assert "DROP" not in outside
-    assert ";" not in outside
-    # Every quote is balanced: nothing but whitespace/SQL follows the last alias.
-    assert select_aliases(sql)[-2:] == sorted([f"attr_{key}", f"attr_outer_{key}"])
-
-
-def test_odd_database_table_and_context_names_are_quoted() -> None:
-    sql = build_daily_csv_query('my"db', "t; DROP TABLE x", DAY, [], ['ctx"; --'])
-    assert 'FROM "my""db"."t; DROP TABLE x"' in sql
-    assert '"ctx""; --" AS "ctx""; --"' in sql
-    assert "DROP" not in sql_outside_quotes(sql)
-
-
-@pytest.mark.parametrize("bad", [(), ["ok", "nul\x00"], "nul\x00"])
-def test_bad_attribute_paths_are_refused(bad: Any) -> None:
-    with pytest.raises(ValueError):
-        build_daily_csv_query(DB, TABLE, DAY, [bad])
-    with pytest.raises(TypeError):
-        build_daily_csv_query(DB, TABLE, DAY, [("ok", 1)])  # type: ignore[list-item]
-
-
-def test_empty_attribute_key_is_a_legal_json_key() -> None:
-    assert select_aliases(build_daily_csv_query(DB, TABLE, DAY, [""]))[-1] == "attr_"
-
-
-def test_empty_context_key_refused() -> None:
-    with pytest.raises(ValueError):
-        build_daily_csv_query(DB, TABLE, DAY, [], [""])
-
-
-# --- attribute discovery --------------------------------------------------------------
-
-
-def test_attribute_keys_query_shape() -> None:
-    sql = build_attribute_keys_query(DB, TABLE, DAY, max_depth=3)
-    assert "WHERE \"year\" = '2024' AND \"month\" = '02' AND \"day\" = '03'" in sql
-    assert "CROSS JOIN UNNEST(m) AS u (k, v)" in sql
-    assert "level3 AS (" in sql and "level4" not in sql
-    assert "SELECT DISTINCT json_format(CAST(key_path AS JSON)) AS key_path" in sql
-    # the deepest level keeps everything; shallower levels only their non-object leaves
-    assert "SELECT key_path FROM level3\n" in sql
-    assert "SELECT key_path FROM level1 WHERE TRY_CAST(v AS MAP(VARCHAR, JSON)) IS NULL" in sql
-    assert "level2" not in build_attribute_keys_query(DB, TABLE, DAY, max_depth=1)
-    with pytest.raises(ValueError):
-        build_attribute_keys_query(DB, TABLE, DAY, max_depth=0)
-
-
-def test_parse_attribute_paths_and_options() -> None:
-    assert parse_attribute_paths(['["a"]', '["n","d"]', '["a"]']) == [("a",), ("n", "d")]
-    with pytest.raises(ValueError):
-        parse_attribute_paths(["[]"])
-    with pytest.raises(ValueError):
-        parse_attribute_paths(['{"a": 1}'])
+def test_attribute_options_and_columns() -> None:
     assert parse_attribute_option("action") == ("action",)
     assert parse_attribute_option('["nested", "depth"]') == ("nested", "depth")
+    assert attribute_column(("nested", "depth")) == "attr_nested_depth"
     with pytest.raises(ValueError, match="JSON array"):
         parse_attribute_option("[not json")
-    with pytest.raises(ValueError, match="strings"):
-        parse_attribute_option("[1, 2]")
+    for bad in ("[1, 2]", "[]"):
+        with pytest.raises(ValueError, match="strings"):
+            parse_attribute_option(bad)
+    columns = named_columns([("a",), ("n", "d")], ["screenSize"])
+    assert list(columns) == [
+        "appVersion",
+        "derivedTimestamp",
+        "eventId",
+        "gitCommitSha",
+        "screenSize",
+        "attr_a",
+        "attr_n_d",
+    ]
+    for bad in ("", "attr_x", "_overflow"):
+        with pytest.raises(ValueError, match="cannot be a top-level column"):
+            named_columns([], [bad])
 
 
 # --- run_query with a scripted client -------------------------------------------------
@@ -397,6 +177,9 @@ def test_succeeded_without_location_is_an_error() -> None:
 # --- against a moto server -----------------------------------------------------------
 
 
+# --- against a moto server -----------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -445,11 +228,12 @@ def athena(aws_env: str) -> Any:
 
 
 def _seed_results(endpoint: str, *results: list[list[str]]) -> None:
+    """Rows for the next queries started, in order (moto runs no SQL)."""
     payload = {
         "results": [
             {
                 "rows": [{"Data": [{"VarCharValue": cell} for cell in row]} for row in rows],
-                "column_info": [{"Name": "key_path", "Type": "varchar"}],
+                "column_info": [{"Name": name, "Type": "varchar"} for name in rows[0]],
             }
             for rows in results
         ]
@@ -457,8 +241,13 @@ def _seed_results(endpoint: str, *results: list[list[str]]) -> None:
     _moto_api(endpoint, "/moto-api/static/athena/query-results", payload)
 
 
+COLUMNS_HEADER = ["column", "objects", "first"]
+BAD_LINES_HEADER = ["object", "bad_lines", "lines"]
+BAD_OBJECT = "s3://bucket/raw/2024/02/03/10/stream-1.gz"
+
+
 def test_moto_run_query_returns_result_csv_location(athena: Any) -> None:
-    sql = build_daily_csv_query(DB, TABLE, DAY, ["action"])
+    sql = build_daily_csv_query(DB, TABLE, DAY, ["timestamp", "attr_action"])
     execution = execute_query(athena, sql, output_location=RESULTS, database=DB)
     assert execution.output_location == f"{RESULTS}{execution.query_execution_id}.csv"
     assert run_query(athena, sql, output_location=RESULTS).startswith(RESULTS)
@@ -496,10 +285,25 @@ def test_moto_timeout_stops_query(athena: Any, aws_env: str) -> None:
         )
 
 
-def test_moto_discover_attribute_keys(athena: Any, aws_env: str) -> None:
-    _seed_results(aws_env, [["key_path"], ['["action"]'], ['["nested","depth"]'], ['["action"]']])
-    keys = discover_attribute_keys(athena, DB, TABLE, DAY, output_location=RESULTS)
-    assert keys == [("action",), ("nested", "depth")]
+def test_moto_discover_columns(athena: Any, aws_env: str) -> None:
+    _seed_results(aws_env, [COLUMNS_HEADER, ["attr_action", "3", "a"], ["uaBrowser", "2", "b"]])
+    runner = Runner(athena, output_location=RESULTS, sleep=lambda _: None)
+    assert discover_columns(runner, DB, TABLE, DAY) == {
+        "attr_action": (3, "a"),
+        "uaBrowser": (2, "b"),
+    }
+    query = athena.get_query_execution(
+        QueryExecutionId=athena.list_query_executions()["QueryExecutionIds"][0]
+    )["QueryExecution"]["Query"]
+    assert query == build_columns_query(DB, TABLE, DAY)
+
+
+def test_moto_find_bad_objects(athena: Any, aws_env: str) -> None:
+    _seed_results(aws_env, [BAD_LINES_HEADER, [BAD_OBJECT, "2", "120"]])
+    runner = Runner(athena, output_location=RESULTS, sleep=lambda _: None)
+    found, location = find_bad_objects(runner, DB, TABLE, DAY)
+    assert found == [BadObject(BAD_OBJECT, 2, 120)]
+    assert location.startswith(RESULTS)
 
 
 def test_moto_fetch_rows(athena: Any, aws_env: str) -> None:
@@ -511,22 +315,53 @@ def test_moto_fetch_rows(athena: Any, aws_env: str) -> None:
 # --- the click command ----------------------------------------------------------------
 
 
+def run_cli(*args: str) -> Any:
+    return CliRunner().invoke(athena_query, ["--date", DAY, *args])
+
+
 def test_cli_prints_sql_without_running() -> None:
-    result = CliRunner().invoke(
-        athena_query,
-        ["--date", DAY, "--attribute", "button", "--attribute", '["nested","depth"]'],
-    )
+    result = run_cli("--attribute", "button", "--attribute", '["nested","depth"]')
     assert result.exit_code == 0, result.output
-    assert select_aliases(result.stdout)[-2:] == ["attr_button", "attr_nested_depth"]
+    assert output_names(result.stdout)[-2:] == ["attr_button", "attr_nested_depth"]
     assert 'FROM "owned_analytics"."events"' in result.stdout
+    assert "discovered" not in result.stderr and "found" not in result.stderr
 
 
-def test_cli_without_attributes_warns_on_stderr() -> None:
-    result = CliRunner().invoke(athena_query, ["--date", DAY, "--database", "db", "--table", "t"])
+def test_cli_context_keys_become_columns() -> None:
+    result = run_cli("--context-key", "uaBrowser", "--context-key", "country")
+    assert result.exit_code == 0, result.output
+    names = output_names(result.stdout)
+    assert {"uaBrowser", "country", "eventId"} <= set(names)
+    assert names.index("country") < names.index("uaBrowser")
+
+
+def test_cli_without_columns_warns_on_stderr() -> None:
+    result = run_cli("--database", "db", "--table", "t")
     assert result.exit_code == 0
-    assert "no --attribute given" in result.stderr
-    assert result.stdout.startswith("-- Daily CSV for 2024-02-03")
+    assert "no --attribute or --context-key given" in result.stderr
+    assert result.stdout.startswith("-- Daily CSV")
     assert 'FROM "db"."t"' in result.stdout
+
+
+def test_cli_max_columns_and_overflow() -> None:
+    keys = [f"--attribute=k{n}" for n in range(5)]
+    result = run_cli("--max-columns", "12", *keys)
+    assert result.exit_code == 0, result.output
+    assert output_names(result.stdout)[-1] == "_overflow"
+    assert "in the JSON column _overflow" in result.stderr
+    assert run_cli("--max-columns", "5").exit_code == 2  # below the fixed columns
+
+
+def test_cli_bad_lines_prints_its_query() -> None:
+    result = run_cli("--bad-lines")
+    assert result.exit_code == 0, result.output
+    assert output_names(result.stdout) == BAD_LINES_HEADER
+
+
+def test_cli_unordered() -> None:
+    result = run_cli("--unordered", "--attribute", "a")
+    assert result.exit_code == 0
+    assert not result.stdout.rstrip().splitlines()[-1].startswith("ORDER BY")
 
 
 @pytest.mark.parametrize(
@@ -535,10 +370,11 @@ def test_cli_without_attributes_warns_on_stderr() -> None:
         (["--run"], "--run needs --workgroup or --output-location"),
         (["--output-location", "bucket/prefix"], "must be an s3:// URI"),
         (["--attribute", "[broken"], "not a JSON array"),
+        (["--context-key", "attr_x"], "cannot be a top-level column"),
     ],
 )
 def test_cli_errors_are_one_line(args: list[str], message: str) -> None:
-    result = CliRunner().invoke(athena_query, ["--date", DAY, *args])
+    result = run_cli(*args)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [f"Error: {result.stderr.strip()[7:]}"]
     assert message in result.stderr
@@ -551,50 +387,56 @@ def test_cli_bad_date_is_a_usage_error() -> None:
     assert "YYYY-MM-DD" in result.stderr or "%Y-%m-%d" in result.stderr
 
 
-def test_cli_run_discovers_attributes_and_prints_location(aws_env: str) -> None:
-    _seed_results(aws_env, [["key_path"], ['["zeta"]'], ['["action"]']])
-    result = CliRunner().invoke(
-        athena_query,
-        [
-            "--date",
-            DAY,
-            "--run",
-            "--output-location",
-            RESULTS,
-            "--region",
-            "us-east-1",
-            "--endpoint-url",
-            aws_env,
-        ],
+def moto_args(aws_env: str) -> list[str]:
+    return [
+        "--run",
+        "--output-location",
+        RESULTS,
+        "--region",
+        "us-east-1",
+        "--endpoint-url",
+        aws_env,
+    ]
+
+
+def test_cli_run_finds_columns_runs_and_reports_bad_lines(aws_env: str) -> None:
+    _seed_results(
+        aws_env,
+        [COLUMNS_HEADER, ["attr_zeta", "1", "b"], ["uaBrowser", "2", "a"]],
+        [["timestamp"]],  # the CSV query's (only its location is read)
+        [BAD_LINES_HEADER, [BAD_OBJECT, "2", "120"]],
     )
+    result = run_cli(*moto_args(aws_env))
     assert result.exit_code == 0, result.output
-    assert "discovered 2 attribute key(s)" in result.stderr
+    assert "found 2 column(s) on 2024-02-03" in result.stderr
+    assert "2 line(s) in 1 object(s) are not a JSON object" in result.stderr
+    assert f"--   {BAD_OBJECT}\t2\t120" in result.stderr
     lines = result.stdout.strip().splitlines()
     assert re.fullmatch(re.escape(RESULTS) + r"[0-9a-f-]+\.csv", lines[-1])
-    sql = "\n".join(lines[:-1])
-    assert select_aliases(sql)[-2:] == ["attr_action", "attr_zeta"]
+    names = output_names("\n".join(lines[:-1]))
+    assert names[-2:] == ["uaBrowser", "attr_zeta"]
 
 
-def test_cli_run_with_given_attributes_skips_discovery(aws_env: str) -> None:
-    result = CliRunner().invoke(
-        athena_query,
-        [
-            *("--date", DAY, "--run", "--output-location", RESULTS, "--attribute", "a"),
-            *("--region", "us-east-1", "--endpoint-url", aws_env),
-        ],
-    )
+def test_cli_run_bad_lines_lists_objects(aws_env: str) -> None:
+    _seed_results(aws_env, [BAD_LINES_HEADER, [BAD_OBJECT, "2", "120"]])
+    result = run_cli("--bad-lines", *moto_args(aws_env))
     assert result.exit_code == 0, result.output
-    assert "discovered" not in result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2] == f"{BAD_OBJECT}\t2\t120"
+    assert lines[-1].startswith(RESULTS)
+
+
+def test_cli_run_with_given_columns_skips_discovery(aws_env: str) -> None:
+    result = run_cli("--attribute", "a", *moto_args(aws_env))
+    assert result.exit_code == 0, result.output
+    assert "found" not in result.stderr and "not a JSON object" not in result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith(RESULTS)
 
 
 def test_cli_run_aws_error_is_one_line(aws_env: str) -> None:
-    result = CliRunner().invoke(
-        athena_query,
-        [
-            *("--date", DAY, "--run", "--workgroup", "missing", "--attribute", "a"),
-            *("--region", "us-east-1", "--endpoint-url", aws_env),
-        ],
+    result = run_cli(
+        *("--run", "--workgroup", "missing", "--attribute", "a"),
+        *("--region", "us-east-1", "--endpoint-url", aws_env),
     )
     assert result.exit_code == 1
     assert len(result.stderr.strip().splitlines()) == 1

@@ -134,14 +134,19 @@ def test_locate_query_text() -> None:
         """WHERE (("year" = '2026' AND "month" = '10' AND "day" IN ('30', '31')) """
         """OR ("year" = '2026' AND "month" = '11') """
         """OR ("year" = '2026' AND "month" = '12' AND "day" IN ('01')))\n"""
-        """  AND ("device" IN ('kiosk-17') OR "eventid" IN ('e1') """
-        """OR "sessionid" IN ('s''1', 's2'))"""
+        """  AND (json_extract_scalar("line", '$["device"]') IN ('kiosk-17')\n"""
+        """    OR strpos("line", 'kiosk-17') > 0\n"""
+        """    OR json_extract_scalar("line", '$["eventId"]') IN ('e1')\n"""
+        """    OR strpos("line", 'e1') > 0\n"""
+        """    OR json_extract_scalar("line", '$["sessionId"]') IN ('s''1', 's2')\n"""
+        """    OR strpos("line", 's''1') > 0\n"""
+        """    OR strpos("line", 's2') > 0)"""
     )
     assert partition_filter(date(2024, 2, 1), date(2024, 2, 29)) == (
         """("year" = '2024' AND "month" = '02')"""
     )
-    with pytest.raises(ErasureError, match="cannot locate --match note"):
-        build_locate_query("d", "t", request(matches=[("note", "x")]))
+    # Any top-level field can be located: the table holds whole lines.
+    assert """'$["note"]'""" in build_locate_query("d", "t", request(matches=[("note", "x")]))
 
 
 def _seed_athena_results(endpoint: str, rows: list[list[str]]) -> None:
@@ -216,3 +221,11 @@ def test_locate_with_athena_reads_only_what_it_found(
     audit_key = audit_line.removeprefix(f"audit record: s3://{bucket}/")
     audit = json.loads(s3.get_object(Bucket=bucket, Key=audit_key)["Body"].read())
     assert audit["request"]["locatedBy"] == "athena"
+
+
+def test_locate_query_parses_as_athena_sql() -> None:
+    import sqlglot
+
+    sql = build_locate_query("owned_analytics", "events", request(matches=[("device", "k'1")]))
+    parsed = sqlglot.parse_one(sql, read="athena")
+    assert parsed.find(sqlglot.exp.Select) is not None

@@ -288,30 +288,23 @@ def test_glue_table_partition_projection(pipeline: dict[str, Any]) -> None:
     assert template == "s3://${" + bucket_id + "}/raw/${!year}/${!month}/${!day}/${!hour}/"
     storage = table["StorageDescriptor"]
     assert storage["Location"] == {"Fn::Sub": "s3://${" + bucket_id + "}/raw/"}
-    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
 
 
-def test_glue_table_columns(pipeline: dict[str, Any]) -> None:
+def test_glue_table_is_one_line_column(pipeline: dict[str, Any]) -> None:
+    # The Athena queries (exporter.athena) parse each raw line themselves, so a new
+    # top-level field needs no column here; the table is the line, whole.
+    from exporter.athena import LINE_COLUMN
+
     table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
-    columns = {c["Name"]: c["Type"] for c in table["StorageDescriptor"]["Columns"]}
-    assert columns == {
-        "timestamp": "bigint",
-        "servertimestamp": "string",
-        "derivedtimestamp": "string",
-        "eventid": "string",
-        "sessionid": "string",
-        "metricname": "string",
-        "value": "double",
-        "democontentid": "string",
-        "device": "string",
-        "devicecodename": "string",
-        "language": "string",
-        "appversion": "string",
-        "gitcommitsha": "string",
-        "metricattributes": "string",
-    }
-    # Glue/Athena column names are lower case; the SerDe matches JSON keys case-insensitively.
-    assert all(name == name.lower() for name in columns)
+    storage = table["StorageDescriptor"]
+    assert storage["Columns"] == [
+        {"Name": LINE_COLUMN, "Type": "string", "Comment": storage["Columns"][0]["Comment"]}
+    ]
+    serde = storage["SerdeInfo"]
+    assert serde["SerializationLibrary"] == "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+    # The default field delimiter (\x01) cannot occur in a JSON line: nothing splits it.
+    assert "field.delim" not in serde.get("Parameters", {})
+    assert storage["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
 
 
 def test_athena_workgroup_results_in_bucket(pipeline: dict[str, Any]) -> None:
@@ -330,27 +323,6 @@ def test_outputs(pipeline: dict[str, Any]) -> None:
         assert name in outputs, name
     stream_id = _logical_id(pipeline, "AWS::KinesisFirehose::DeliveryStream")
     assert outputs["StreamArn"]["Value"] == {"Fn::GetAtt": [stream_id, "Arn"]}
-
-
-def test_serde_maps_camel_case_keys(pipeline: dict[str, Any]) -> None:
-    # The Athena CSV query (exporter.athena) reads exactly these fields; each camelCase
-    # JSON key needs a mapping because the SerDe runs case-sensitively (so nested
-    # metricAttributes keys keep their case).
-    from chalicelib.csv.columns import FIXED_COLUMNS
-    from exporter.athena import KNOWN_EXTRA_COLUMNS
-
-    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
-    storage = table["StorageDescriptor"]
-    columns = [c["Name"] for c in storage["Columns"]]
-    fields = [*FIXED_COLUMNS, *KNOWN_EXTRA_COLUMNS, "metricAttributes"]
-    assert sorted(columns) == sorted(f.lower() for f in fields)
-    serde = storage["SerdeInfo"]["Parameters"]
-    assert serde["case.insensitive"] == "false"
-    for field in fields:
-        if field != field.lower():
-            assert serde[f"mapping.{field.lower()}"] == field
-    mapped = {k.removeprefix("mapping.") for k in serde if k.startswith("mapping.")}
-    assert mapped <= set(columns)
 
 
 # --------------------------------------------------------------------------------------
