@@ -23,7 +23,7 @@ from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
 from clitools import CONTEXT_SETTINGS, aws_errors
 
 
-def _parse_day(value: str, option: str) -> date:
+def parse_day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -58,7 +58,7 @@ def open_source(
     return LocalStore(path), ""
 
 
-def _run[T](action: Callable[[], T]) -> T:
+def report_errors[T](action: Callable[[], T]) -> T:
     """Library errors become one line on stderr and exit code 1, never a traceback."""
     try:
         with aws_errors("S3"):
@@ -68,7 +68,7 @@ def _run[T](action: Callable[[], T]) -> T:
 
 
 @contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
+def progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
     # Quiet when stderr is not a terminal (click would still print the label), so
     # logs and pipes stay clean.
     if not sys.stderr.isatty():
@@ -160,14 +160,14 @@ def export_command(
     jobs: int | None,
 ) -> None:
     """Export a day (or a range of days) of raw events as one deduplicated CSV."""
-    first = _parse_day(date_, "--date")
-    last = _parse_day(to_date, "--to-date") if to_date else first
+    first = parse_day(date_, "--date")
+    last = parse_day(to_date, "--to-date") if to_date else first
     if last < first:
         raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
     store, prefix = open_source(source, endpoint_url, region)
-    settings = _settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
+    settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
     days = days_between(first, last)
-    keys = _run(lambda: raw_keys_for_days(store, days, settings))
+    keys = report_errors(lambda: raw_keys_for_days(store, days, settings))
     if not keys:
         span = first.isoformat() if first == last else f"{first} to {last}"
         raise click.ClickException(
@@ -176,8 +176,8 @@ def export_command(
     name = first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
     out = out or Path("analytics_data") / "csv" / f"{name}_combined.csv"
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
-    with _progress(len(keys), "converting") as advance:
-        report = _run(
+    with progress(len(keys), "converting") as advance:
+        report = report_errors(
             lambda: export_range(
                 store,
                 keys,
@@ -217,7 +217,7 @@ def json_to_csv_command(
 
     def run() -> ConversionReport:
         sources = [(str(path), partial(path.open, "rb")) for path in inputs]
-        with _progress(len(sources), "converting") as advance:
+        with progress(len(sources), "converting") as advance:
             return convert_sources(
                 sources,  # type: ignore[arg-type]
                 output=_file_output(out),
@@ -230,11 +230,11 @@ def json_to_csv_command(
                 jobs=_jobs(jobs, len(sources)),
             )
 
-    report = _run(run)
+    report = report_errors(run)
     click.echo(_summary(report, str(errors_path)))
 
 
-def _settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
+def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
     base = Settings()
     return Settings(
         raw_prefix=f"{prefix}{base.raw_prefix}",

@@ -46,11 +46,11 @@ from exporter.athena import (
 from exporter.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from exporter.cli import (
     MAX_COLUMNS_OPTION,
-    _parse_day,
-    _progress,
-    _run,
-    _settings_for,
     open_source,
+    parse_day,
+    progress,
+    report_errors,
+    settings_for,
 )
 
 if TYPE_CHECKING:
@@ -297,8 +297,8 @@ def erase_command(
     erasure/YYYY/MM/DD/<run>.json with counts, never the values. Run it again after
     an interruption: it finishes the job.
     """
-    first = _parse_day(from_, "--from")
-    last = _parse_day(to, "--to") if to else first
+    first = parse_day(from_, "--from")
+    last = parse_day(to, "--to") if to else first
     try:
         request = ErasureRequest.build(
             first=first,
@@ -315,7 +315,7 @@ def erase_command(
     count = jobs or (S3_THREADS if is_s3 else os.cpu_count() or 1)
     store, prefix = open_source(source, endpoint_url, region, max_connections=count)
     assert isinstance(store, LocalStore | S3Store)
-    settings = _settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
+    settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
     layout = Layout(settings, f"{prefix}{REJECTED_PREFIX}", f"{prefix}{ERASURE_PREFIX}")
     raw_keys: list[str] | None = None
     notes: list[str] = []
@@ -342,7 +342,7 @@ def erase_command(
             located_by="athena" if locate_with_athena else "scan",
             dry_run=dry_run,
             workers=Workers(count, processes=not is_s3),
-            progress=_progress,
+            progress=progress,
         )
 
     report = _erasing(run)
@@ -352,7 +352,7 @@ def erase_command(
 
 def _erasing[T](action: Callable[[], T]) -> T:
     try:
-        return _run(action)
+        return report_errors(action)
     except ErasureError as exc:
         raise click.ClickException(str(exc)) from None
 

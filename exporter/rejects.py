@@ -27,7 +27,7 @@ from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore
 from clitools import aws_errors, project_dir_option
-from exporter.cli import _parse_day, _progress, _run, open_source
+from exporter.cli import open_source, parse_day, progress, report_errors
 
 DEFAULT_TOP = 30
 # Options that override one stage limit each: option name → Limits field.
@@ -37,8 +37,8 @@ LIMIT_OPTIONS = {
 
 
 def _days(date_: str, to_date: str | None) -> list[date]:
-    first = _parse_day(date_, "--date")
-    last = _parse_day(to_date, "--to-date") if to_date else first
+    first = parse_day(date_, "--date")
+    last = parse_day(to_date, "--to-date") if to_date else first
     if last < first:
         raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
     return days_between(first, last)
@@ -98,7 +98,7 @@ def rejected_command(
     def read() -> int:
         keys = keys_for_days(store, rejected_prefix, days)
         with (
-            _progress(len(keys), "reading") as advance,
+            progress(len(keys), "reading") as advance,
             _maybe_csv(csv_path) as handle,
         ):
             writer = CsvRecords(handle) if handle is not None else None
@@ -112,7 +112,7 @@ def rejected_command(
                 writer.close()
         return len(keys)
 
-    objects = _run(read)
+    objects = report_errors(read)
     where = store.describe(rejected_prefix)
     if as_json:
         data = {"days": [d.isoformat() for d in days], "source": where, "objects": objects}
@@ -221,7 +221,7 @@ def replay_command(
         sink = LocalDirectorySink(store.root, raw_prefix, on_written=written.append)
         destination = store.describe(raw_prefix)
 
-    def run() -> ReplayReport:  # Firehose's errors come as ReplayError, S3's through _run
+    def run() -> ReplayReport:  # Firehose's errors come as ReplayError, S3's through report_errors
         return replay(
             store,
             days,
@@ -232,7 +232,7 @@ def replay_command(
         )
 
     try:
-        report = _run(run)
+        report = report_errors(run)
     except ReplayError as exc:
         _print_report(exc.report, days, destination, as_json)
         raise click.ClickException(str(exc)) from None
@@ -263,7 +263,7 @@ def _convert_written(store: ObjectStore, prefix: str, settings: Settings, keys: 
         errors_prefix=prefix + settings.errors_prefix,
     )
     for key in dict.fromkeys(keys):
-        _run(partial(convert_raw_object, store, key, local))
+        report_errors(partial(convert_raw_object, store, key, local))
 
 
 def _limits_text(limits: Limits) -> str:

@@ -15,7 +15,6 @@ from typing import Any, BinaryIO
 import orjson
 import pytest
 
-from chalicelib import erase as erase_module
 from chalicelib.erase import (
     ErasureError,
     ErasureRequest,
@@ -25,6 +24,7 @@ from chalicelib.erase import (
     erase,
     value_text,
 )
+from chalicelib.erase import run as erase_module
 from chalicelib.jobs import convert_raw_object
 from chalicelib.storage import ErasableStore, LocalStore, S3Store
 from tests.conftest import REPO_ROOT

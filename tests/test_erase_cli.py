@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import erase as erase_module
 from chalicelib.erase import ErasureError, ErasureRequest
+from chalicelib.erase import run as erase_module
 from chalicelib.storage import LocalStore, S3Store
 from exporter.cli import cli
 from exporter.erase import build_locate_query, locate_with_athena, partition_filter

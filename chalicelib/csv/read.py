@@ -58,11 +58,11 @@ class BadLine:
             return json.dumps(record).encode("ascii") + b"\n"
 
 
-class _StreamError(Exception):
+class StreamError(Exception):
     """The object itself is damaged (truncated gzip); what was read before is kept."""
 
 
-def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
+def iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
     """Bytes of a plain or gzip object (told by magic bytes: Firehose names vary),
     in bounded chunks, across concatenated gzip members."""
     data = raw.read(READ_BYTES)
@@ -79,11 +79,11 @@ def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
             try:
                 out = inflater.decompress(data, READ_BYTES)
             except zlib.error as exc:
-                raise _StreamError(f"gzip data is damaged: {exc}") from None
+                raise StreamError(f"gzip data is damaged: {exc}") from None
             if out:
                 written += len(out)
                 if written > EXPANSION_FLOOR_BYTES and written > read * MAX_EXPANSION_RATIO:
-                    raise _StreamError(
+                    raise StreamError(
                         f"gzip data expands more than {MAX_EXPANSION_RATIO} times (past "
                         f"{written // 2**20} MiB from {read // 2**10} KiB): a decompression "
                         "bomb? The rest of the object was not read"
@@ -100,7 +100,7 @@ def _iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
         read += len(data)
         in_member = in_member or bool(data)
     if in_member and not inflater.eof:
-        raise _StreamError("gzip data ends early (truncated object)")
+        raise StreamError("gzip data ends early (truncated object)")
 
 
 def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
@@ -111,7 +111,7 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
     tail = b""
     in_long_line = False
     blanks = 0
-    for chunk in _iter_decompressed(raw):
+    for chunk in iter_decompressed(raw):
         if in_long_line:
             end = chunk.find(b"\n")
             if end < 0:
@@ -181,7 +181,7 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
             if stripped:
                 for value in _decode_concatenated(stripped, line_number, source):
                     yield line_number, value, None
-    except _StreamError as exc:
+    except StreamError as exc:
         yield line_number + 1, BadLine(source, line_number + 1, str(exc), ""), None
 
 
@@ -212,14 +212,14 @@ def _decode_concatenated(data: bytes, line_number: int, source: str) -> Iterator
         try:
             value, position = DECODER.raw_decode(text, position)
         except (ValueError, RecursionError) as exc:
-            resume = _next_object(text, position)
+            resume = next_object(text, position)
             yield from _bad_span(source, line_number, f"not JSON: {exc}", text[position:resume])
             position = resume
             continue
         yield value
 
 
-def _next_object(text: str, position: int) -> int:
+def next_object(text: str, position: int) -> int:
     """Where decoding can start again after a bad object: the next ``}{`` (how a stream
     without delimiters joins objects), else the end of the text."""
     found = text.find("}{", position)
