@@ -1,4 +1,4 @@
-"""The dev stage's background work: conversions off the request path, the daily build, a clean stop.
+"""The dev stage under `chalice local`: background conversion, the daily build, a clean stop.
 
 Under ``chalice local`` there is no S3 trigger and no schedule. ``DevLoop`` stands
 in for both:
@@ -11,7 +11,8 @@ in for both:
 - ``DailySchedule`` builds yesterday's ``csv/YYYY-MM-DD_combined.csv`` at 00:30 UTC,
   like the prod schedule;
 - on exit (Ctrl-C, SIGTERM, a normal end) every file still pending is converted
-  once more before the process ends.
+  once more before the process ends;
+- ``chalice local`` queues a burst of connections instead of refusing some.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ CONVERT_DELAY_SECONDS = 1.5
 CONVERT_SPACING = 3.0
 # The prod schedule: cron(30 0 * * ? *).
 DAILY_AT = (0, 30)
+# Connections chalice local's server may hold before it accepts them. socketserver's
+# default is 5: a burst of 30 POSTs saw a third wait 1 s for a SYN resend, some fail.
+LISTEN_BACKLOG = 128
 
 
 class ConversionQueue:
@@ -226,6 +230,7 @@ class DevLoop:
         if os.environ.get("AWS_CHALICE_CLI_MODE") == "true":
             loop.schedule.start()
             install_stop_signals()
+            widen_listen_backlog()
         return loop
 
     def written(self, key: str) -> None:
@@ -265,3 +270,12 @@ def install_stop_signals() -> None:
 
     signal.signal(signal.SIGINT, first_stop)
     signal.signal(signal.SIGTERM, first_stop)
+
+
+def widen_listen_backlog() -> None:
+    """``chalice local`` makes its server from this class after importing the app."""
+    from chalice.local import ThreadedHTTPServer
+
+    ThreadedHTTPServer.request_queue_size = max(
+        ThreadedHTTPServer.request_queue_size, LISTEN_BACKLOG
+    )

@@ -134,3 +134,33 @@ def test_the_server_survives_a_burst_of_concurrent_posts(chalice_local: tuple[st
         if tag.encode() in line
     ]
     assert len(stored) == len(set(stored)) == 40 * 25
+
+
+def test_a_burst_of_simultaneous_connections_is_queued_not_refused(
+    chalice_local: tuple[str, Path],
+) -> None:
+    """socketserver listens with a backlog of 5; the dev loop widens it for chalice local."""
+    import threading
+
+    base, _ = chalice_local
+    count = 60
+    start = threading.Barrier(count)
+    statuses: list[int] = []
+
+    def post() -> None:
+        body = body_bytes(batch(event()))
+        start.wait()  # every connection at once
+        try:
+            statuses.append(
+                request(base, "POST", "/events", body, **{"Content-Type": "text/plain"})[0]
+            )
+        except OSError as exc:
+            statuses.append(-1)
+            raise AssertionError(f"connection failed: {exc!r}") from exc
+
+    threads = [threading.Thread(target=post) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [200] * count

@@ -142,3 +142,12 @@ def test_both_ports_busy_are_named_in_one_line() -> None:
     assert message is not None
     assert f"ports {ports[0]} (the API) and {ports[1]} (the demo page) are in use" in message
     assert re.search(r"run make dev PORT=\d+ DEMO_PORT=\d+$", message)
+
+
+def test_reload_watches_the_apps_code_and_settings_never_the_data() -> None:
+    from scripts.dev import _mtimes
+
+    watched = set(_mtimes())
+    assert {"app.py", ".chalice/config.json", "chalicelib/devloop.py"} <= watched
+    assert "chalicelib/schema/events.schema.json" in watched
+    assert not [p for p in watched if p.startswith(("analytics_data", ".venv", "client", "build"))]
