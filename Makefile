@@ -54,6 +54,7 @@ test: lint typecheck client-test pytest
 bench: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_export.py
+	$(PY) bench/bench_dev_post.py
 
 clean:
 	rm -rf $(VENV) client/node_modules client/dist .mypy_cache .ruff_cache .pytest_cache

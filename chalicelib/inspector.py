@@ -27,6 +27,7 @@ from chalice.app import Blueprint, Response
 from chalicelib.collect import JSON_HEADERS
 from chalicelib.cors import cors_headers, preflight_headers
 from chalicelib.csv.columns import flatten_record, order_columns
+from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
 from chalicelib.validate import shown
 
 MAX_KEPT = 1000
@@ -145,7 +146,9 @@ def rejected_item(record: Mapping[str, Any]) -> dict[str, Any]:
             bodyBytes=record.get("bodyBytes"),
             bodyEncoding=record.get("bodyEncoding"),
             body=body[:MAX_SHOWN_BODY_CHARS],
-            bodyTruncated=len(body) > MAX_SHOWN_BODY_CHARS or record.get("bodyEncoding") is None,
+            # The record itself keeps a body's first 64 KiB.
+            bodyTruncated=len(body) > MAX_SHOWN_BODY_CHARS
+            or int(record.get("bodyBytes") or 0) > MAX_KEPT_BODY_BYTES,
         )
         return item
     text = record.get("eventText")

@@ -163,7 +163,12 @@ class DevServers:
         deadline = time.monotonic() + STARTUP_SECONDS
         while not self.stopping.is_set():
             if api.poll() is not None:
-                _fail(f"the API exited with code {api.returncode} before answering (see above)")
+                # Taken since the check? Then say so, as the check would have.
+                busy = busy_ports_message(self.host, [(self.port, "PORT", "the API")])
+                if busy is not None:
+                    print(busy, file=sys.stderr, flush=True)
+                else:
+                    _fail(f"the API exited with code {api.returncode} before answering (see above)")
                 return False
             if _answers(f"{self.api_url}/health"):
                 return True

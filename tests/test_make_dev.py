@@ -151,3 +151,29 @@ def test_reload_watches_the_apps_code_and_settings_never_the_data() -> None:
     assert {"app.py", ".chalice/config.json", "chalicelib/devloop.py"} <= watched
     assert "chalicelib/schema/events.schema.json" in watched
     assert not [p for p in watched if p.startswith(("analytics_data", ".venv", "client", "build"))]
+
+
+def test_a_port_taken_after_the_check_is_still_one_line(tmp_path: Path) -> None:
+    """The race: free when checked, taken when chalice binds; and the demo port too."""
+    import sys
+
+    ports = [free_port(), free_port()]
+    code = "import sys; from scripts.dev import DevServers; "
+    code += f"sys.exit(DevServers('127.0.0.1', {ports[0]}, {ports[1]}, False).run())"
+    for busy in (0, 1):
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", ports[busy]))
+            holder.listen()
+            done = subprocess.run(
+                [sys.executable, "-c", code],
+                cwd=REPO_ROOT,
+                env={**os.environ, "ANALYTICS_DATA_DIR": str(tmp_path)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        assert done.returncode == 1
+        [line] = [x for x in done.stderr.splitlines() if x.startswith("make dev:")]
+        variable = ("PORT", "DEMO_PORT")[busy]
+        assert str(ports[busy]) in line and re.search(rf"make dev {variable}=\d+$", line), line
+        assert not port_in_use("127.0.0.1", ports[1 - busy])  # nothing left behind
