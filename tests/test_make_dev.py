@@ -3,6 +3,7 @@ ports, every accepted event is once in raw/ and once in the CSV parts; busy port
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -67,6 +68,8 @@ def data_dir() -> Iterator[Path]:
     folder = Path(tempfile.mkdtemp(prefix="make-dev-test-", dir=build))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # other things may be in build/
+        build.rmdir()
 
 
 def stop(process: subprocess.Popen[str]) -> None:
