@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DEMO_PORT ?= 8001
 
-.PHONY: dev test lint typecheck pytest client-test client-build bench clean
+.PHONY: dev dev-deps test lint typecheck pytest client-test client-build bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || "$$(sh scripts/find_python.sh)" -m venv $(VENV)
@@ -23,13 +23,17 @@ client-build: client/node_modules/.installed
 	cd client && npm run build
 
 # Runs the API on $(HOST):$(PORT) with the dev stage (local sink under ./analytics_data,
-# or $$ANALYTICS_DATA_DIR) and serves the demo page on $(DEMO_PORT). Ctrl-C stops both.
-dev: $(VENV)/.installed client-build
-	@echo "demo page: http://$(HOST):$(DEMO_PORT)/demo/?api=http://$(HOST):$(PORT)/events"
-	@echo "API:       http://$(HOST):$(PORT)/events   data: $${ANALYTICS_DATA_DIR:-analytics_data}/"
-	@$(PY) -m http.server --bind $(HOST) --directory client $(DEMO_PORT) >/dev/null 2>&1 & \
-	  demo=$$!; trap "kill $$demo" EXIT INT TERM; \
-	  $(VENV)/bin/chalice local --stage dev --host $(HOST) --port $(PORT)
+# or $$ANALYTICS_DATA_DIR; the event inspector under /_dev/) and serves the demo page on
+# $(DEMO_PORT), through scripts/dev.py: both ports are checked first (before any build),
+# the URLs are printed once both answer, Ctrl-C stops both. RELOAD=1 restarts the API
+# when app.py, chalicelib/ or .chalice/config.json change.
+DEV_ARGS = --host $(HOST) --port $(PORT) --demo-port $(DEMO_PORT)
+dev:
+	@"$$(sh scripts/find_python.sh)" scripts/dev.py $(DEV_ARGS) --check-ports
+	@$(MAKE) --no-print-directory dev-deps
+	@$(PY) scripts/dev.py $(DEV_ARGS) $(if $(RELOAD),--reload)
+
+dev-deps: $(VENV)/.installed client-build
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -52,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_dev_post.py
 
 clean:
 	rm -rf $(VENV) client/node_modules client/dist .mypy_cache .ruff_cache .pytest_cache

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
@@ -20,6 +18,8 @@ from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.devloop import DevLoop
+from chalicelib.inspector import Inspector, inspector_routes
 from chalicelib.jobs import (
     build_daily_csv,
     convert_raw_object,
@@ -27,7 +27,7 @@ from chalicelib.jobs import (
     remove_stale_spools,
 )
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
-from chalicelib.storage import LocalStore, ObjectStore, S3Store
+from chalicelib.storage import ObjectStore, S3Store
 from chalicelib.validate import BatchValidator
 
 if TYPE_CHECKING:
@@ -66,27 +66,18 @@ def _s3_client() -> S3Client:
     return client
 
 
-def _local_store() -> LocalStore:
-    return LocalStore(Path(SETTINGS.data_dir))
-
-
-_local_conversions = threading.Lock()
-
-
-def _convert_local_object(key: str) -> None:
-    # Under `chalice local` there is no S3 trigger: convert what the sink just wrote.
-    # One at a time, so the last conversion (of the fullest file) is the one published.
-    with _local_conversions:
-        report = convert_raw_object(_local_store(), key, SETTINGS)
-    app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
+# Under `chalice local` (the local sink) there is no S3 trigger and no schedule: the dev
+# loop converts what the sink wrote, in the background, and builds the daily file.
+dev_loop = DevLoop.for_app(SETTINGS, app.log) if SETTINGS.sink == "local" else None
+# The dev stage's event inspector (/_dev/events, /_dev/rejected); no such routes in prod.
+inspector = Inspector() if SETTINGS.stage == "dev" else None
 
 
 def _make_sink() -> Sink:
     if SETTINGS.sink == "firehose":
         return FirehoseSink(_firehose_client(), SETTINGS.stream_name)
-    return LocalDirectorySink(
-        SETTINGS.data_dir, SETTINGS.raw_prefix, on_written=_convert_local_object
-    )
+    on_written = dev_loop.written if dev_loop is not None else None
+    return LocalDirectorySink(SETTINGS.data_dir, SETTINGS.raw_prefix, on_written=on_written)
 
 
 def _make_reject_sink() -> Sink:
@@ -112,10 +103,13 @@ def _make_collector() -> Collector:
         app.log,
         log_event_contents=SETTINGS.log_event_contents,
         reject_sink_factory=_make_reject_sink if keep_rejects else None,
+        observers=[inspector] if inspector is not None else (),
     )
 
 
 collector = _make_collector()
+if inspector is not None:
+    app.register_blueprint(inspector_routes(inspector, SETTINGS.allowed_origins))
 
 
 def _json_response(status: int, body: dict[str, Any], headers: dict[str, str]) -> Response:
@@ -167,7 +161,7 @@ def health() -> dict[str, str]:
 
 if SETTINGS.bucket:
     # Both handlers exist only where there is a bucket (prod); under `chalice local`
-    # the local sink converts as it writes and the CLI builds the daily file.
+    # the dev loop above does both jobs.
 
     @app.on_s3_event(
         bucket=SETTINGS.bucket,

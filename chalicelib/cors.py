@@ -30,12 +30,14 @@ def cors_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]
     return headers
 
 
-def preflight_headers(origin: str | None, allowed: tuple[str, ...]) -> dict[str, str]:
+def preflight_headers(
+    origin: str | None, allowed: tuple[str, ...], methods: str = ALLOWED_METHODS
+) -> dict[str, str]:
     headers = cors_headers(origin, allowed)
     if "Access-Control-Allow-Origin" in headers:
         headers.update(
             {
-                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Allow-Methods": methods,
                 "Access-Control-Allow-Headers": ALLOWED_HEADERS,
                 "Access-Control-Max-Age": PREFLIGHT_MAX_AGE_SECONDS,
             }

@@ -9,7 +9,8 @@
 
 The daily file is built from the raw objects, not from the parts, so a part
 that was never made (trigger not connected yet, a failed invocation) cannot
-leave a hole in it.
+leave a hole in it. Zero-byte "folder" keys (``raw/2024/02/13/10/``, what S3
+consoles make) are not raw objects: they make no part and are not read.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from chalicelib.csv.convert import ConversionReport, Source, convert
 from chalicelib.csv.read import BadLine
 from chalicelib.storage import ObjectStore
 
-_RAW_SUFFIXES = (".gz", ".ndjson", ".jsonl", ".json")
+# Firehose's extension for GZIP objects: the only one a part name drops.
+_COMPRESSION_SUFFIX = ".gz"
 
 
 class NotARawObject(ValueError):
@@ -77,17 +79,23 @@ def day_before(moment: str | datetime) -> date:
     return (moment.astimezone(UTC) - timedelta(days=1)).date()
 
 
+def is_folder_marker(key: str) -> bool:
+    """A key ending in ``/`` is a console's zero-byte "folder", not an object to convert."""
+    return key.endswith("/")
+
+
 def part_key_for(raw_key: str, settings: Settings) -> str:
-    if not raw_key.startswith(settings.raw_prefix):
-        raise NotARawObject(f"{raw_key} is not under {settings.raw_prefix}")
-    relative = raw_key[len(settings.raw_prefix) :]
-    folder, _, name = relative.rpartition("/")
-    for suffix in _RAW_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
-    folder = f"{folder}/" if folder else ""
-    return f"{settings.csv_prefix}parts/{folder}{name}.csv"
+    """``raw/<path>/<name>`` → ``csv/parts/<path>/<name>.csv``, less a final ``.gz``.
+
+    Only the compression extension is dropped, so names that differ by any other
+    extension get distinct parts: ``x.gz`` → ``x.csv`` (every Firehose object),
+    ``x.ndjson`` → ``x.ndjson.csv`` (the local sink's files), ``x.json.gz`` →
+    ``x.json.csv``. ``x`` and ``x.gz`` (the same object, compressed or not) share one.
+    """
+    if not raw_key.startswith(settings.raw_prefix) or is_folder_marker(raw_key):
+        raise NotARawObject(f"{raw_key} is not a raw object under {settings.raw_prefix}")
+    relative = raw_key[len(settings.raw_prefix) :].removesuffix(_COMPRESSION_SUFFIX)
+    return f"{settings.csv_prefix}parts/{relative}.csv"
 
 
 def daily_key_for(day: date, settings: Settings) -> str:
@@ -96,6 +104,11 @@ def daily_key_for(day: date, settings: Settings) -> str:
 
 def raw_day_prefix(day: date, settings: Settings) -> str:
     return f"{settings.raw_prefix}{day:%Y/%m/%d}/"
+
+
+def raw_keys(store: ObjectStore, prefix: str) -> list[str]:
+    """The raw objects under ``prefix``, sorted; folder markers left out."""
+    return [key for key in store.list_keys(prefix) if not is_folder_marker(key)]
 
 
 def sources_for(store: ObjectStore, keys: list[str]) -> Iterator[Source]:
@@ -162,7 +175,12 @@ def convert_sources(
 
 
 def convert_raw_object(store: ObjectStore, key: str, settings: Settings) -> ConversionReport:
-    """Idempotent: the same object always gives the same part, byte for byte."""
+    """Idempotent: the same object always gives the same part, byte for byte.
+
+    A folder marker gives an empty report (no ``output``) and writes nothing.
+    """
+    if is_folder_marker(key) and key.startswith(settings.raw_prefix):
+        return ConversionReport()
     part_key = part_key_for(key, settings)
     relative = part_key[len(settings.csv_prefix) + len("parts/") :]
     errors_key = f"{settings.errors_prefix}parts/{relative.removesuffix('.csv')}.jsonl"
@@ -182,7 +200,7 @@ def build_daily_csv(
 ) -> ConversionReport:
     """A day with no data gives a header-only file; a rerun gives the same bytes."""
     key = daily_key_for(day, settings)
-    keys = store.list_keys(raw_day_prefix(day, settings))
+    keys = raw_keys(store, raw_day_prefix(day, settings))
     errors_key = f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
     return convert_sources(
         sources_for(store, keys),
@@ -203,7 +221,7 @@ def days_between(first: date, last: date) -> list[date]:
 def raw_keys_for_days(store: ObjectStore, days: list[date], settings: Settings) -> list[str]:
     keys: list[str] = []
     for day in days:
-        keys.extend(store.list_keys(raw_day_prefix(day, settings)))
+        keys.extend(raw_keys(store, raw_day_prefix(day, settings)))
     return keys
 
 

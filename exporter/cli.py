@@ -92,9 +92,28 @@ def _summary(report: ConversionReport, errors_path: str) -> str:
     return "\n".join(lines)
 
 
-def _file_output(path: Path) -> Callable[[], AbstractContextManager[BinaryIO]]:
-    store = LocalStore(path.parent)
+def _file_output(
+    path: Path, creatable_under: Path | None = None
+) -> Callable[[], AbstractContextManager[BinaryIO]]:
+    """Where a CSV goes. Its folder must exist, unless it is inside ``creatable_under``
+    (the data folder being exported, whose layout has a csv/ folder): a typo in
+    ``--out`` must not leave new folders elsewhere."""
+    folder = path.parent
+    inside = creatable_under is not None and folder.resolve().is_relative_to(
+        creatable_under.resolve()
+    )
+    if not folder.is_dir() and not inside:
+        raise click.BadParameter(
+            f"folder {folder} does not exist: create it first, or write elsewhere",
+            param_hint="--out",
+        )
+    store = LocalStore(folder)
     return partial(store.open_write, path.name)
+
+
+def default_source() -> str:
+    """The data folder ``make dev`` writes to: $ANALYTICS_DATA_DIR, else analytics_data."""
+    return os.environ.get("ANALYTICS_DATA_DIR") or "analytics_data"
 
 
 JOBS_OPTION = click.option(
@@ -131,13 +150,14 @@ def cli() -> None:
 @click.option("--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date.")
 @click.option(
     "--source",
-    required=True,
-    help="Where raw/ is: a directory (e.g. analytics_data) or s3://bucket[/prefix].",
+    help="Where raw/ is: a directory or s3://bucket[/prefix]. "
+    "Default: $ANALYTICS_DATA_DIR, else analytics_data.",
 )
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="CSV to write. Default: analytics_data/csv/YYYY-MM-DD_combined.csv.",
+    help="CSV to write (its folder must exist). Default: <source>/csv/DAY_combined.csv "
+    "for a directory, ./DAY_combined.csv for S3.",
 )
 @click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
 @click.option("--region", help="AWS region of the bucket. Default: the standard chain.")
@@ -151,7 +171,7 @@ def cli() -> None:
 def export_command(
     date_: str,
     to_date: str | None,
-    source: str,
+    source: str | None,
     out: Path | None,
     endpoint_url: str | None,
     region: str | None,
@@ -164,6 +184,7 @@ def export_command(
     last = parse_day(to_date, "--to-date") if to_date else first
     if last < first:
         raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
+    source = source or default_source()
     store, prefix = open_source(source, endpoint_url, region)
     settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
     days = days_between(first, last)
@@ -174,7 +195,12 @@ def export_command(
             f"no raw events for {span} under {store.describe(settings.raw_prefix)}"
         )
     name = first.isoformat() if first == last else f"{first.isoformat()}_{last.isoformat()}"
-    out = out or Path("analytics_data") / "csv" / f"{name}_combined.csv"
+    local_root = store.root if isinstance(store, LocalStore) else None
+    if out is None:
+        # Beside the data for a folder (where the daily schedule writes it); here for S3.
+        folder = local_root / settings.csv_prefix if local_root is not None else Path()
+        out = folder / f"{name}_combined.csv"
+    output = _file_output(out, creatable_under=local_root)
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
     with progress(len(keys), "converting") as advance:
         report = report_errors(
@@ -182,7 +208,7 @@ def export_command(
                 store,
                 keys,
                 settings,
-                output=_file_output(out),
+                output=output,
                 output_name=str(out),
                 errors_store=LocalStore(errors_path.parent),
                 errors_key=errors_path.name,
@@ -214,13 +240,14 @@ def json_to_csv_command(
 ) -> None:
     """Convert raw files (gzip or plain NDJSON, in any order given) into one CSV."""
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
+    output = _file_output(out)
 
     def run() -> ConversionReport:
         sources = [(str(path), partial(path.open, "rb")) for path in inputs]
         with progress(len(sources), "converting") as advance:
             return convert_sources(
                 sources,  # type: ignore[arg-type]
-                output=_file_output(out),
+                output=output,
                 output_name=str(out),
                 errors_store=LocalStore(errors_path.parent),
                 errors_key=errors_path.name,

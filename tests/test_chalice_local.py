@@ -7,6 +7,7 @@ import csv
 import http.client
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -37,9 +38,20 @@ def test_post_lands_as_a_line_under_raw_and_a_csv_part(chalice_local: tuple[str,
         for line in path.read_bytes().splitlines()
     ]
     assert {"local-trap-1", "local-trap-2"} <= {line["eventId"] for line in lines}
-    parts = list((data_dir / "csv" / "parts").rglob("*.csv"))
-    ids = {row["eventId"] for part in parts for row in csv.DictReader(part.open(newline=""))}
-    assert {"local-trap-1", "local-trap-2"} <= ids
+    # The part is made in the background, about 1.5 s after the write.
+    wait_for(lambda: {"local-trap-1", "local-trap-2"} <= part_ids(data_dir), "the CSV part")
+
+
+def part_ids(data_dir: Path) -> set[str]:
+    parts = (data_dir / "csv" / "parts").rglob("*.csv")
+    return {row["eventId"] for part in parts for row in csv.DictReader(part.open(newline=""))}
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} after {seconds} s"
+        time.sleep(0.1)
 
 
 def test_chunked_body_is_refused_clearly_not_taken_as_empty_batch(
@@ -122,3 +134,33 @@ def test_the_server_survives_a_burst_of_concurrent_posts(chalice_local: tuple[st
         if tag.encode() in line
     ]
     assert len(stored) == len(set(stored)) == 40 * 25
+
+
+def test_a_burst_of_simultaneous_connections_is_queued_not_refused(
+    chalice_local: tuple[str, Path],
+) -> None:
+    """socketserver listens with a backlog of 5; the dev loop widens it for chalice local."""
+    import threading
+
+    base, _ = chalice_local
+    count = 60
+    start = threading.Barrier(count)
+    statuses: list[int] = []
+
+    def post() -> None:
+        body = body_bytes(batch(event()))
+        start.wait()  # every connection at once
+        try:
+            statuses.append(
+                request(base, "POST", "/events", body, **{"Content-Type": "text/plain"})[0]
+            )
+        except OSError as exc:
+            statuses.append(-1)
+            raise AssertionError(f"connection failed: {exc!r}") from exc
+
+    threads = [threading.Thread(target=post) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert statuses == [200] * count

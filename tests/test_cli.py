@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -70,14 +72,71 @@ def test_export_one_day_from_a_directory(data_dir: Path, tmp_path: Path) -> None
     assert json.loads(errors[0])["content"] == "oops"
 
 
-def test_default_output_is_analytics_data_csv_day_combined(
+def test_default_output_is_beside_the_source_not_under_the_working_directory(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     result = CliRunner().invoke(cli, ["export", "--date", "2026-11-28", "--source", str(data_dir)])
     assert result.exit_code == 0, result.output
-    out = tmp_path / "analytics_data/csv/2026-11-28_combined.csv"
+    out = data_dir / "csv" / "2026-11-28_combined.csv"
     assert [r["eventId"] for r in rows_of(out)] == ["d"]
+    assert f"wrote 1 rows to {out}" in result.output
+    assert list(elsewhere.iterdir()) == []  # no ./analytics_data made here
+
+
+def test_source_defaults_to_analytics_data_dir_then_analytics_data(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(data_dir))
+    result = CliRunner().invoke(cli, ["export", "--date", "2026-11-28"])
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "csv" / "2026-11-28_combined.csv").is_file()
+    monkeypatch.delenv("ANALYTICS_DATA_DIR")
+    monkeypatch.chdir(tmp_path)  # holds analytics_data/
+    result = CliRunner().invoke(cli, ["export", "--date", "2026-11-27"])
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 rows to analytics_data/csv/2026-11-27_combined.csv" in result.output
+    assert (tmp_path / "analytics_data/csv/2026-11-27_combined.errors.jsonl").is_file()
+    monkeypatch.chdir(tmp_path / "analytics_data")
+    result = CliRunner().invoke(cli, ["export", "--date", "2026-11-27"])
+    assert result.exit_code == 2 and "analytics_data is not a directory" in result.output
+
+
+def test_out_in_a_missing_folder_outside_the_source_is_refused(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "reprots" / "day.csv"  # a typo
+    result = CliRunner().invoke(
+        cli, ["export", "--date", "2026-11-27", "--source", str(data_dir), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert f"folder {out.parent} does not exist" in result.output
+    assert not out.parent.exists()
+    inside = data_dir / "exports" / "day.csv"  # inside the folder being exported: made
+    result = invoke(
+        "export", "--date", "2026-11-27", "--source", str(data_dir), "--out", str(inside)
+    )
+    assert result.exit_code == 0 and inside.is_file()
+    result = CliRunner().invoke(
+        cli, ["json-to-csv", str(inside), "-o", str(tmp_path / "nope" / "x.csv")]
+    )
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_csv_and_errors_files_get_the_usual_permissions(
+    data_dir: Path, tmp_path: Path, umask: int, mode: int
+) -> None:
+    old = os.umask(umask)
+    try:
+        result = invoke("export", "--date", "2026-11-27", "--source", str(data_dir))
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for name in ("2026-11-27_combined.csv", "2026-11-27_combined.errors.jsonl"):
+        assert stat.S_IMODE((data_dir / "csv" / name).stat().st_mode) == mode, name
 
 
 def test_export_a_range_deduplicates_across_days(data_dir: Path, tmp_path: Path) -> None:
@@ -148,6 +207,27 @@ def test_export_from_s3_with_a_prefix(
     )
     assert result.exit_code == 0, result.output
     assert [r["eventId"] for r in rows_of(out)] == ["s3-a", "s3-b"]
+
+
+def test_export_from_s3_without_out_writes_in_the_working_directory(
+    moto_endpoint: str, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/2026/11/27/10/", Body=b"")  # a console's "folder"
+    s3.put_object(Bucket=bucket, Key="raw/2026/11/27/10/x.gz", Body=gzip.compress(raw_line()))
+    monkeypatch.chdir(tmp_path)
+    result = invoke(
+        "export",
+        "--date",
+        "2026-11-27",
+        "--source",
+        f"s3://{bucket}",
+        "--endpoint-url",
+        moto_endpoint,
+    )
+    assert result.exit_code == 0, result.output
+    assert "wrote 1 rows to 2026-11-27_combined.csv" in result.output
+    assert "from 1 raw object(s)" in result.output  # the folder key is not read
+    assert (tmp_path / "2026-11-27_combined.csv").is_file()
 
 
 def test_missing_bucket_is_named(moto_endpoint: str, tmp_path: Path) -> None:

@@ -141,3 +141,47 @@ def test_backticked_path_check_catches_a_missing_file() -> None:
         "chalicelib/convert.py"
     ]
     assert not (REPO_ROOT / "chalicelib/convert.py").exists()
+
+
+def _fenced_after(text: str, marker: str) -> str:
+    """The first fenced code block after ``marker``."""
+    block = re.search(r"```\w*\n(.*?)```", text.split(marker, 1)[1], re.S)
+    assert block is not None, f"no code block after {marker}"
+    return block.group(1)
+
+
+def test_integration_inspector_example_is_the_e2e_test_that_runs() -> None:
+    """docs/INTEGRATION.md's Playwright test is client/test/e2e/inspector.test.ts's body."""
+    import textwrap
+
+    shown = _fenced_after(DOCS["INTEGRATION.md"], "<!-- inspector-example")
+    assert shown.startswith("import { test, expect } from '@playwright/test';\n")
+    body = shown.split("async ({ page, request }) => {\n", 1)[1].rsplit("});", 1)[0]
+    source = (REPO_ROOT / "client" / "test" / "e2e" / "inspector.test.ts").read_text()
+    tested = source.split("// docs:start\n", 1)[1].split("  // docs:end", 1)[0]
+    assert textwrap.dedent(body) == textwrap.dedent(tested)
+
+
+def test_readme_export_command_writes_the_file_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The quick start's export, as written, in a folder whose analytics_data holds one event."""
+    import shlex
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    today = datetime.now(UTC).date().isoformat()
+    raw = tmp_path / "analytics_data" / "raw" / today.replace("-", "/") / "10" / "e.ndjson"
+    raw.parent.mkdir(parents=True)
+    raw.write_text(json.dumps({"eventId": "e-1", "sessionId": "s", "metricName": "M"}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANALYTICS_DATA_DIR")
+    command, said = _fenced_after(README, "<!-- readme-export").splitlines()[:2]
+    args = shlex.split(command.replace('"$(date -u +%F)"', today))
+    assert args[:3] == [".venv/bin/python", "-m", "exporter"]
+    result = CliRunner().invoke(exporter_cli, args[3:])
+    assert result.exit_code == 0, result.output
+    expected = said.removeprefix("# ").replace("2026-11-28", today)
+    assert result.output.splitlines()[0] == expected
+    assert (tmp_path / "analytics_data" / "csv" / f"{today}_combined.csv").is_file()

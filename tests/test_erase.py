@@ -113,7 +113,7 @@ def test_erases_exactly_the_matching_events_from_a_folder(lake: Path, tmp_path: 
         C,
         REJECTED_KEY,
         "csv/parts/2026/11/27/10/a.csv",
-        "csv/parts/2026/11/27/11/b.csv",
+        "csv/parts/2026/11/27/11/b.ndjson.csv",
         "csv/parts/2026/11/28/00/c.csv",
         "csv/2026-11-27_combined.csv",
         "csv/2026-11-28_combined.csv",
@@ -131,7 +131,7 @@ def test_erases_exactly_the_matching_events_from_a_folder(lake: Path, tmp_path: 
     assert "errors/parts/2026/11/28/00/c.jsonl" not in after
     assert sorted(report.parts) == [
         "csv/parts/2026/11/27/10/a.csv",
-        "csv/parts/2026/11/27/11/b.csv",
+        "csv/parts/2026/11/27/11/b.ndjson.csv",
         "csv/parts/2026/11/28/00/c.csv",
     ]
     assert report.daily == ["csv/2026-11-27_combined.csv", "csv/2026-11-28_combined.csv"]

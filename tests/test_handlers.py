@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before, part_key_for
-from chalicelib.storage import LocalStore
+from chalicelib.storage import LocalStore, S3Store
 from tests.factories import event
 
 
@@ -106,6 +107,57 @@ def test_objects_outside_the_raw_prefix_are_never_converted(tmp_path: Path) -> N
         convert_raw_object(LocalStore(tmp_path), "csv/parts/x.csv", Settings())
 
 
+@pytest.mark.parametrize(
+    ("name", "part"),
+    [
+        ("firehose-1-2026-11-27-10-00-00-abc.gz", "firehose-1-2026-11-27-10-00-00-abc.csv"),
+        ("events-2026-11-27-10-00-42.ndjson", "events-2026-11-27-10-00-42.ndjson.csv"),
+        ("x.json.gz", "x.json.csv"),
+        ("x", "x.csv"),
+    ],
+)
+def test_a_part_is_named_after_its_object_less_gz(name: str, part: str) -> None:
+    assert (
+        part_key_for(f"raw/2026/11/27/10/{name}", Settings()) == f"csv/parts/2026/11/27/10/{part}"
+    )
+
+
+def test_objects_differing_only_by_extension_get_distinct_parts(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    keys = [f"raw/2026/11/27/10/x{ext}" for ext in (".gz", ".ndjson", ".jsonl", ".json")]
+    for key in keys:
+        with store.open_write(key) as handle:
+            handle.write(stored_line(eventId=key))
+    parts = {convert_raw_object(store, key, Settings()).output for key in keys}
+    assert len(parts) == 4
+    assert sorted(p.rsplit("/", 1)[1] for p in parts) == [
+        "x.csv",
+        "x.json.csv",
+        "x.jsonl.csv",
+        "x.ndjson.csv",
+    ]
+
+
+def test_a_zero_byte_folder_key_makes_no_part(client: Client, s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="raw/2024/02/13/10/", Body=b"")
+    client.lambda_.invoke("convert_raw_object", s3_event(client, bucket, "raw/2024/02/13/10/"))
+    listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [item["Key"] for item in listed] == ["raw/2024/02/13/10/"]
+    # and the daily build does not read it as an object (0 sources, a header-only file)
+    report = build_daily_csv(S3Store(s3, bucket), day_before("2024-02-14T00:30:00Z"), Settings())
+    assert report.sources == 0 and report.bad_lines == 0
+
+
+def test_published_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        with LocalStore(tmp_path).open_write("csv/parts/a.csv") as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "csv/parts/a.csv").stat().st_mode) == 0o644
+
+
 def test_daily_schedule_builds_yesterdays_combined_file(
     client: Client, s3: Any, bucket: str
 ) -> None:
@@ -189,25 +241,35 @@ def test_dev_stage_converts_what_the_local_sink_writes(
     import dataclasses
 
     from chalicelib.collect import Collector
+    from chalicelib.devloop import DevLoop
     from chalicelib.validate import BatchValidator
     from tests.factories import batch, body_bytes
 
     settings = dataclasses.replace(app_module.SETTINGS, data_dir=str(tmp_path))
     monkeypatch.setattr(app_module, "SETTINGS", settings)
+    logged: list[dict[str, Any]] = []
+    # The app's own loop, with its conversion process, on this test's folder.
+    loop = DevLoop(settings, logged.append, delay=0.05)
+    monkeypatch.setattr(app_module, "dev_loop", loop)
     collector = Collector(
         BatchValidator(settings.limits), app_module._make_sink, app_module.app.log
     )
     monkeypatch.setattr(app_module, "collector", collector)
-    with Client(app_module.app, stage_name="dev") as client:
-        response = client.http.post(
-            "/events",
-            headers={"Content-Type": "application/json"},
-            body=body_bytes(batch(event(eventId="local-1"), event(eventId="local-2"))),
-        )
+    try:
+        with Client(app_module.app, stage_name="dev") as client:
+            response = client.http.post(
+                "/events",
+                headers={"Content-Type": "application/json"},
+                body=body_bytes(batch(event(eventId="local-1"), event(eventId="local-2"))),
+            )
+    finally:
+        loop.stop()  # what is pending is converted before it returns
     assert response.json_body["accepted"] == 2
     [raw] = list((tmp_path / "raw").rglob("*.ndjson"))
     [part] = list((tmp_path / "csv" / "parts").rglob("*.csv"))
-    assert part.stem == raw.stem
+    assert part.name == f"{raw.name}.csv"
+    assert [line["event"] for line in logged] == ["convert"]
+    assert logged[0]["rows"] == 2 and logged[0]["output"] == str(part)
     rows = list(csv.DictReader(part.open(newline="")))
     assert [r["eventId"] for r in rows] == ["local-1", "local-2"]
 

@@ -134,6 +134,7 @@ def test_no_dependency_warning(package: Package) -> None:
 
 def test_rest_api_routes(package: Package, config: dict[str, Any]) -> None:
     paths = package.swagger()["paths"]
+    # Exactly these: the dev stage's inspector (/_dev/events, /_dev/rejected) is not in prod.
     assert set(paths) == {"/events", "/health"}
     assert {"post", "options"} <= set(paths["/events"])
     assert "get" in paths["/health"]

@@ -1,0 +1,257 @@
+"""The dev stage's event inspector: the last stored and rejected events, in memory, over /_dev.
+
+Like Snowplow Micro for this pipeline: an app's end-to-end test clears the lists,
+clicks, and asserts what its tracking sent::
+
+    GET    /_dev/events?limit=N&metricName=M  → {"events": [...]}    stored records, newest first
+           (&format=rows                      → {"columns", "rows"}  the same as CSV cells)
+    GET    /_dev/rejected?limit=N             → {"rejected": [...]}  refused events and bodies
+    DELETE /_dev/events                       → clears both lists (never the files)
+
+``Inspector`` is a ``Collector`` observer; ``inspector_routes`` is the blueprint
+``app.py`` registers in the dev stage only, so the routes do not exist in prod.
+Both lists are bounded (``MAX_KEPT`` items, ``MAX_KEPT_BYTES``): the oldest go first.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from chalice.app import Blueprint, Response
+
+from chalicelib.collect import JSON_HEADERS
+from chalicelib.cors import cors_headers, preflight_headers
+from chalicelib.csv.columns import flatten_record, order_columns
+from chalicelib.messages import shown
+from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
+
+MAX_KEPT = 1000
+MAX_KEPT_BYTES = 16 * 1024 * 1024
+DEFAULT_LIMIT = 100
+# A rejected event is shown whole up to this size, else as the start of its JSON text.
+MAX_SHOWN_EVENT_BYTES = 8 * 1024
+# The first characters of a body refused whole (400, 413, 415).
+MAX_SHOWN_BODY_CHARS = 2048
+INSPECTOR_METHODS = "GET, DELETE, OPTIONS"
+
+
+class BadQuery(ValueError):
+    """A query parameter the inspector cannot use; the message says which and why."""
+
+
+class _Ring:
+    """The newest items within a count and a byte budget; thread-safe."""
+
+    def __init__(self, max_items: int, max_bytes: int) -> None:
+        self._items: deque[tuple[int, Any]] = deque()
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def extend(self, items: Sequence[tuple[int, Any]]) -> None:
+        with self._lock:
+            for size, item in items:
+                self._items.append((size, item))
+                self._bytes += size
+            while self._items and (
+                len(self._items) > self._max_items or self._bytes > self._max_bytes
+            ):
+                self._bytes -= self._items.popleft()[0]
+
+    def newest_first(self) -> list[Any]:
+        with self._lock:
+            return [item for _, item in reversed(self._items)]
+
+    def clear(self) -> int:
+        with self._lock:
+            count = len(self._items)
+            self._items.clear()
+            self._bytes = 0
+            return count
+
+
+class Inspector:
+    """Keeps what the route stored (as stored) and refused (as shown to people)."""
+
+    def __init__(self, max_items: int = MAX_KEPT, max_bytes: int = MAX_KEPT_BYTES) -> None:
+        self._stored = _Ring(max_items, max_bytes)
+        self._rejected = _Ring(max_items, max_bytes)
+
+    # --- CollectObserver: called after each request, so this stays cheap -------------------
+
+    def stored(self, records: Sequence[bytes]) -> None:
+        self._stored.extend([(len(record), record.rstrip(b"\n")) for record in records])
+
+    def rejected(self, records: Sequence[dict[str, Any]]) -> None:
+        items = [rejected_item(record) for record in records]
+        self._rejected.extend([(len(_dumps(item)), item) for item in items])
+
+    # --- what the routes answer ------------------------------------------------------------
+
+    def events_json(self, limit: int, metric_name: str | None = None) -> str:
+        """``{"events": [...]}`` with each record's stored bytes, newest first."""
+        chosen = self._chosen(limit, metric_name)
+        return '{"events":[' + ",".join(line.decode("utf-8") for line in chosen) + "]}"
+
+    def rows(self, limit: int, metric_name: str | None = None) -> dict[str, Any]:
+        """The same events as CSV cells: ``{"columns": [...], "rows": [[...], ...]}``,
+        by the converter's own rules (column order, flattening, formula neutralising)."""
+        flat = [flatten_record(json.loads(line)) for line in self._chosen(limit, metric_name)]
+        columns = order_columns({name for row in flat for name in row})
+        return {"columns": columns, "rows": [[row.get(c, "") for c in columns] for row in flat]}
+
+    def _chosen(self, limit: int, metric_name: str | None) -> list[bytes]:
+        chosen: list[bytes] = []
+        for line in self._stored.newest_first():
+            if len(chosen) == limit:
+                break
+            if metric_name is None or _metric_name(line) == metric_name:
+                chosen.append(line)
+        return chosen
+
+    def rejections(self, limit: int) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._rejected.newest_first()[:limit]
+        return items
+
+    def clear(self) -> dict[str, int]:
+        return {"events": self._stored.clear(), "rejected": self._rejected.clear()}
+
+
+def rejected_item(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A reject record (``chalicelib.rejects``) as the inspector lists it, bounded in size.
+
+    An event: ``{"receivedAt", "requestId", "index", "error", "event"}`` (the event as
+    sent; past 8 KiB ``event`` is null and ``eventText`` holds the start of its JSON).
+    A body refused whole: ``index`` and ``event`` null, with ``status``, ``contentType``,
+    ``bodyBytes`` and the start of ``body``.
+    """
+    item: dict[str, Any] = {
+        "receivedAt": record.get("receivedAt"),
+        "requestId": record.get("requestId"),
+        "index": record.get("index"),
+        "error": record.get("reason"),
+        "event": None,
+    }
+    if "status" in record:  # the whole body was refused
+        body = str(record.get("body", ""))
+        item.update(
+            status=record["status"],
+            contentType=record.get("contentType"),
+            bodyBytes=record.get("bodyBytes"),
+            bodyEncoding=record.get("bodyEncoding"),
+            body=body[:MAX_SHOWN_BODY_CHARS],
+            # The record itself keeps a body's first 64 KiB.
+            bodyTruncated=len(body) > MAX_SHOWN_BODY_CHARS
+            or int(record.get("bodyBytes") or 0) > MAX_KEPT_BODY_BYTES,
+        )
+        return item
+    text = record.get("eventText")
+    if text is None:
+        encoded = _dumps(record.get("event"))
+        if len(encoded) <= MAX_SHOWN_EVENT_BYTES:
+            item["event"] = record.get("event")
+            return item
+        text = encoded.decode("utf-8", errors="replace")
+    item.update(eventText=str(text)[:MAX_SHOWN_EVENT_BYTES], eventTruncated=True)
+    return item
+
+
+def parse_query(
+    params: Mapping[str, str] | None, known: Sequence[str] = ("limit",)
+) -> dict[str, str]:
+    """The query parameters, refusing any the route does not know (a typo would
+    otherwise filter nothing, and a test would pass for the wrong reason)."""
+    given = dict(params or {})
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise BadQuery(
+            f"unknown query parameter {shown(unknown[0], 40)!r}: this route takes "
+            + ", ".join(known)
+        )
+    return given
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= MAX_KEPT:
+        raise BadQuery(f"limit must be a whole number from 1 to {MAX_KEPT}, got {shown(raw, 40)!r}")
+    return int(raw)
+
+
+def inspector_routes(inspector: Inspector, allowed_origins: tuple[str, ...]) -> Blueprint:
+    """``/_dev/events`` (GET, DELETE, OPTIONS) and ``/_dev/rejected`` (GET), with the same
+    CORS as ``/events`` so a page on any dev port can read them."""
+    routes = Blueprint(__name__)
+
+    def answer(status: int, body: str) -> Response:
+        request = routes.current_request
+        origin = request.headers.get("origin") if request is not None else None
+        headers = {**JSON_HEADERS, **cors_headers(origin, allowed_origins)}
+        return Response(body=body, status_code=status, headers=dict(headers))
+
+    def query(known: Sequence[str]) -> dict[str, str]:
+        request = routes.current_request
+        return parse_query(request.query_params if request is not None else None, known)
+
+    def guarded(make_body: Callable[[], str]) -> Response:
+        try:
+            return answer(200, make_body())
+        except BadQuery as exc:
+            return answer(400, json.dumps({"message": str(exc)}))
+
+    @routes.route("/_dev/events", methods=["GET"])
+    def dev_events() -> Response:
+        def body() -> str:
+            given = query(("limit", "metricName", "format"))
+            limit, metric = parse_limit(given.get("limit")), given.get("metricName")
+            shape = given.get("format", "records")
+            if shape == "rows":
+                return json.dumps(inspector.rows(limit, metric))
+            if shape != "records":
+                raise BadQuery(f"format must be records or rows, got {shown(shape, 40)!r}")
+            return inspector.events_json(limit, metric)
+
+        return guarded(body)
+
+    @routes.route("/_dev/rejected", methods=["GET"])
+    def dev_rejected() -> Response:
+        def body() -> str:
+            limit = parse_limit(query(("limit",)).get("limit"))
+            return json.dumps({"rejected": inspector.rejections(limit)})
+
+        return guarded(body)
+
+    @routes.route("/_dev/events", methods=["DELETE"])
+    def dev_clear() -> Response:
+        return answer(200, json.dumps({"cleared": inspector.clear()}))
+
+    @routes.route("/_dev/events", methods=["OPTIONS"])
+    def dev_events_preflight() -> Response:
+        request = routes.current_request
+        origin = request.headers.get("origin") if request is not None else None
+        headers = preflight_headers(origin, allowed_origins, INSPECTOR_METHODS)
+        return Response(body="", status_code=204, headers=dict(headers))
+
+    return routes
+
+
+def _metric_name(line: bytes) -> Any:
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:  # a number orjson cannot hold; the stdlib can
+        record = json.loads(line)
+    return record.get("metricName") if isinstance(record, dict) else None
+
+
+def _dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:  # lone surrogates, integers past 64 bits
+        return json.dumps(value, ensure_ascii=True).encode("ascii")
