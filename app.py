@@ -19,6 +19,7 @@ from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.enrich import Enricher
 from chalicelib.jobs import (
     build_daily_csv,
     convert_raw_object,
@@ -90,6 +91,7 @@ collector = Collector(
     _make_sink,
     app.log,
     log_event_contents=SETTINGS.log_event_contents,
+    enricher=Enricher(SETTINGS.store_user_agent, SETTINGS.drop_bots),
 )
 
 
@@ -110,7 +112,9 @@ def post_events() -> Response:
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
     headers = cors_headers(origin, SETTINGS.allowed_origins)
     try:
-        answer = collector.collect(raw, request.headers.get("content-type"), request_id)
+        answer = collector.collect(
+            raw, request.headers.get("content-type"), request_id, request.headers
+        )
     except Exception:
         # A bug must still answer JSON with CORS headers (so the browser shows it),
         # never a stack trace; the events were not stored, so the client resends.

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from chalicelib.enrich import Enricher
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.validate import BadRequest, BatchValidator, parse_body, shown
 
@@ -38,6 +39,7 @@ class Collector:
         logger: logging.Logger,
         log_event_contents: bool = False,
         clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        enricher: Enricher | None = None,
     ) -> None:
         self._validator = validator
         # The sink (and its boto3 client) is made on first use, not at import.
@@ -46,6 +48,7 @@ class Collector:
         self._logger = logger
         self._log_event_contents = log_event_contents
         self._clock_ms = clock_ms
+        self._enricher = enricher or Enricher()
 
     @property
     def sink(self) -> Sink:
@@ -53,18 +56,31 @@ class Collector:
             self._sink = self._sink_factory()
         return self._sink
 
-    def collect(self, raw: bytes, content_type: str | None, request_id: str) -> Answer:
+    def collect(
+        self,
+        raw: bytes,
+        content_type: str | None,
+        request_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
         started = time.perf_counter()
         log: dict[str, Any] = {"event": "collect", "requestId": request_id, "bytes": len(raw)}
+        request_headers: Mapping[str, str] = headers or {}
         try:
             body = parse_body(raw, content_type, self._validator.limits)
-            result = self._validator.process(body, self._clock_ms())
+            result = self._validator.process(
+                body,
+                self._clock_ms(),
+                lambda context: self._enricher.fields(request_headers, context),
+            )
         except BadRequest as exc:
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
         rejected = [
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
         ]
         log.update(accepted=len(result.records), rejected=len(result.rejected))
+        if result.dropped:
+            log["dropped"] = result.dropped
         if rejected:
             log["rejections"] = rejected[:10]
         if self._log_event_contents:
@@ -91,7 +107,10 @@ class Collector:
                 return self._finish(log, started, answer)
             finally:
                 log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
-        body: dict[str, Any] = {"accepted": len(result.records), "rejected": rejected}
+        body = {"accepted": len(result.records)}
+        if result.dropped:
+            body["dropped"] = result.dropped
+        body["rejected"] = rejected
         if len(result.rejected) > len(rejected):
             body["rejectedCount"] = len(result.rejected)
         answer = Answer(200, body)
