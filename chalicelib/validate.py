@@ -310,17 +310,14 @@ class BatchValidator:
             return BatchResult(dropped=len(events))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
-        # Built once per request: what follows the event's own context, and (for events
-        # without one, the usual case) the batch context followed by it, in one update.
-        server = {**added, "serverTimestamp": _iso_ms(now_ms)}
-        shared = {**batch_context, **server}
+        # The server's fields are the same for every record of the request: serialized
+        # once, they close each record's JSON (no context key or event field can name them).
+        closing = b"," + orjson.dumps({**added, "serverTimestamp": _iso_ms(now_ms)})[1:] + b"\n"
         result = BatchResult()
         for index, event in enumerate(events):
             try:
-                record = self._enrich(
-                    event, batch_context, batch_keys, server, shared, sent_at, now_ms
-                )
-                line = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+                record = self._enrich(event, batch_context, batch_keys, sent_at, now_ms)
+                line = orjson.dumps(record)[:-1] + closing
             except _EventError as exc:
                 result.rejected.append(Rejection(index, _bounded(str(exc))))
                 continue
@@ -344,8 +341,6 @@ class BatchValidator:
         event: Any,
         batch_context: dict[str, Any],
         batch_keys: dict[str, str],
-        server: dict[str, Any],
-        shared: dict[str, Any],
         sent_at: int | None,
         now_ms: int,
     ) -> dict[str, Any]:
@@ -370,17 +365,15 @@ class BatchValidator:
                 )
         if "eventId" not in record:
             record["eventId"] = self._new_event_id()
-        # Context never shadows an event field or a server field: the schema forbids those names.
+        # Context never shadows an event field: the schema forbids those names.
+        if batch_context:
+            record.update(batch_context)
         if own_context:
             if len({key.lower() for key in own_context}) != len(own_context) or any(
                 batch_keys.get(key.lower(), key) != key for key in own_context
             ):
                 raise _EventError(_case_collision("event.context", own_context, batch_context))
-            record.update(batch_context)
             record.update(own_context)
-            record.update(server)
-        else:
-            record.update(shared)
         if sent_at is not None:
             derived = now_ms - (sent_at - record["timestamp"])
             if 0 <= derived <= _MAX_EPOCH_MS:

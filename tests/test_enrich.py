@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import jsonschema
+import orjson
 import pytest
 
 from chalicelib import enrich
@@ -256,6 +257,15 @@ def test_a_huge_user_agent_is_parsed_from_its_start_and_gives_bounded_values() -
     fields = fields_for("A" * 100_000 + "/1.0")
     assert all(len(str(value)) <= MAX_VALUE_CHARS for value in fields.values())
     assert fields_for(CHROME_WINDOWS + "Z" * 100_000)["uaBrowser"] == "Chrome"
+
+
+def test_lone_surrogates_in_the_header_are_no_crash() -> None:
+    agent = "Mozilla/5.0 (compatible; Googlebot/2.1) \udcff"
+    fields = Enricher(store_user_agent=True).fields({"user-agent": agent}, {})
+    assert fields is not None
+    assert (fields["uaBrowser"], fields["isBot"]) == ("Googlebot", True)
+    assert fields["userAgent"] == agent.replace("\udcff", "?")
+    orjson.dumps(fields)  # what the route stores with: refuses lone surrogates
 
 
 def test_each_distinct_user_agent_is_parsed_once() -> None:
