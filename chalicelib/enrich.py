@@ -43,9 +43,8 @@ DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
 _HEADLESS = re.compile("headless", re.IGNORECASE)
 # Televisions, consoles, watches, streaming sticks: browsers, but not one of the three.
 _OTHER_DEVICE = re.compile(
-    r"Smart-?TV|SmartTV|GoogleTV|Android TV|HbbTV|Web0S|CrKey|BRAVIA|AFT[A-Z]|Tizen"
-    r"|PlayStation|Xbox|Nintendo",
-    re.IGNORECASE,
+    r"(?i:smart-?tv)|GoogleTV|Android TV|HbbTV|Web0S|CrKey|BRAVIA|; AFT[A-Z]|Tizen"
+    r"|PlayStation|Xbox|Nintendo"
 )
 _TABLET = re.compile(r"iPad|Tablet|PlayBook|Kindle")
 _MOBILE = re.compile(r"Mobi|iPhone|iPod|Windows Phone|BlackBerry|BB10|Opera Mini|KAIOS")

@@ -151,6 +151,18 @@ USER_AGENTS = [
         *("Edge", "44", "Windows", "10", "other", False),
         id="console",
     ),
+    pytest.param(
+        "Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7633) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Silk/131.3.1 like Chrome/131.0.6778.200 Safari/537.36",
+        *("Amazon Silk", "131", "Android", "9", "other", False),
+        id="fire-tv",
+    ),
+    pytest.param(
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36 Minecraft/1.21 DraftKings/4",
+        *("Chrome", "131", "Windows", "10", "desktop", False),
+        id="tv-words-inside-other-words",
+    ),
     pytest.param("", "", "", "", "", "other", False, id="no-user-agent"),
 ]
 
