@@ -19,6 +19,7 @@ from chalicelib.collect import JSON_HEADERS, Collector
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.devloop import DevLoop
+from chalicelib.enrich import Enricher
 from chalicelib.inspector import Inspector, inspector_routes
 from chalicelib.jobs import (
     build_daily_csv,
@@ -104,6 +105,7 @@ def _make_collector() -> Collector:
         log_event_contents=SETTINGS.log_event_contents,
         reject_sink_factory=_make_reject_sink if keep_rejects else None,
         observers=[inspector] if inspector is not None else (),
+        enricher=Enricher(SETTINGS.store_user_agent, SETTINGS.drop_bots),
     )
 
 
@@ -130,7 +132,9 @@ def post_events() -> Response:
     raw = raw.encode("utf-8") if isinstance(raw, str) else raw
     headers = cors_headers(origin, SETTINGS.allowed_origins)
     try:
-        answer = collector.collect(raw, request.headers.get("content-type"), request_id)
+        answer = collector.collect(
+            raw, request.headers.get("content-type"), request_id, request.headers
+        )
     except Exception:
         # A bug must still answer JSON with CORS headers (so the browser shows it),
         # never a stack trace; the events were not stored, so the client resends.

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
+from chalicelib.enrich import Enricher
 from chalicelib.messages import shown
 from chalicelib.rejects import body_reject, encode, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
@@ -51,6 +52,7 @@ class Collector:
         *,
         reject_sink_factory: Callable[[], Sink] | None = None,
         observers: Sequence[CollectObserver] = (),
+        enricher: Enricher | None = None,
     ) -> None:
         self._validator = validator
         # The sinks (and their boto3 clients) are made on first use, not at import.
@@ -62,6 +64,7 @@ class Collector:
         self._logger = logger
         self._log_event_contents = log_event_contents
         self._clock_ms = clock_ms
+        self._enricher = enricher or Enricher()
         # Rejected records that could not be stored since the container started.
         self.rejects_lost = 0
 
@@ -71,13 +74,24 @@ class Collector:
             self._sink = self._sink_factory()
         return self._sink
 
-    def collect(self, raw: bytes, content_type: str | None, request_id: str) -> Answer:
+    def collect(
+        self,
+        raw: bytes,
+        content_type: str | None,
+        request_id: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> Answer:
         started = time.perf_counter()
         log: dict[str, Any] = {"event": "collect", "requestId": request_id, "bytes": len(raw)}
         now_ms = self._clock_ms()
+        request_headers: Mapping[str, str] = headers or {}
         try:
             body = parse_body(raw, content_type, self._validator.limits)
-            result = self._validator.process(body, now_ms)
+            result = self._validator.process(
+                body,
+                now_ms,
+                lambda context: self._enricher.fields(request_headers, context),
+            )
         except BadRequest as exc:
             record = body_reject(
                 received_at=iso_ms(now_ms),
@@ -93,6 +107,8 @@ class Collector:
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
         ]
         log.update(accepted=len(result.records), rejected=len(result.rejected))
+        if result.dropped:
+            log["dropped"] = result.dropped
         if rejected:
             log["rejections"] = rejected[:10]
         if self._log_event_contents:
@@ -130,7 +146,10 @@ class Collector:
                 rejections=result.rejected,
             )
             self._keep_rejects(log, records)
-        answer_body: dict[str, Any] = {"accepted": len(result.records), "rejected": rejected}
+        answer_body: dict[str, Any] = {"accepted": len(result.records)}
+        if result.dropped:
+            answer_body["dropped"] = result.dropped
+        answer_body["rejected"] = rejected
         if len(result.rejected) > len(rejected):
             answer_body["rejectedCount"] = len(result.rejected)
         return self._finish(log, started, Answer(200, answer_body))

@@ -32,6 +32,10 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def _true(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "false").strip().lower() == "true"
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
@@ -71,6 +75,9 @@ class Settings:
     neutralize_formulas: bool = True
     # Distinct columns per CSV file, the overflow column included.
     max_csv_columns: int = 1000
+    # Keep the raw User-Agent header (cut) as userAgent; drop bots' events instead of storing.
+    store_user_agent: bool = False
+    drop_bots: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -113,9 +120,11 @@ class Settings:
             rejected_prefix=_prefix(env.get("REJECTED_PREFIX", "rejected/")),
             allowed_origins=origins,
             limits=limits,
-            log_event_contents=env.get("LOG_EVENT_CONTENTS", "false").lower() == "true",
+            log_event_contents=_true(env, "LOG_EVENT_CONTENTS"),
             neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
             max_csv_columns=max_csv_columns,
+            store_user_agent=_true(env, "STORE_USER_AGENT"),
+            drop_bots=_true(env, "DROP_BOTS"),
         )
 
 

@@ -101,6 +101,20 @@ def route_to(monkeypatch: pytest.MonkeyPatch, sink: Any, **options: Any) -> None
     monkeypatch.setattr(app_module, "collector", collector)
 
 
+def python_output(code: str) -> str:
+    """What ``python -c code`` prints, run from the repository root in a fresh interpreter
+    (to see what an import loads, which this process has long since loaded)."""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from botocore.exceptions import (
 )
 
 from chalicelib.aws import CREDENTIALS_HINT, describe_aws_error, make_client
-from tests.conftest import REPO_ROOT, free_port
+from tests.conftest import REPO_ROOT, free_port, python_output
 
 
 def client_error(code: str, message: str = "", **extra: str) -> ClientError:
@@ -174,11 +172,4 @@ def test_importing_it_needs_neither_click_nor_boto3() -> None:
         "import sys, chalicelib.aws; "
         "print(sorted(m for m in ('click', 'boto3') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.strip() == "[]"
+    assert python_output(code) == "[]"

@@ -36,6 +36,8 @@ def test_empty_environment_gives_the_defaults() -> None:
     )
     assert settings.log_event_contents is False
     assert settings.neutralize_formulas is True
+    assert settings.store_user_agent is False
+    assert settings.drop_bots is False
 
 
 def test_every_variable_is_read() -> None:
@@ -59,6 +61,8 @@ def test_every_variable_is_read() -> None:
         "MAX_ATTRIBUTE_DEPTH": " 2 ",
         "LOG_EVENT_CONTENTS": "TRUE",
         "CSV_NEUTRALIZE_FORMULAS": "False",
+        "STORE_USER_AGENT": "true",
+        "DROP_BOTS": " True ",
     }
     assert Settings.from_env(env) == Settings(
         stage="prod",
@@ -82,6 +86,8 @@ def test_every_variable_is_read() -> None:
         ),
         log_event_contents=True,
         neutralize_formulas=False,
+        store_user_agent=True,
+        drop_bots=True,
     )
 
 
@@ -98,10 +104,21 @@ def test_region_prefers_the_lambda_variable(env: dict[str, str], region: str) ->
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [("true", True), ("True", True), ("yes", False), ("1", False)]
+    ("variable", "field"),
+    [
+        ("LOG_EVENT_CONTENTS", "log_event_contents"),
+        ("STORE_USER_AGENT", "store_user_agent"),
+        ("DROP_BOTS", "drop_bots"),
+    ],
 )
-def test_log_event_contents_only_when_true(value: str, expected: bool) -> None:
-    assert Settings.from_env({"LOG_EVENT_CONTENTS": value}).log_event_contents is expected
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("True", True), (" TRUE ", True), ("yes", False), ("1", False), ("", False)],
+)
+def test_switches_are_on_only_when_true(
+    variable: str, field: str, value: str, expected: bool
+) -> None:
+    assert getattr(Settings.from_env({variable: value}), field) is expected
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,10 @@ def test_zip_contents(package: Package) -> None:
     assert "orjson/__init__.pyi" in names or "orjson/__init__.py" in names
     assert "chalicelib/__init__.py" in names
     assert "chalicelib/aws.py" in names  # the client factory app.py uses
+    # The user-agent parser, its precompiled rules and the crawler list (chalicelib/enrich.py).
+    assert "ua_parser/regex.py" in names
+    assert "ua_parser_builtins/lazy.py" in names
+    assert "crawlerdetect/providers/crawlers.py" in names
     # The command lines stay out: click is a development dependency only.
     assert not [
         n for n in names if n.split("/")[0] in ("click", "clitools.py", "deploy", "exporter")
@@ -236,20 +240,27 @@ def test_zip_contents(package: Package) -> None:
     assert schema == _load(ROOT / "chalicelib" / "schema" / "events.schema.json")
 
 
-def test_orjson_is_built_for_the_lambda_runtime(package: Package) -> None:
+# Every compiled dependency: orjson is built per CPython version; ua-parser-rs (the
+# ua-parser accelerator) against the stable ABI (abi3), which later CPythons load.
+@pytest.mark.parametrize("module", ["orjson", "ua_parser_rs"])
+def test_compiled_dependencies_are_built_for_the_lambda_runtime(
+    package: Package, module: str
+) -> None:
     runtime = package.resources("aws_lambda_function")[API_FUNCTION]["runtime"]
     cp = "cp" + runtime.removeprefix("python").replace(".", "")  # python3.13 → cp313
     names = package.zip.namelist()
-    extensions = [n for n in names if n.startswith("orjson/") and n.endswith(".so")]
+    extensions = [n for n in names if n.startswith(f"{module}/") and n.endswith(".so")]
     assert len(extensions) == 1, extensions
     [extension] = extensions
-    assert f"cpython-{cp.removeprefix('cp')}-aarch64-linux-gnu" in extension
+    assert f"cpython-{cp.removeprefix('cp')}-aarch64-linux-gnu" in extension or extension.endswith(
+        ".abi3.so"
+    ), extension
     header = package.zip.read(extension)[:20]
     assert header[:4] == b"\x7fELF"
     assert header[4] == 2, "not a 64-bit ELF"
     assert header[5] == 1, "not little-endian"
     assert int.from_bytes(header[18:20], "little") == EM_AARCH64
-    [wheel] = [n for n in names if re.fullmatch(r"orjson-[^/]+\.dist-info/WHEEL", n)]
+    [wheel] = [n for n in names if re.fullmatch(rf"{module}-[^/]+\.dist-info/WHEEL", n)]
     tags = [
         line.split(":", 1)[1].strip()
         for line in package.zip.read(wheel).decode().splitlines()
@@ -257,8 +268,11 @@ def test_orjson_is_built_for_the_lambda_runtime(package: Package) -> None:
     ]
     assert tags
     for tag in tags:
-        python, _abi, platform = tag.split("-")
-        assert python == cp, tag
+        python, abi, platform = tag.split("-")
+        if abi == "abi3":
+            assert python.startswith("cp3") and int(python[3:]) <= int(cp[3:]), tag
+        else:
+            assert python == cp, tag
         assert platform.endswith("aarch64") and "linux" in platform, tag
 
 

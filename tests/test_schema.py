@@ -18,7 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.config import Limits
-from chalicelib.validate import SCHEMA_PATH, BatchValidator, context_key_pattern
+from chalicelib.enrich import DEVICE_TYPES, MAX_USER_AGENT_CHARS, MAX_VALUE_CHARS
+from chalicelib.validate import (
+    RESERVED_FIELDS,
+    SCHEMA_PATH,
+    BatchValidator,
+    context_key_pattern,
+)
 
 VALIDATOR = BatchValidator(Limits())
 REFERENCE_EVENT = jsonschema.Draft7Validator(VALIDATOR.event_schema)
@@ -214,3 +220,15 @@ def test_context_key_pattern_in_the_schema_is_generated_from_the_reserved_fields
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     pattern = schema["definitions"]["context"]["propertyNames"]["pattern"]
     assert pattern == context_key_pattern(), "regenerate it with context_key_pattern()"
+
+
+def test_server_fields_are_documented_and_reserved() -> None:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    documented = schema["definitions"]["serverFields"]["properties"]
+    event_fields = set(schema["definitions"]["event"]["properties"])
+    assert set(documented) == set(RESERVED_FIELDS) - event_fields
+    assert all(spec["description"] for spec in documented.values())
+    assert documented["uaDeviceType"]["enum"] == list(DEVICE_TYPES)
+    assert documented["userAgent"]["maxLength"] == MAX_USER_AGENT_CHARS
+    for name in ("uaBrowser", "uaBrowserVersion", "uaOs", "uaOsVersion"):
+        assert documented[name]["maxLength"] == MAX_VALUE_CHARS

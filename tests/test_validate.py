@@ -269,3 +269,43 @@ def test_schema_file_is_a_valid_draft7_schema() -> None:
     schema = load_schema()
     assert schema["$schema"].startswith("http://json-schema.org/draft-07/")
     assert schema["properties"]["events"]["maxItems"] == LIMITS.max_events_per_batch
+
+
+# --- server fields (chalicelib.enrich supplies them on the route) -----------------------
+
+
+def test_server_fields_are_computed_once_and_added_after_the_context(
+    validator: BatchValidator,
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def server_fields(context: dict[str, Any]) -> dict[str, Any]:
+        seen.append(dict(context))
+        context.pop("signal", None)
+        return {"country": "DE", "isBot": False}
+
+    body = batch(event(), event(context={"screen": "s"}), context={"device": "d", "signal": 1})
+    result = validator.process(body, NOW_MS, server_fields)
+    assert seen == [{"device": "d", "signal": 1}]
+    records = [json.loads(line) for line in result.records]
+    assert len(records) == 2
+    for record in records:
+        assert (record["country"], record["isBot"], record["device"]) == ("DE", False, "d")
+        assert "signal" not in record
+        keys = list(record)
+        assert keys.index("device") < keys.index("country") < keys.index("serverTimestamp")
+    assert records[1]["screen"] == "s"
+
+
+def test_server_fields_of_none_drop_the_request(validator: BatchValidator) -> None:
+    result = validator.process(batch(event(), {"bad": 1}, event()), NOW_MS, lambda _: None)
+    assert (result.records, result.rejected, result.dropped) == ([], [], 3)
+
+
+def test_server_fields_are_not_asked_for_a_bad_envelope(validator: BatchValidator) -> None:
+    def never(context: dict[str, Any]) -> dict[str, Any]:
+        raise AssertionError("asked for server fields")
+
+    for body in (batch(context={"a": [1]}), batch(context={"device": "a", "DEVICE": "b"})):
+        with pytest.raises(BadRequest):
+            validator.process(body, NOW_MS, never)
