@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+import orjson
+
 # Longest integer literal read: well under Python's int/str conversion limit (4,300
 # digits), far over any id or count (a 64-bit integer has 20).
 MAX_INTEGER_DIGITS = 1000
@@ -80,3 +82,56 @@ def strict_loads(text: str) -> Any:
     """``json.loads`` that refuses NaN/Infinity, numbers that overflow to infinity
     (1e999), over-long integers and repeated keys."""
     return _BODY_DECODER.decode(text)
+
+
+# orjson reads an integer beyond 64 bits as a float: a float this large may be one.
+_INEXACT_FLOAT = 9.2e18
+# A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`).
+_SPACED = (b'" ', b'"\n', b'"\t', b'"\r')
+
+
+def strict_loads_bytes(raw: bytes) -> Any:
+    """``strict_loads`` of a UTF-8 body, about four times faster when the body is compact
+    JSON (what the browser client sends): orjson reads it, and the result is taken only
+    when it provably says the same as the strict decoder.
+
+    orjson already refuses NaN, Infinity, numbers that overflow, invalid UTF-8 and
+    lone surrogates. It keeps the last of repeated keys, and reads integers beyond 64
+    bits as floats. So its result is taken when no float reaches 2**63 and the number
+    of keys it kept equals the number of `":` in the text: each key ends so unless a
+    space sits before its colon (texts with a quote before white space go the slow
+    way), and a `":` inside a string is an escaped quote, which only adds to the text's
+    count. Equal counts therefore mean no key was repeated. Anything else, and any
+    error, goes to the strict decoder, which gives the result or the precise error.
+    """
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return strict_loads(raw.decode("utf-8"))
+    if any(spaced in raw for spaced in _SPACED) or _keys_and_exact(value) != raw.count(b'":'):
+        return strict_loads(raw.decode("utf-8"))
+    return value
+
+
+def _keys_and_exact(value: Any) -> int:
+    """How many keys ``value`` holds in all its objects, or -1 if a float in it may
+    be an integer orjson could not hold."""
+    keys = 0
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is dict:
+            keys += len(item)
+            children = item.values()
+        elif kind is list:
+            children = item
+        else:
+            continue
+        for child in children:
+            child_kind = type(child)
+            if child_kind is dict or child_kind is list:
+                pending.append(child)
+            elif child_kind is float and not -_INEXACT_FLOAT < child < _INEXACT_FLOAT:
+                return -1
+    return keys

@@ -31,7 +31,7 @@ from chalicelib.messages import (
     schema_message,
     shown,
 )
-from chalicelib.strictjson import StrictJSONError, strict_loads
+from chalicelib.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
 JSON_CONTENT_TYPES = ("application/json", "text/plain")
@@ -120,11 +120,9 @@ def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str
             "(chunked transfer encoding is not supported)",
         )
     try:
-        text = raw.decode("utf-8")
+        body = strict_loads_bytes(raw)
     except UnicodeDecodeError as exc:
         raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
-    try:
-        body = strict_loads(text)
     except StrictJSONError as exc:
         raise BadRequest(400, f"body is not valid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
