@@ -116,6 +116,8 @@ def strict_loads_bytes(raw: bytes) -> Any:
 def _keys_and_exact(value: Any) -> int:
     """How many keys ``value`` holds in all its objects, or -1 if a float in it may
     be an integer orjson could not hold."""
+    if type(value) is float and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+        return -1
     keys = 0
     pending = [value]
     while pending:
