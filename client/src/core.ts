@@ -346,7 +346,7 @@ async function sendLoop(least: number): Promise<void> {
       // Two new page loads must not adopt the same leftover queue: the Web Lock serialises them.
       await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers());
       while (sendingAllowed() && !retrying && queue.length >= least) {
-        await deliver(splitIntoBodies(queue, 5e5)[0]!); // the first body (the server allows 1 MiB)
+        await deliver(splitIntoBodies(queue.slice(0, batchSize), 5e5)[0]!); // the server allows 1 MiB
       }
     } catch (error) {
       report(error);

@@ -17,8 +17,9 @@ const LANDING_KEYS = ['referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'u
  */
 export function readLanding(key: string): Context {
   const landing: Context = {};
-  // Origin and path only; and only another site's page is where a session came from.
-  const referrer = document.referrer.split(/[?#]/)[0]!;
+  // Origin and path only (a referrer never has a fragment); and only another site's page is
+  // where a session came from.
+  const referrer = document.referrer.split('?')[0]!;
   let stored: string | null | undefined;
   let value: string | null;
   try {
