@@ -1,11 +1,10 @@
 // Builds dist/: index.js (ESM), index.min.js (ESM, minified), index.d.ts (tsc),
 // owned-analytics.iife.js (minified, global `OwnedAnalytics`, for a plain <script> tag).
 //
-// The properties of the client's state object and queue entries (interfaces State and
-// QueuedEvent in src/state.ts) are renamed
-// to short names (esbuild mangleProps): minifiers rename variables but never properties, and
-// the source should not have to squeeze its names. A State property that the DOM, the JS
-// library or the public types (src/types.ts) also name would be renamed there too: refused.
+// The properties of the queue entries (interface QueuedEvent in src/core.ts) are renamed to
+// short names (esbuild mangleProps): minifiers rename variables but never properties, and the
+// source should not have to squeeze its names. A property that the DOM, the JS library or the
+// public types (src/types.ts) also name would be renamed there too: refused.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -19,24 +18,22 @@ const out = resolve(root, 'dist');
 /** Property names declared in a block of TypeScript declarations. */
 const declaredNames = (text) => [...text.matchAll(/^\s+(?:readonly\s+)?([A-Za-z_$][\w$]*)\??\s*[:(<]/gm)].map((m) => m[1]);
 
-function stateProperties() {
-  const source = readFileSync(resolve(root, 'src/state.ts'), 'utf8');
-  const names = ['State', 'QueuedEvent'].flatMap((name) => {
-    const block = new RegExp(`export interface ${name} \\{([\\s\\S]*?)\\n\\}`).exec(source);
-    if (!block) throw new Error(`build: interface ${name} not found in src/state.ts`);
-    return declaredNames(block[1]);
-  });
+function entryProperties() {
+  const source = readFileSync(resolve(root, 'src/core.ts'), 'utf8');
+  const block = /export interface QueuedEvent \{([\s\S]*?)\n\}/.exec(source);
+  if (!block) throw new Error('build: interface QueuedEvent not found in src/core.ts');
+  const names = declaredNames(block[1]);
   const taken = new Set(declaredNames(readFileSync(resolve(root, 'src/types.ts'), 'utf8')));
   const libDir = resolve(root, 'node_modules/typescript/lib');
   for (const file of readdirSync(libDir)) {
     if (/^lib\..*\.d\.ts$/.test(file)) for (const name of declaredNames(readFileSync(resolve(libDir, file), 'utf8'))) taken.add(name);
   }
   const clashes = names.filter((name) => taken.has(name));
-  if (clashes.length) throw new Error(`build: rename these State properties, the DOM or the public API uses them too: ${clashes.join(', ')}`);
+  if (clashes.length) throw new Error(`build: rename these QueuedEvent properties, the DOM or the public API uses them too: ${clashes.join(', ')}`);
   return names;
 }
 
-const mangleProps = new RegExp(`^(?:${stateProperties().join('|')})$`);
+const mangleProps = new RegExp(`^(?:${entryProperties().join('|')})$`);
 
 rmSync(out, { recursive: true, force: true });
 const common = { entryPoints: [entry], bundle: true, target: 'es2020', platform: 'browser', logLevel: 'warning', mangleProps };

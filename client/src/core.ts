@@ -1,21 +1,423 @@
-// The tracker: initializeAnalytics, trackEvent, flush and the read-only getters.
-import { applyConsent } from './consent';
-import { currentPagePath, readLanding } from './page-context';
-import { armBatchTimer, onPageExit, onPageShow, sendQueued } from './send';
-import { NUMERIC_DEFAULTS, type Settings, isObject, queued, report, state } from './state';
-import { boundQueue, scheduleSave } from './storage';
-import type { AnalyticsConfig, AnalyticsEvent, MetricName } from './types';
+// The tracker: its state, the queue and its localStorage mirror, sending, page exit and the
+// consent states; exported: initializeAnalytics, trackEvent, flush and the read-only getters.
+//
+// The state lives in module variables (the minifier renames those, unlike an object's
+// properties); a queue entry's properties are renamed by the build (scripts/build.mjs).
+//
+// Storage: each page load writes only its own key, `<storageKey>:<sessionId>`, as
+// {"t": heartbeat, "e": [events]}. Writes are coalesced: one a second at most, plus one at page
+// exit, so a burst of N events costs one serialisation of the queue, not N. Another page load
+// adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
+// crashed tab).
+import { type Context, MAX_CONTEXT_STRING, readLanding } from './page-context';
+import type { AnalyticsConfig, AnalyticsEvent, ConsentState, MetricName, SendResult } from './types';
 
-/** A v4 UUID. randomUUID exists only on https:// (and localhost) pages; getRandomValues everywhere. */
-function uuid(): string {
+/** A queued event, serialised once when it was tracked or adopted. */
+export interface QueuedEvent {
+  /**
+   * Its JSON: a snapshot, so later changes to the objects the host passed are not sent, and
+   * nothing the host does later can make the queue unserialisable.
+   */
+  serialized: string;
+  /** UTF-8 length of `serialized`, for `maxQueueBytes` and request body limits. */
+  utf8Length: number;
+  /** It was in the last snapshot written to localStorage (so another tab may have adopted it). */
+  stored?: Flag;
+  /** It is in a request that has not answered yet: the page-exit beacon skips it. */
+  inFlight?: Flag;
+}
+
+type Numeric = 'batchTimeout' | 'retryBaseDelay' | 'retryMaxDelay' | 'maxQueueEvents' | 'maxQueueBytes' | 'batchSize';
+/** Flags are 0 or 1: shorter than booleans once minified. */
+type Flag = 0 | 1 | undefined;
+/** A timer, or none: 0 (shorter than undefined once minified). */
+// eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- a timer is a number in the DOM's types, not in Node's (tests)
+type Timer = ReturnType<typeof setTimeout> | 0 | undefined;
+/** A localStorage entry, as far as it can be trusted: anyone can write there. */
+type StoredQueue = { t?: number; e?: unknown } | null;
+/** The server's answer, as far as the client cares. */
+type Answer = { rejected?: { error: string }[] } | null;
+
+/** A stored queue untouched this long (ms) belongs to an ended page load and may be adopted. */
+const STALE_AFTER = 3e5;
+
+/** `POST /events` URL; empty while the client is off (not initialised, disabled, opted out). */
+let endpoint: string;
+/** The host's config (read when needed: numeric options through `option`). */
+let settings: AnalyticsConfig = {};
+/** `batchSize`, checked and clamped to the server's limit. */
+let batchSize: number;
+/** Anything but `granted` and `denied` behaves as `pending`. */
+let consent: ConsentState = 'granted';
+/** Random id of this page load (the events' `sessionId`); set by the first initialisation. */
+let session: string;
+let queue: QueuedEvent[] = [];
+/** Sum of `utf8Length` over `queue`, kept up to date on every change. */
+let queueBytes = 0;
+let droppedCount = 0;
+/** `<storageKey>:` – every key the client writes starts with it. */
+let prefix: string;
+/** localStorage (unless `persist: false` or unavailable) and this page load's key there. */
+let storage: Storage | false | null | undefined;
+let queueKey: string;
+/** Heartbeat of our last localStorage write (0: handed over); Infinity: nothing stored. */
+let storedAt = Infinity;
+/** Set at pagehide: from then on our entry says "adopt me" (t = 0), until a pageshow. */
+let handedOver: Flag;
+let saveTimer: Timer;
+/** Storage write failures and malformed stored queues are reported once per page load. */
+let storageReported: Flag;
+let malformedReported: Flag;
+/** The batch timeout or, while `retrying`, the retry. */
+let timer: Timer;
+/** Set while a retry is scheduled: nothing else is sent until it fires. */
+let retrying: Flag;
+/** Consecutive failed attempts; the retry delay doubles with each. */
+let failures = 0;
+/** Requests go one at a time: each send waits for the previous one. */
+let sending = Promise.resolve();
+/**
+ * While page context is on (`pageContext` option): the session's landing referrer and campaign
+ * fields (see page-context.ts), read once; else false.
+ */
+let pageContext: Context | false | undefined;
+
+/** A numeric option: the host's value if it is a positive number, else the default. */
+const option = (name: Numeric, fallback: number): number => ((settings[name] as number) > 0 ? settings[name]! : fallback);
+
+/** Calls one of the host's callbacks: nothing it does (throwing included) can break the client. */
+function callHost<Name extends 'onError' | 'onSend'>(name: Name, argument: Error | SendResult): void {
   try {
-    return crypto.randomUUID();
+    (settings[name] as ((value: typeof argument) => void) | undefined)?.(argument);
   } catch {
-    return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (digit) =>
-      (+digit ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+digit / 4)))).toString(16),
-    );
+    // the host's callback must not break us
   }
 }
+
+/** Hands an error to the host's `onError`. */
+export const report = (error: unknown): void => callHost('onError', error as Error);
+
+/** A v4 UUID from getRandomValues (randomUUID exists only on https:// and localhost pages). */
+const uuid = (): string =>
+  '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (digit) =>
+    (+digit ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+digit / 4)))).toString(16),
+  );
+
+/** A queue entry for an event already serialised, counted in `queueBytes`. */
+const entry = (serialized: string, utf8Length = new Blob([serialized]).size): QueuedEvent => (
+  (queueBytes += utf8Length), { serialized, utf8Length }
+);
+
+/** Removes the events `keep` refuses, keeping `queueBytes` true. */
+function removeEvents(keep: (event: QueuedEvent) => boolean): void {
+  queue = queue.filter((event) => keep(event) || ((queueBytes -= event.utf8Length), false));
+}
+
+/**
+ * After events were added: drops the oldest while the queue is over `maxQueueEvents` or
+ * `maxQueueBytes`, and schedules the storage write.
+ */
+function boundQueue(): void {
+  let dropped = 0;
+  while (queue.length > option('maxQueueEvents', 1e3) || queueBytes > option('maxQueueBytes', 5e5)) {
+    // shift() is O(1) in current engines (they move the array's start rather than copy it)
+    queueBytes -= queue.shift()!.utf8Length;
+    dropped++;
+  }
+  if (dropped) {
+    droppedCount += dropped;
+    report(Error(`queue full: dropped ${dropped}`));
+  }
+  scheduleSave();
+}
+
+// ---- localStorage mirror ----
+
+/** localStorage, if the client may write there now (persisting, consent granted). */
+const writableStorage = (): Storage | false | null | undefined => consent === 'granted' && storage;
+
+/** Writes the queue within a second; a burst of events shares one write. */
+function scheduleSave(): void {
+  if (!saveTimer && writableStorage()) saveTimer = setTimeout(saveNow, 1e3);
+}
+
+/** Writes the queue now; once handed over (pagehide) with heartbeat 0, until a pageshow. */
+function saveNow(): void {
+  clearTimeout(saveTimer);
+  saveTimer = 0;
+  const storage = writableStorage();
+  if (storage) {
+    try {
+      checkAdopted(storage);
+      const heartbeat = handedOver ? 0 : Date.now();
+      storedAt = queue.length
+        ? // an array in a template is joined with commas: the JSON list
+          // eslint-disable-next-line @typescript-eslint/restrict-template-expressions
+          (storage.setItem(queueKey, `{"t":${heartbeat},"e":[${queue.map((event) => ((event.stored = 1), event.serialized))}]}`), heartbeat)
+        : (storage.removeItem(queueKey), Infinity);
+    } catch (error) {
+      // Quota, private mode: leave no stale copy for another tab to adopt; work in memory.
+      forgetEntries();
+      if (!storageReported) report(error);
+      storageReported = 1;
+    }
+  }
+}
+
+/**
+ * Removes this page load's entry (consent pending, a failed write) or (`all`) every entry under
+ * the prefix, those of ended page loads included (consent denied).
+ */
+function forgetEntries(all?: boolean): void {
+  storedAt = Infinity;
+  try {
+    for (const key of all ? Object.keys(storage!) : [queueKey]) if (key.startsWith(prefix)) (storage as Storage).removeItem(key);
+  } catch {
+    // no storage (persist: false, disabled): nothing stored
+  }
+}
+
+/**
+ * Another page load may have adopted our entry: only possible once our heartbeat is stale (or
+ * handed over), so this costs nothing on the hot path. If the entry is gone, the events it held
+ * are someone else's now; events tracked since that write are still ours.
+ */
+function checkAdopted(storage: Storage): void {
+  if (Date.now() - storedAt >= STALE_AFTER && storage.getItem(queueKey) == null) {
+    storedAt = Infinity;
+    removeEvents((event) => !event.stored);
+  }
+}
+
+/**
+ * Takes over queues left by page loads that ended (reload, closed or crashed tab). Anyone can
+ * write to storage, so each entry is checked: what does not have an event's shape (the
+ * `eventId`, `sessionId`, `metricName` strings and a numeric `timestamp` it needs to be sent
+ * again; the server checks the rest) is dropped and reported (once per page load).
+ */
+function adoptLeftovers(): void {
+  const storage = writableStorage();
+  if (!storage) return;
+  checkAdopted(storage); // first, so that what another page load adopted is not sent again
+  const adopted: QueuedEvent[] = [];
+  // The same event in two entries is queued once (same event, same JSON). None of them can be in
+  // our queue: what we tracked and stored left it above if someone adopted it.
+  const known = new Set<string>();
+  let malformed = 0;
+  let serialized: string;
+  for (const key of Object.keys(storage)) {
+    if (key === queueKey || !key.startsWith(prefix)) continue;
+    let stored: StoredQueue | undefined;
+    try {
+      stored = JSON.parse(storage.getItem(key)!) as StoredQueue;
+    } catch {
+      // not JSON: removed below
+    }
+    if ((stored?.t as number) > Date.now() - STALE_AFTER) continue; // a live tab's queue
+    storage.removeItem(key);
+    const events = stored?.e;
+    // not a list: counted as one malformed entry
+    for (const event of (Array.isArray(events) ? events : [0]) as Partial<Record<keyof AnalyticsEvent, unknown>>[]) {
+      if (typeof event?.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string' || typeof event.timestamp !== 'number') {
+        malformed++;
+      } else if (!known.has((serialized = JSON.stringify(event)))) {
+        known.add(serialized);
+        adopted.push(entry(serialized));
+      }
+    }
+  }
+  if (malformed && !malformedReported) {
+    malformedReported = 1;
+    report(Error(`bad stored events: dropped ${malformed}`));
+  }
+  queue = adopted.concat(queue);
+  boundQueue();
+}
+
+// ---- sending ----
+
+/**
+ * The page as the app sees it now: path, plus query (`pageQuery`) and hash (`hashRouting`).
+ * `location` gives them percent-encoded (ASCII), so cutting them never splits a character.
+ */
+export const pagePath = (): string =>
+  (location.pathname + (settings.pageQuery ? location.search : '') + (settings.hashRouting ? location.hash : '')).slice(0, MAX_CONTEXT_STRING);
+
+/**
+ * The batch context: the automatic fields (`webdriver`, the landing fields unless page context
+ * is off), then the host's `context` (the host's keys win). Should both together exceed the
+ * server's 32 keys, only the host's are sent.
+ */
+function batchContext(): object {
+  const host = settings.context;
+  // `webdriver`: automation (headless browsers, test robots); the server marks these events as bots.
+  const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...host };
+  return Object.keys(all).length > 32 ? host || {} : all;
+}
+
+const requestBody = (events: QueuedEvent[]): string =>
+  // an array in a template is joined with commas: the JSON list
+  // eslint-disable-next-line @typescript-eslint/restrict-template-expressions
+  `{"sentAt":${Date.now()},"context":${JSON.stringify(batchContext())},"events":[${events.map((event) => event.serialized)}]}`;
+
+/** Splits events into request bodies of at most `maxBytes` bytes and `batchSize` events. */
+function splitIntoBodies(events: QueuedEvent[], maxBytes: number): QueuedEvent[][] {
+  const bodies: QueuedEvent[][] = [];
+  const envelopeBytes = new Blob([requestBody([])]).size;
+  let current: QueuedEvent[] | undefined;
+  let bytes = 0;
+  for (const event of events) {
+    if (!current || bytes + event.utf8Length >= maxBytes || current.length >= batchSize) {
+      bodies.push((current = []));
+      bytes = envelopeBytes;
+    }
+    current.push(event);
+    bytes += event.utf8Length + 1; // and a comma
+  }
+  return bodies;
+}
+
+const sendingAllowed = (): unknown => endpoint && consent === 'granted';
+
+/** Removes delivered (or finally refused) events from the queue. */
+function removeSent(batch: QueuedEvent[]): void {
+  removeEvents((event) => !batch.includes(event));
+  scheduleSave();
+}
+
+/** Timer callback (batch timeout or retry). */
+function onTimer(): void {
+  timer = retrying = 0;
+  void sendQueued();
+}
+
+/**
+ * Sends one batch with `fetch` and applies the answer; never rejects. Network errors, 408, 429
+ * and 5xx may succeed later: retried after a jittered exponential backoff (50–100 % of
+ * base·2^failures, capped) or a longer `Retry-After`, nothing else is sent meanwhile. Any other
+ * answer ends the batch.
+ */
+async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void> {
+  let status = 0;
+  let body: Answer = null;
+  let rejected: { error: string }[] | undefined;
+  let retryAfter: string | null | undefined;
+  batch.map((event) => (event.inFlight = 1));
+  try {
+    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive, credentials: 'omit' });
+    status = response.status;
+    retryAfter = response.headers.get('retry-after');
+    body = (await response.json()) as Answer;
+  } catch (error) {
+    if (!status) report(error); // a network error; an answer without a JSON body is no error
+  }
+  batch.map((event) => (event.inFlight = 0));
+  callHost('onSend', { transport: keepalive ? 'keepalive' : 'fetch', events: batch.length, status, body });
+  if (!status || status === 408 || status === 429 || status > 499) {
+    const delay = Math.max(
+      Math.min(option('retryMaxDelay', 6e4), option('retryBaseDelay', 1e3) * 2 ** failures++) * (0.5 + Math.random() / 2),
+      // seconds, or an HTTP date; none: NaN, so 0
+      +retryAfter! * 1e3 || Date.parse(retryAfter!) - Date.now() || 0,
+    );
+    if (status) report(Error(`HTTP ${status}: retry in ${delay | 0} ms`));
+    if (!retrying) {
+      clearTimeout(timer);
+      retrying = 1;
+      timer = setTimeout(onTimer, delay);
+    }
+    return;
+  }
+  failures = 0;
+  removeSent(batch);
+  // Another 4xx would fail again: dropped. A 200 with rejected events: those are dropped, the rest are stored.
+  if (status > 299) report(Error(`HTTP ${status}: dropped ${batch.length}`));
+  else if ((rejected = body?.rejected)?.length) report(Error(`rejected: dropped ${rejected.length}: ${rejected[0]!.error}`));
+}
+
+/**
+ * Sends queued events while at least `least` are queued (1: all of them; `batchSize`: only full
+ * batches), one request at a time. Never rejects.
+ */
+const sendQueued = (least = 1): Promise<void> => (sending = sending.then(() => sendLoop(least)));
+
+async function sendLoop(least: number): Promise<void> {
+  if (sendingAllowed() && !retrying) {
+    try {
+      // Two new page loads must not adopt the same leftover queue: the Web Lock serialises them.
+      await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers());
+      while (sendingAllowed() && !retrying && queue.length >= least) {
+        await deliver(splitIntoBodies(queue.slice(0, batchSize), 5e5)[0]!); // the server allows 1 MiB
+      }
+    } catch (error) {
+      report(error);
+    }
+  }
+  armBatchTimer();
+}
+
+/** Sends `batchTimeout` ms after the first event waiting. */
+function armBatchTimer(): void {
+  if (!timer && queue.length && sendingAllowed()) timer = setTimeout(onTimer, option('batchTimeout', 3e4));
+}
+
+/**
+ * Page exit (pagehide, visibilitychange to hidden): queued events leave by sendBeacon
+ * (text/plain, no preflight), < 64 KB each, and the queue is written at once, since the page may
+ * never run again. While the endpoint is failing the events stay stored for the next page load
+ * instead.
+ */
+function onPageExit(): void {
+  try {
+    if (sendingAllowed()) {
+      if (!failures) {
+        for (const batch of splitIntoBodies(queue.filter((event) => !event.inFlight), 64e3)) {
+          if (navigator.sendBeacon(endpoint, requestBody(batch))) {
+            removeSent(batch);
+            callHost('onSend', { transport: 'beacon', events: batch.length });
+          } else void deliver(batch, true);
+        }
+      }
+      saveNow();
+    }
+  } catch (error) {
+    report(error);
+  }
+}
+
+// ---- consent ----
+
+/**
+ * Moves to `next`, doing what the change implies for the queue and for storage: `pending` holds
+ * events in memory only (nothing written, nothing sent), `denied` keeps nothing and clears what
+ * the client stored. Any value but `granted` and `denied` behaves as `pending` (the safe side).
+ */
+export function applyConsent(next: ConsentState): void {
+  const landingKey = prefix + 'landing';
+  const granted = next === 'granted';
+  const denied = next === 'denied';
+  try {
+    // granted: the landing fields are kept for the rest of the session (later page loads of the tab)
+    if (granted) {
+      if (pageContext) sessionStorage.setItem(landingKey, new URLSearchParams(pageContext as Record<string, string>) as unknown as string); // stored as a string
+    } else if (denied) sessionStorage.removeItem(landingKey);
+  } catch {
+    // no sessionStorage: later page loads count as landing pages
+  }
+  if (!granted) {
+    // Nothing is sent from now on; granting again sends at once rather than at the next retry.
+    clearTimeout(timer);
+    timer = retrying = 0;
+    // pending: the stored queue moves back to memory. denied: nothing is kept, anywhere.
+    forgetEntries(denied);
+    if (denied) {
+      queue = [];
+      queueBytes = 0;
+    }
+  } else if (consent !== next) void sendQueued(); // sends what was held, now (it runs after the line below)
+  consent = next;
+}
+
+// ---- the API ----
 
 /**
  * Starts (or reconfigures) the tracker. Without `window` (SSR), with `enabled: false`, without
@@ -23,38 +425,40 @@ function uuid(): string {
  */
 export function initializeAnalytics(config: AnalyticsConfig): void {
   try {
-    state.endpointUrl = '';
-    if (typeof document !== 'object' || typeof fetch !== 'function') return; // SSR, old runtimes
-    if (!config || config.enabled === false || !config.endpoint) return;
+    endpoint = '';
+    if (!globalThis.document || !config?.endpoint || config.enabled === false) return; // SSR
     // Do Not Track, Global Privacy Control: honoured on request.
-    const nav = navigator as Navigator & { globalPrivacyControl?: boolean };
-    if (config.respectPrivacySignals && (nav.doNotTrack === '1' || nav.globalPrivacyControl === true)) return;
-    const settings = { ...config } as Settings;
-    for (const name of Object.keys(NUMERIC_DEFAULTS) as (keyof typeof NUMERIC_DEFAULTS)[]) {
-      settings[name] = (config[name] as number) > 0 ? config[name]! : NUMERIC_DEFAULTS[name];
+    if (config.respectPrivacySignals && (navigator.doNotTrack === '1' || (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl)) return;
+    settings = config;
+    batchSize = Math.min(500, option('batchSize', 25) | 0 || 1);
+    if (!session) {
+      session = uuid();
+      // pagehide hands our stored queue over to the next page load; a back/forward cache restore
+      // (pageshow) takes it up again (saveNow drops what another page load adopted meanwhile).
+      window.addEventListener('pagehide', () => {
+        handedOver = 1;
+        onPageExit();
+      });
+      window.addEventListener('pageshow', () => {
+        handedOver = 0;
+        saveNow();
+      });
+      document.addEventListener('visibilitychange', () => {
+        if (document.hidden) onPageExit();
+      });
     }
-    settings.batchSize = Math.min(500, settings.batchSize | 0 || 1);
-    state.settings = settings;
-    if (!state.session) state.session = uuid();
-    state.storagePrefix = (config.storageKey || 'owned-analytics') + ':';
-    state.queueStorage = undefined;
+    prefix = (config.storageKey || 'owned-analytics') + ':';
+    queueKey = prefix + session;
     try {
-      if (config.persist !== false) state.queueStorage = window.localStorage;
+      storage = config.persist !== false && window.localStorage;
     } catch (error) {
       report(error); // storage disabled: memory only
     }
-    state.queueKey = state.queueStorage ? state.storagePrefix + state.session : '';
-    state.endpointUrl = config.endpoint;
-    if (!state.listening) {
-      state.listening = true;
-      window.addEventListener('pagehide', onPageExit);
-      window.addEventListener('pageshow', onPageShow);
-      document.addEventListener('visibilitychange', onPageExit);
-    }
-    if (config.pageContext !== false) readLanding();
+    endpoint = config.endpoint;
+    pageContext = config.pageContext !== false && (pageContext || readLanding(prefix + 'landing'));
     // The config's state applies as setConsent would; the current one stays when it has none.
-    applyConsent(config.consent || state.consentState);
-    void sendQueued(false); // adopts queues left by earlier page loads; sends once a batch is full
+    applyConsent(config.consent || consent);
+    void sendQueued(batchSize); // adopts queues left by earlier page loads; sends once a batch is full
     // Last, so that a wrong value (`true` rather than `pageViews`) is reported and breaks nothing else.
     if (config.autoPageViews) config.autoPageViews();
   } catch (error) {
@@ -65,8 +469,8 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
 /** `attributes` as a string: a JSON object, or else kept as `{"raw": text}`. */
 function parseAttributes(text: string): Record<string, unknown> {
   try {
-    const parsed: unknown = JSON.parse(text);
-    if (isObject(parsed)) return parsed;
+    // JSON that starts with { is an object
+    if (/^\s*\{/.test(text)) return JSON.parse(text) as Record<string, unknown>;
   } catch {
     // not JSON
   }
@@ -84,28 +488,26 @@ export function trackEvent(
   attributes?: Record<string, unknown> | string,
 ): void {
   try {
-    const { settings } = state;
-    if (!state.endpointUrl || state.consentState === 'denied') return;
-    const event: AnalyticsEvent = {
-      eventId: uuid(),
-      timestamp: Date.now(),
-      sessionId: state.session,
-      metricName: String(metricName),
-      value: Number.isFinite(value) ? value! : null,
-    };
-    if (demoContentId != null) event.demoContentId = String(demoContentId);
-    if (attributes) event.metricAttributes = typeof attributes === 'string' ? parseAttributes(attributes) : attributes;
-    // A `pagePath` in the host's own context wins: then the event carries none of its own.
-    if (settings.pageContext !== false && settings.context?.pagePath === undefined) {
-      event.context = { pagePath: currentPagePath() };
-    }
+    if (!endpoint || consent === 'denied') return;
     // Serialised now: a snapshot of the attributes; cycles and BigInts throw here, not later.
-    const entry = queued(event.eventId, JSON.stringify(event));
-    state.queue.push(entry);
-    state.queueBytes += entry.utf8Length;
+    queue.push(
+      entry(
+        JSON.stringify({
+          eventId: uuid(),
+          timestamp: Date.now(),
+          sessionId: session,
+          metricName: String(metricName),
+          value: Number.isFinite(value) ? value! : null,
+          // undefined: left out of the JSON
+          demoContentId: demoContentId == null ? undefined : String(demoContentId),
+          metricAttributes: attributes ? (typeof attributes === 'string' ? parseAttributes(attributes) : attributes) : undefined,
+          // A `pagePath` in the host's own context wins: then the event carries none of its own.
+          context: pageContext && settings.context?.pagePath === undefined ? { pagePath: pagePath() } : undefined,
+        } satisfies AnalyticsEvent),
+      ),
+    );
     boundQueue();
-    scheduleSave();
-    if (state.queue.length >= settings.batchSize) void sendQueued(false);
+    if (queue.length >= batchSize) void sendQueued(batchSize);
     else armBatchTimer();
   } catch (error) {
     report(error);
@@ -113,21 +515,13 @@ export function trackEvent(
 }
 
 /** Sends everything queued now (unless a retry is already scheduled). Never rejects. */
-export function flush(): Promise<void> {
-  return sendQueued();
-}
+export const flush = (): Promise<void> => sendQueued();
 
 /** Number of events waiting to be sent. */
-export function getQueueSize(): number {
-  return state.queue.length;
-}
+export const getQueueSize = (): number => queue.length;
 
 /** This page load's session id (random, nothing else), or null before initialisation. */
-export function getSessionId(): string | null {
-  return state.session || null;
-}
+export const getSessionId = (): string | null => session || null;
 
 /** Events dropped because the queue was full, since the page loaded. */
-export function getDroppedCount(): number {
-  return state.droppedCount;
-}
+export const getDroppedCount = (): number => droppedCount;

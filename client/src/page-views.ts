@@ -1,8 +1,6 @@
 // Automatic page views: a ContentPageLoad per page and per SPA navigation. Its own module,
 // reached only through the exported `pageViews`, so apps that do not use it do not bundle it.
-import { trackEvent } from './core';
-import { currentPagePath } from './page-context';
-import { MetricName } from './types';
+import { pagePath, trackEvent } from './core';
 
 /** The server refuses a `demoContentId` over 256 characters; a path is ASCII, so cutting it is safe. */
 const MAX_CONTENT_ID = 256;
@@ -13,10 +11,10 @@ let installed = false;
 /** Tracks a page view unless the path is the one just tracked (routers often push, then replace). */
 function trackPageView(): void {
   try {
-    const path = currentPagePath();
+    const path = pagePath();
     if (path !== lastPath) {
       lastPath = path;
-      trackEvent(MetricName.ContentPageLoad, undefined, path.slice(0, MAX_CONTENT_ID));
+      trackEvent('ContentPageLoad', undefined, path.slice(0, MAX_CONTENT_ID));
     }
   } catch {
     // trackEvent reports its own errors; nothing here may break the host's navigation

@@ -186,7 +186,7 @@ describe('retries and status codes', () => {
     await vi.advanceTimersByTimeAsync(120_000);
     expect(b.fetches).toHaveLength(1);
     expect(m.getQueueSize()).toBe(0);
-    expect(onError.mock.calls.map((c) => String(c[0].message))).toContain(`HTTP ${status}: 1 events dropped`);
+    expect(onError.mock.calls.map((c) => String(c[0].message))).toContain(`HTTP ${status}: dropped 1`);
   });
 
   it('honours Retry-After in seconds and as an HTTP date', async () => {
@@ -218,7 +218,7 @@ describe('retries and status codes', () => {
     await vi.advanceTimersByTimeAsync(120_000);
     expect(b.fetches).toHaveLength(1);
     expect(m.getQueueSize()).toBe(0);
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: '1 events rejected: value must be a number' }));
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'rejected: dropped 1: value must be a number' }));
     expect(onSend).toHaveBeenCalledWith({ transport: 'fetch', events: 3, status: 200, body: { accepted: 2, rejected: [{ index: 1, error: 'value must be a number' }] } });
   });
 
@@ -329,7 +329,7 @@ describe('storage', () => {
     expect(m.getDroppedCount()).toBe(3);
     await saved();
     expect(stored(storage)[0].e.map((e) => e.value)).toEqual([3, 4, 5, 6, 7]);
-    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'queue full: dropped 1 oldest events' }));
+    expect(onError).toHaveBeenCalledWith(expect.objectContaining({ message: 'queue full: dropped 1' }));
   });
 
   it('bounds the queue by UTF-8 bytes of the queued events', async () => {

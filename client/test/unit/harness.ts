@@ -103,6 +103,8 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
   });
   const doc = new EventTarget() as Browser['doc'];
   doc.visibilityState = 'visible';
+  // as in a browser, `hidden` says whether visibilityState is 'hidden'
+  Object.defineProperty(doc, 'hidden', { get: () => doc.visibilityState === 'hidden' });
   doc.referrer = opts.referrer ?? '';
   const go = (url: string | URL | null | undefined): void => {
     if (url == null) return;
@@ -207,7 +209,7 @@ export async function load(): Promise<Mod> {
   return import('../../src/index');
 }
 
-/** Waits out the coalescing of localStorage writes (SAVE_DELAY in src/storage.ts). */
+/** Waits out the coalescing of localStorage writes (one a second at most, src/core.ts). */
 export async function saved(): Promise<void> {
   await vi.advanceTimersByTimeAsync(1000);
 }

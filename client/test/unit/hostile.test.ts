@@ -46,7 +46,7 @@ describe('tampered storage', () => {
     await m.flush();
     expect(sentIds(b.fetches)).toEqual(['ok-1', 'ok-2']);
     // a: not an array, b: null, c: 5 bad events, d: not JSON
-    expect(onError.mock.calls.map((c) => c[0].message)).toEqual(['stored queue: dropped 8 malformed entries']);
+    expect(onError.mock.calls.map((c) => c[0].message)).toEqual(['bad stored events: dropped 8']);
     expect(Object.keys(storage)).toEqual(['other-app']);
     // another leftover later in the same page load: dropped, not reported again
     storage.setItem('owned-analytics:e', '{"e":"again"}');
