@@ -15,7 +15,7 @@ from botocore.config import Config
 from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
 from chalicelib.aws import make_client
-from chalicelib.collect import JSON_HEADERS, Collector
+from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.devloop import DevLoop
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 SETTINGS = Settings.from_env()
 app = Chalice(app_name="owned-analytics")
 app.log.setLevel(logging.INFO)
+lean_log_records()
 
 # Short timeouts: a stuck connection must not eat the request's retry budget.
 _BOTO_CONFIG = Config(

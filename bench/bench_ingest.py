@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.collect import Collector
+from chalicelib.collect import Collector, lean_log_records
 from chalicelib.config import Limits
 from chalicelib.sinks import MemorySink
 from chalicelib.validate import BatchValidator
@@ -75,6 +75,7 @@ def per_call_seconds(action: Callable[[], object], min_seconds: float = 1.5) -> 
 
 def main() -> None:
     # Logging stays on (one JSON line per request, as in production), into a null handler.
+    lean_log_records()  # as app.py does
     logger = logging.getLogger("bench")
     logger.setLevel(logging.INFO)
     logger.addHandler(logging.NullHandler())

@@ -86,8 +86,6 @@ def strict_loads(text: str) -> Any:
 
 # orjson reads an integer beyond 64 bits as a float: a float this large may be one.
 _INEXACT_FLOAT = 9.2e18
-# A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`).
-_SPACED = (b'" ', b'"\n', b'"\t', b'"\r')
 
 
 def strict_loads_bytes(raw: bytes) -> Any:
@@ -108,7 +106,9 @@ def strict_loads_bytes(raw: bytes) -> Any:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return strict_loads(raw.decode("utf-8"))
-    if any(spaced in raw for spaced in _SPACED) or _keys_and_exact(value) != raw.count(b'":'):
+    # A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`).
+    spaced = b'" ' in raw or b'"\n' in raw or b'"\t' in raw or b'"\r' in raw
+    if spaced or _keys_and_exact(value) != raw.count(b'":'):
         return strict_loads(raw.decode("utf-8"))
     return value
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastjsonschema
 import orjson
@@ -158,10 +158,35 @@ def _iso_second(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+@functools.lru_cache(maxsize=256)
+def _iso_second_bytes(epoch_seconds: int) -> bytes:
+    return _iso_second(epoch_seconds).encode()
+
+
+_DERIVED_FIELD = b',"derivedTimestamp":"%s.%03dZ"'
+
+
 def iso_ms(epoch_ms: int) -> str:
     """ISO 8601 UTC with milliseconds; the events of a batch share seconds, so cache them."""
     seconds, millis = divmod(epoch_ms, 1000)
     return f"{_iso_second(seconds)}.{millis:03d}Z"
+
+
+def _inline_refs[T](node: T, definitions: Mapping[str, Any]) -> T:
+    """``node`` with each ``{"$ref": "#/definitions/x"}`` replaced by a copy of that
+    definition (merged with the ref's sibling keys); the schema has no cycles."""
+    result: Any = node
+    if isinstance(node, list):
+        result = [_inline_refs(item, definitions) for item in node]
+    elif isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/definitions/"):
+            target = definitions[ref.removeprefix("#/definitions/")]
+            siblings = {key: value for key, value in node.items() if key != "$ref"}
+            result = _inline_refs({**copy.deepcopy(target), **siblings}, definitions)
+        else:
+            result = {key: _inline_refs(value, definitions) for key, value in node.items()}
+    return cast(T, result)
 
 
 class BatchValidator:
@@ -174,26 +199,27 @@ class BatchValidator:
         new_event_id: Callable[[], str] | None = None,
     ) -> None:
         self.limits = limits
-        schema = copy.deepcopy(dict(schema if schema is not None else load_schema()))
+        contract: dict[str, Any] = copy.deepcopy(dict(schema or load_schema()))
         # Stage limits override the schema's defaults, so the file stays the one contract.
-        schema["properties"]["events"]["maxItems"] = limits.max_events_per_batch
-        schema["definitions"]["boundedString"]["maxLength"] = limits.max_string_length
-        # Context values get the bounded string inline, not by $ref: the compiled code
-        # formats a name for every $ref call, which cost twice the check itself.
-        bounded = schema["definitions"]["boundedString"]
-        values = schema["definitions"]["context"]["additionalProperties"]["anyOf"]
-        values[:] = [bounded if v == {"$ref": "#/definitions/boundedString"} else v for v in values]
-        envelope = copy.deepcopy(schema)
+        contract["properties"]["events"]["maxItems"] = limits.max_events_per_batch
+        contract["definitions"]["boundedString"]["maxLength"] = limits.max_string_length
+        # Every $ref inline: the compiled code makes a call and formats a name for each
+        # $ref it follows, which cost more than most of the checks themselves.
+        contract = _inline_refs(contract, contract["definitions"])
+        envelope = copy.deepcopy(contract)
         envelope.pop("$id", None)
         # The schemas as this stage applies them; tests check jsonschema agrees.
         self.envelope_schema: dict[str, Any] = envelope
+        # The event definition itself at the top (not a $ref to it): one call less per
+        # event in the compiled code.
         self.event_schema: dict[str, Any] = {
-            "definitions": schema["definitions"],
-            "$ref": "#/definitions/event",
+            **contract["definitions"]["event"],
+            "definitions": contract["definitions"],
         }
         self._validate_envelope = fastjsonschema.compile(envelope)
         # The schema's own pattern, to name the offending keys in messages.
-        self._context_key = re.compile(schema["definitions"]["context"]["propertyNames"]["pattern"])
+        context = contract["definitions"]["context"]
+        self._context_key = re.compile(context["propertyNames"]["pattern"])
         self._validate_event = fastjsonschema.compile(self.event_schema)
         self._new_event_id = new_event_id or (lambda: str(uuid.uuid4()))
 
@@ -245,11 +271,13 @@ class BatchValidator:
         # The server's fields are the same for every record of the request: serialized
         # once, they close each record's JSON (no context key or event field can name them).
         closing = b"," + orjson.dumps({**added, "serverTimestamp": iso_ms(now_ms)})[1:] + b"\n"
+        # The batch context, likewise, for the events that need no copy of their own.
+        batch_part = b"," + orjson.dumps(batch_context)[1:-1] if batch_context else b""
         result = BatchResult()
         for index, event in enumerate(events):
             try:
-                record = self._enrich(event, batch_context, batch_keys, sent_at, now_ms)
-                line = orjson.dumps(record)[:-1] + closing
+                line = self._stored_line(event, batch_context, batch_keys, batch_part, sent_at)
+                line += self._derived(event, sent_at, now_ms) + closing
             except _EventError as exc:
                 result.rejected.append(Rejection(index, bounded(str(exc))))
                 continue
@@ -268,19 +296,41 @@ class BatchValidator:
             result.records.append(line)
         return result
 
-    def _enrich(
+    def _stored_line(
         self,
         event: Any,
         batch_context: dict[str, Any],
         batch_keys: dict[str, str],
+        batch_part: bytes,
         sent_at: int | None,
-        now_ms: int,
-    ) -> dict[str, Any]:
-        if not isinstance(event, dict):
+    ) -> bytes:
+        """The stored record's JSON without its closing brace: the event with the batch
+        context merged in (the server's fields follow)."""
+        if type(event) is not dict:
             raise _EventError(f"event must be a JSON object, got {json_type(event)}")
-        problem = self.event_error(event)
-        if problem is not None:
-            raise _EventError(problem)
+        try:
+            self._validate_event(event)
+        except fastjsonschema.JsonSchemaValueException:
+            raise _EventError(self.event_error(event) or "event is not valid") from None
+        attributes = event.get("metricAttributes")
+        if (
+            type(event["timestamp"]) is int
+            and "eventId" in event
+            and "context" not in event
+            and type(attributes) is not str
+        ):
+            # The usual event: stored as sent, with the batch context appended as bytes
+            # (no copy; the schema keeps context keys apart from event fields).
+            if attributes is not None:
+                self._check_attribute_columns(attributes)
+            return orjson.dumps(event)[:-1] + batch_part
+        return orjson.dumps(self._record(event, batch_context, batch_keys))[:-1]
+
+    def _record(
+        self, event: dict[str, Any], batch_context: dict[str, Any], batch_keys: dict[str, str]
+    ) -> dict[str, Any]:
+        """A copy of the event as stored: epoch ms as an integer, string attributes parsed,
+        an event id, the batch context and then the event's own merged in."""
         record = dict(event)
         record["timestamp"] = int(record["timestamp"])
         own_context = record.pop("context", None)
@@ -289,12 +339,7 @@ class BatchValidator:
             attributes = self._parse_attributes(attributes)
             record["metricAttributes"] = attributes
         if attributes is not None:
-            leaves = self._check_attributes(attributes, depth=1)
-            if leaves > self.limits.max_attribute_keys:
-                raise _EventError(
-                    f"metricAttributes has {leaves} keys once nested objects are flattened "
-                    f"(each becomes a CSV column); the limit is {self.limits.max_attribute_keys}"
-                )
+            self._check_attribute_columns(attributes)
         if "eventId" not in record:
             record["eventId"] = self._new_event_id()
         # Context never shadows an event field: the schema forbids those names.
@@ -306,11 +351,26 @@ class BatchValidator:
             ):
                 raise _EventError(case_collision("event.context", own_context, batch_context))
             record.update(own_context)
-        if sent_at is not None:
-            derived = now_ms - (sent_at - record["timestamp"])
-            if 0 <= derived <= _MAX_EPOCH_MS:
-                record["derivedTimestamp"] = iso_ms(derived)
         return record
+
+    @staticmethod
+    def _derived(event: dict[str, Any], sent_at: int | None, now_ms: int) -> bytes:
+        """The skew-corrected event time, when the batch says when it was sent."""
+        if sent_at is None:
+            return b""
+        derived = now_ms - (sent_at - int(event["timestamp"]))
+        if not 0 <= derived <= _MAX_EPOCH_MS:
+            return b""
+        seconds, millis = divmod(derived, 1000)
+        return _DERIVED_FIELD % (_iso_second_bytes(seconds), millis)
+
+    def _check_attribute_columns(self, attributes: dict[str, Any]) -> None:
+        leaves = self._check_attributes(attributes, depth=1)
+        if leaves > self.limits.max_attribute_keys:
+            raise _EventError(
+                f"metricAttributes has {leaves} keys once nested objects are flattened "
+                f"(each becomes a CSV column); the limit is {self.limits.max_attribute_keys}"
+            )
 
     def _parse_attributes(self, text: str) -> Any:
         try:
@@ -335,7 +395,10 @@ class BatchValidator:
                 raise _EventError(
                     f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
                 )
-            if _CONTROL_CHARACTER.search("".join(value)):
+            keys = "".join(value)
+            # isprintable() is False for every control character (and for a few other
+            # characters): the regex runs only then.
+            if not keys.isprintable() and _CONTROL_CHARACTER.search(keys):
                 bad = next(key for key in value if _CONTROL_CHARACTER.search(key))
                 raise _EventError(
                     f"metricAttributes key {json.dumps(shown(bad))} holds a control character "
@@ -349,7 +412,8 @@ class BatchValidator:
                 continue
             leaves += 1
             if kind is str:
-                self._check_string(item)
+                if len(item) > limits.max_string_length:
+                    self._check_string(item)
             elif kind is list:
                 self._check_nested(item, depth + 1)
         return leaves
