@@ -5,6 +5,7 @@ HTTP-free so the route in ``app.py`` stays wiring and tests can call it directly
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -194,5 +195,9 @@ class Collector:
         log["ms"] = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if answer.status >= 500 else logging.INFO
         if self._logger.isEnabledFor(level):
-            self._logger.log(level, orjson.dumps(log).decode("utf-8"))
+            try:
+                line = orjson.dumps(log).decode("utf-8")
+            except orjson.JSONEncodeError:  # something echoed that UTF-8 cannot hold
+                line = json.dumps(log, ensure_ascii=True)
+            self._logger.log(level, line)
         return answer

@@ -32,9 +32,15 @@ def json_type(value: Any) -> str:
 
 
 def shown(text: object, limit: int = MAX_ECHO_CHARS) -> str:
-    """Input echoed in a message, cut to ``limit`` characters."""
+    """Input echoed in a message, cut to ``limit`` characters; what UTF-8 cannot hold
+    (a lone surrogate from a \\ud800 escape) is written as its escape, so the message
+    can go into JSON, a log line or a terminal."""
     value = str(text)
-    return value if len(value) <= limit else value[:limit] + "…"
+    if len(value) > limit:
+        value = value[:limit] + "…"
+    if not value.isascii():
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def bounded(message: str) -> str:

@@ -148,7 +148,10 @@ class CsvRecords:
     """Writes records as CSV rows to a binary handle (UTF-8, header first)."""
 
     def __init__(self, handle: BinaryIO) -> None:
-        self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=True)
+        # backslashreplace: a lone surrogate an event held is written as its escape.
+        self._text = io.TextIOWrapper(
+            handle, encoding="utf-8", errors="backslashreplace", newline="", write_through=True
+        )
         self._writer = csv.writer(self._text)
         self._writer.writerow(CSV_COLUMNS)
         self.rows = 0

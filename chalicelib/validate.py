@@ -260,19 +260,23 @@ class BatchValidator:
             raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
-        batch_keys = {key.lower(): key for key in batch_context}
-        if len(batch_keys) != len(batch_context):
-            raise BadRequest(400, case_collision("body.context", batch_context))
         added = server_fields(batch_context) if server_fields is not None else {}
         if added is None:
             return BatchResult(dropped=len(events))
+        # After the server took its signals (webdriver) out of the context.
+        batch_keys = {key.lower(): key for key in batch_context}
+        if len(batch_keys) != len(batch_context):
+            raise BadRequest(400, case_collision("body.context", batch_context))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
         # The server's fields are the same for every record of the request: serialized
         # once, they close each record's JSON (no context key or event field can name them).
         closing = b"," + orjson.dumps({**added, "serverTimestamp": iso_ms(now_ms)})[1:] + b"\n"
         # The batch context, likewise, for the events that need no copy of their own.
-        batch_part = b"," + orjson.dumps(batch_context)[1:-1] if batch_context else b""
+        try:
+            batch_part = b"," + orjson.dumps(batch_context)[1:-1] if batch_context else b""
+        except orjson.JSONEncodeError as exc:  # a lone surrogate, an integer past 64 bits
+            raise BadRequest(400, f"body.context cannot be stored: {shown(exc, 200)}") from None
         result = BatchResult()
         for index, event in enumerate(events):
             try:

@@ -208,3 +208,53 @@ def test_an_odd_content_type_is_echoed_bounded(
 ) -> None:
     response = post(client, b"{}", content_type)
     assert response.status_code == 415 and len(response.json_body["message"]) < 300
+
+
+# --- what UTF-8 or a 64-bit integer cannot hold (found in review: these were 500s) ------
+
+EVENT = '{"timestamp":1,"sessionId":"s","metricName":"m","eventId":"e"}'
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "fragment"),
+    [
+        ('{"context":{"x":100000000000000000000000},"events":[' + EVENT + "]}", 400, "context"),
+        ('{"context":{"x":"\\ud800"},"events":[' + EVENT + "]}", 400, "context"),
+        ('{"context":{"\\ud800":1},"events":[' + EVENT + "]}", 400, "identifiers"),
+        ('{"\\ud800":1,"\\ud800":2}', 400, "duplicate key"),
+        (
+            '{"events":[{"timestamp":1,"sessionId":"s","metricName":"m",'
+            '"metricAttributes":"{\\"\\\\ud800\\":1,\\"\\\\ud800\\":2}"}]}',
+            200,
+            "duplicate key",
+        ),
+    ],
+    ids=["context-big-int", "context-surrogate", "context-key-surrogate", "dup-key", "attrs"],
+)
+def test_lone_surrogates_and_huge_integers_are_4xx_never_500(
+    client: Client,
+    sink: MemorySink,
+    caplog: pytest.LogCaptureFixture,
+    raw: str,
+    status: int,
+    fragment: str,
+) -> None:
+    with caplog.at_level(logging.INFO):
+        response = post(client, raw.encode())
+    assert response.status_code == status
+    text = json.dumps(response.json_body)
+    assert fragment in text
+    assert all("Traceback" not in record.getMessage() for record in caplog.records)
+
+
+def test_a_bad_event_echoing_a_surrogate_does_not_sink_its_batch(
+    client: Client, sink: MemorySink
+) -> None:
+    """The rejection's message quotes the bad key; the good event is stored once, and the
+    answer is a 200, so the client does not send the batch again."""
+    good = '{"timestamp":1,"sessionId":"s","metricName":"m","eventId":"good-1"}'
+    bad = '{"timestamp":1,"sessionId":"s","metricName":"m","context":{"\\ud800":1}}'
+    response = post(client, ('{"events":[' + good + "," + bad + "]}").encode())
+    assert response.status_code == 200 and response.json_body["accepted"] == 1
+    assert "\\ud800" in response.json_body["rejected"][0]["error"]  # escaped, not raw
+    assert len(sink.lines()) == 1

@@ -252,3 +252,29 @@ def test_replay_into_a_missing_stream_fails_in_one_line_and_keeps_no_ledger(
     assert "Firehose refused the records (ResourceNotFoundException)" in result.output
     assert "0 event(s) were sent before that" in result.output
     assert "replayed/" not in str(s3.list_objects_v2(Bucket=bucket).get("Contents"))
+
+
+@pytest.mark.parametrize(
+    "mode", [[], ["--json"], ["--csv", "out.csv"]], ids=["table", "json", "csv"]
+)
+def test_a_lone_surrogate_in_a_stored_reject_breaks_no_output(
+    tmp_path: Path, mode: list[str]
+) -> None:
+    """A reject can quote what UTF-8 cannot hold (a \\ud800 escape the client sent)."""
+    record = {
+        "receivedAt": "2026-11-28T10:00:00.000Z",
+        "requestId": "r",
+        "reason": 'duplicate key "\ud800" in a JSON object',
+        "schemaVersion": "x",
+        "index": 0,
+        "event": {"metricName": "m\ud800", "metricAttributes": "\ud800"},
+        "context": {},
+    }
+    path = tmp_path / "rejected" / "2026" / "11" / "28" / "10" / "r.ndjson"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(json.dumps(record).encode() + b"\n")  # ASCII, \ud800 escaped
+    args = [a.replace("out.csv", str(tmp_path / "out.csv")) for a in mode]
+    result = invoke("rejected", "--date", "2026-11-28", "--source", str(tmp_path), *args)
+    assert result.exit_code == 0, result.output
+    written = (tmp_path / "out.csv").read_text() if "--csv" in args else ""
+    assert "\\ud800" in result.output + written
