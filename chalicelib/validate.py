@@ -260,13 +260,14 @@ class BatchValidator:
             raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
+        if len({key.lower() for key in batch_context}) != len(batch_context):
+            raise BadRequest(400, case_collision("body.context", batch_context))
         added = server_fields(batch_context) if server_fields is not None else {}
         if added is None:
             return BatchResult(dropped=len(events))
-        # After the server took its signals (webdriver) out of the context.
+        # What an event's own context may not respell: the batch context as stored, after
+        # the server took its signals (webdriver) out of it.
         batch_keys = {key.lower(): key for key in batch_context}
-        if len(batch_keys) != len(batch_context):
-            raise BadRequest(400, case_collision("body.context", batch_context))
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         sent_at = int(body["sentAt"]) if "sentAt" in body else None
         # The server's fields are the same for every record of the request: serialized

@@ -258,3 +258,12 @@ def test_a_bad_event_echoing_a_surrogate_does_not_sink_its_batch(
     assert response.status_code == 200 and response.json_body["accepted"] == 1
     assert "\\ud800" in response.json_body["rejected"][0]["error"]  # escaped, not raw
     assert len(sink.lines()) == 1
+
+
+def test_the_webdriver_signal_is_not_a_key_an_event_context_collides_with() -> None:
+    from chalicelib.enrich import Enricher
+
+    validator = BatchValidator(Limits())
+    body = batch(event(context={"Webdriver": 1}), context={"webdriver": False})
+    result = validator.process(body, NOW_MS, lambda context: Enricher().fields({}, context))
+    assert not result.rejected and len(result.records) == 1
