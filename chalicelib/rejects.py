@@ -6,6 +6,10 @@ One record per rejected event::
      "event" (as sent; or "eventText", its JSON cut to 64 KiB, when too big to keep whole),
      "context" (the batch's), "sentAt" (the batch's, when sent)}
 
+(a context over 1 KiB is kept in the request's first record only; the others hold
+``"contextOf"``: that record's index, so the records of one request stay about the size of
+its body)
+
 and one per body refused whole (400, 413, 415)::
 
     {"receivedAt", "requestId", "reason", "status", "schemaVersion", "contentType",
@@ -31,6 +35,10 @@ from chalicelib.messages import shown
 from chalicelib.validate import SCHEMA_PATH, Rejection
 
 MAX_KEPT_BYTES = 64 * 1024
+# A batch context larger than this is kept once per request, in the record of its first
+# rejected event; the request's other records name that record (``"contextOf": index``).
+# Otherwise 500 rejected events would copy a 500 KB context 500 times.
+SHARED_CONTEXT_BYTES = 1024
 SCHEMA_VERSION = hashlib.sha256(Path(SCHEMA_PATH).read_bytes()).hexdigest()[:12]
 
 
@@ -44,7 +52,10 @@ def event_rejects(
     """One record per rejected event of a batch that was read."""
     events = body.get("events")
     context = body.get("context")
+    context = context if isinstance(context, dict) else {}
+    large = len(_dumps(context)) > SHARED_CONTEXT_BYTES
     records = []
+    first: int | None = None
     for rejection in rejections:
         event = events[rejection.index] if isinstance(events, list) else None
         record: dict[str, Any] = {
@@ -54,8 +65,12 @@ def event_rejects(
             "schemaVersion": SCHEMA_VERSION,
             "index": rejection.index,
             **_kept_event(event),
-            "context": context if isinstance(context, dict) else {},
         }
+        if first is None or not large:
+            record["context"] = context
+            first = rejection.index
+        else:
+            record["contextOf"] = first
         if "sentAt" in body:
             record["sentAt"] = body["sentAt"]
         records.append(record)

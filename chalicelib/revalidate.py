@@ -35,6 +35,10 @@ NAMESPACE = uuid.UUID("6f0b1f5e-2f8e-4c36-9a57-1d1f0c1e7a11")
 CUT_EVENT = "the event was kept cut to 64 KiB: it cannot be replayed"
 CUT_BODY = "the body was kept cut to 64 KiB: it cannot be replayed"
 NOT_A_RECORD = "not a reject record (no receivedAt/requestId, or a bad one)"
+CONTEXT_NOT_FOUND = (
+    "its batch context was kept with the request's first reject, which is not next to it"
+)
+CONTEXT_OF = "contextOf"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -79,6 +83,7 @@ class Group:
     received_ms: int
     items: list[tuple[bytes, Any]]
     request: tuple[str, str] = ("", "")  # (requestId, receivedAt) of event records
+    first_index: int | None = None  # the index of the record that holds the context
 
 
 class Revalidator:
@@ -97,6 +102,8 @@ class Revalidator:
             if isinstance(found, Group) and group is not None and _joins(group, found):
                 group.items.extend(found.items)
                 continue
+            if isinstance(found, Group) and CONTEXT_OF in found.shared:
+                found = CONTEXT_NOT_FOUND  # its context was kept with another record
             if group is not None:
                 yield group
                 group = None
@@ -141,10 +148,12 @@ class Revalidator:
         if not isinstance(index, int):
             return NOT_A_RECORD
         shared: dict[str, Any] = {"context": record.get("context") or {}}
+        if "contextOf" in record:  # the context is in an earlier record of the request
+            shared = {CONTEXT_OF: record["contextOf"]}
         if "sentAt" in record:
             shared["sentAt"] = record["sentAt"]
         item = (key_bytes(request_id, received_at, index), event)
-        return Group(shared, received_ms, [item], (request_id, received_at))
+        return Group(shared, received_ms, [item], (request_id, received_at), index)
 
     def _body(
         self, record: dict[str, Any], request_id: str, received_at: str, received_ms: int
@@ -166,11 +175,13 @@ class Revalidator:
 
 
 def _joins(group: Group, found: Group) -> bool:
-    return (
-        found.request == group.request
-        and found.shared == group.shared
-        and len(group.items) < 10_000  # bounded, whatever a file holds
-    )
+    if found.request != group.request or len(group.items) >= 10_000:  # bounded
+        return False
+    if CONTEXT_OF in found.shared:  # shares the context of the group's first record
+        shared_rest = {k: v for k, v in found.shared.items() if k != CONTEXT_OF}
+        group_rest = {k: v for k, v in group.shared.items() if k != "context"}
+        return found.shared[CONTEXT_OF] == group.first_index and shared_rest == group_rest
+    return found.shared == group.shared
 
 
 _CUT = object()

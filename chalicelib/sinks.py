@@ -123,7 +123,12 @@ class FirehoseSink:
 
     def write(self, records: Sequence[bytes]) -> None:
         deadline = self._monotonic() + self._budget
-        for chunk in chunk_for_put(pack_records(records)):
+        chunks = chunk_for_put(pack_records(records))
+        for number, chunk in enumerate(chunks):
+            # The budget holds across calls too, not only between retries of one.
+            if number and self._monotonic() >= deadline:
+                left = sum(len(rest) for rest in chunks[number:])
+                raise SinkUnavailable(f"Firehose did not take {left} record(s) in time", left)
             self._put_with_retries(chunk, deadline)
 
     def _put_with_retries(self, pending: list[bytes], deadline: float) -> None:

@@ -222,3 +222,33 @@ def test_an_event_sent_as_null_is_still_invalid_not_cut(tmp_path: Path) -> None:
     store_rejects(tmp_path, rejects_of(batch(event(), None)))  # type: ignore[arg-type]
     report = run(tmp_path, MemorySink())
     assert report.still_invalid == {"event must be a JSON object, got null": 1}
+
+
+def test_a_large_context_is_kept_once_and_given_back_to_every_event(tmp_path: Path) -> None:
+    """Review: 500 rejected events copied a 500 KB context 500 times. Past 1 KiB the
+    context is kept in the request's first record; replay gives it to all of them."""
+    context = {f"k{i}": "x" * 1000 for i in range(20)}  # ~20 KB
+    events = [event(eventId=f"e{i}", metricAttributes=BIG_ATTRIBUTES) for i in range(30)]
+    body = batch(*events, context=context)
+    records = rejects_of(body)
+    assert "context" in records[0] and all(r["contextOf"] == 0 for r in records[1:])
+    kept = sum(len(line) for line in encode(records))
+    assert kept < 1.2 * len(body_bytes(body))  # about the body's size, not 30 contexts
+    store_rejects(tmp_path, records)
+    sink = MemorySink()
+    report = run(tmp_path, sink)
+    assert report.replayed == 30
+    assert all(record["k19"] == "x" * 1000 for record in stored(sink))
+
+
+def test_a_record_whose_context_record_is_missing_is_not_replayed(tmp_path: Path) -> None:
+    context = {f"k{i}": "x" * 1000 for i in range(20)}
+    body = batch(
+        *(event(eventId=f"e{i}", metricAttributes=BIG_ATTRIBUTES) for i in range(3)),
+        context=context,
+    )
+    store_rejects(tmp_path, rejects_of(body)[1:])  # the first record (with the context) lost
+    sink = MemorySink()
+    report = run(tmp_path, sink)
+    assert report.replayed == 0 and not sink.lines()
+    assert any("context" in reason for reason in report.not_replayable)

@@ -196,6 +196,25 @@ def test_more_than_one_put_call_when_a_request_exceeds_4_mib() -> None:
     stubber.assert_no_pending_responses()
 
 
+def test_the_budget_holds_across_put_calls_not_only_between_retries() -> None:
+    """Review: 13 slow calls took 2.65 s against a 1 s budget. A call that ends past the
+    budget leaves the next ones unsent (the client resends; duplicates are removed)."""
+    sink, stubber, clock = stubbed_sink(budget=1.0)
+    records = big_records(8)  # two PutRecordBatch calls
+    expect_put(stubber, records[:4], [None] * 4)
+    real_put = sink._put_once
+
+    def slow_put(pending: list[bytes]) -> tuple[list[bytes], str]:
+        clock.now += 1.5  # this call alone outlasts the budget
+        return real_put(pending)
+
+    sink._put_once = slow_put  # type: ignore[method-assign]
+    with stubber, pytest.raises(SinkUnavailable) as caught:
+        sink.write(records)
+    assert caught.value.undelivered == 4
+    stubber.assert_no_pending_responses()
+
+
 # --- local directory ------------------------------------------------------------------------
 
 FIXED_NOW = datetime(2026, 11, 28, 15, 42, tzinfo=UTC)
