@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 import pytest
 
+from chalicelib.config import Settings
 from chalicelib.erase import (
     ErasureError,
     ErasureRequest,
+    Layout,
     Matcher,
     Removed,
     Workers,
@@ -456,3 +460,68 @@ def test_versioned_bucket_run_killed_and_run_again(s3: Any, versioned: str) -> N
     )
     assert [k for k in versions if k.startswith("erasure/")] == [LAYOUT.audit_key(report.run_id)]
     assert s3_current(s3, versioned) == erased_lake()
+
+
+# --- rejected records found in review -------------------------------------------------------
+
+
+def _rejects_from(root: Path, *bodies: bytes) -> LocalStore:
+    """Rejected records exactly as the route keeps them, under root/rejected/."""
+    import logging
+
+    from chalicelib.collect import Collector
+    from chalicelib.config import Limits
+    from chalicelib.sinks import LocalDirectorySink
+    from chalicelib.validate import BatchValidator
+
+    collector = Collector(
+        BatchValidator(Limits()),
+        lambda: LocalDirectorySink(root, "raw/"),
+        logging.getLogger("test-erase"),
+        reject_sink_factory=lambda: LocalDirectorySink(root, "rejected/"),
+    )
+    for raw in bodies:
+        collector.collect(raw, "application/json", "r")
+    return LocalStore(root)
+
+
+def _today_request(**values: list[str]) -> ErasureRequest:
+    today = datetime.now(UTC).date()
+    return ErasureRequest.build(first=today, last=today, **values)  # type: ignore[arg-type]
+
+
+def test_a_rejected_event_kept_as_cut_text_is_erased_too(tmp_path: Path) -> None:
+    big = {f"a{i}": "x" * 4000 for i in range(20)}  # over 64 KiB: kept as eventText
+    events = [
+        {
+            "eventId": "e1",
+            "timestamp": 1,
+            "sessionId": "victim",
+            "metricName": "m",
+            "metricAttributes": big,
+        },
+        {
+            "eventId": "e2",
+            "timestamp": 1,
+            "sessionId": "victim",
+            "metricName": "m",
+            "value": "not a number",
+        },
+    ]
+    store = _rejects_from(tmp_path, json.dumps({"events": events}).encode())
+    report = erase(store, _today_request(session_ids=["victim"]), Layout(Settings()))
+    assert report.removed.events == 2
+    assert not any(b"victim" in (tmp_path / k).read_bytes() for k in store.list_keys("rejected/"))
+
+
+def test_a_body_refused_whole_goes_only_for_its_own_sessions(tmp_path: Path) -> None:
+    def body(session: str) -> bytes:
+        events = [{"eventId": "e", "timestamp": 1, "sessionId": session, "metricName": "m"}]
+        return json.dumps({"context": {"Lang": 1, "lang": 2}, "events": events}).encode()
+
+    store = _rejects_from(tmp_path, body("u100"), body("u1"), b'{"not json, u1')
+    report = erase(store, _today_request(session_ids=["u1"]), Layout(Settings()))
+    assert report.removed.rejected_bodies == 1  # u1's body; not u100's, not the bare text
+    [key] = store.list_keys("rejected/")
+    left = (tmp_path / key).read_text()
+    assert "u100" in left and '\\"u1\\"' not in left

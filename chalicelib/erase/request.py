@@ -149,6 +149,12 @@ class Matcher:
         """Does the text hold a requested value anywhere (lines that are not records)?"""
         return any(needle in data for needle in self.needles)
 
+    def contains_quoted(self, data: bytes) -> bool:
+        """Does the text hold a requested value as a JSON string (``"u1"``, escaped as
+        JSON writes it)? For text that does not parse; unlike ``contains_value`` it does
+        not take ``u100`` for ``u1``."""
+        return any(b'"' + needle + b'"' in data for needle in self.needles)
+
     def record_matches(self, record: dict[str, Any]) -> bool:
         for name, wanted in self.criteria.items():
             if name in record and value_text(record[name]) in wanted:

@@ -171,23 +171,55 @@ class _LineFilter:
 
     def _rejected(self, record: dict[str, Any], text: bytes) -> bool:
         """A rejected event matches like a stored one, on its fields, its own context or
-        the batch's; a body rejected whole, or an event that is no object, can only be
-        searched as text."""
+        the batch's; so does each event of a body rejected whole when the body parses.
+        What does not parse (a cut event, a body that is not JSON) matches when it holds
+        a requested value as a quoted JSON string: ``"u1"``, so that u1 does not take
+        u100's events."""
         if "body" in record and "event" not in record:
-            if self._matcher.contains_value(_body_bytes(record)):
+            matched = self._body_matches(_body_bytes(record))
+            if matched:
                 self.removed.rejected_bodies += 1
-                return True
-            return False
+            return matched
         event, context = record.get("event"), record.get("context")
-        scopes = [s for s in (event, context) if isinstance(s, dict)]
-        if isinstance(event, dict) and isinstance(event.get("context"), dict):
-            scopes.append(event["context"])
-        matched = any(self._matcher.record_matches(scope) for scope in scopes)
+        if event is None and isinstance(record.get("eventText"), str):
+            event = _parsed(record["eventText"].encode("utf-8", "surrogatepass"))
+            if event is None:  # cut at 64 KiB: only its text is left
+                matched = self._matcher.contains_quoted(record["eventText"].encode())
+                if matched:
+                    self.removed.events += 1
+                return matched
+        matched = any(self._matcher.record_matches(scope) for scope in _scopes(event, context))
         if not isinstance(event, dict) and event is not None:
-            matched = matched or self._matcher.contains_value(text)
+            matched = matched or self._matcher.contains_quoted(text)
         if matched:
             self.removed.events += 1
         return matched
+
+    def _body_matches(self, body: bytes) -> bool:
+        batch = _parsed(body)
+        if not isinstance(batch, dict):
+            return self._matcher.contains_quoted(body)
+        events = batch.get("events")
+        scopes = [batch.get("context")]
+        if isinstance(events, list):
+            for event in events:
+                scopes.extend(_scopes(event, None))
+        return any(self._matcher.record_matches(s) for s in scopes if isinstance(s, dict))
+
+
+def _scopes(event: Any, context: Any) -> list[dict[str, Any]]:
+    """Where a rejected event's values are: the event, its own context, the batch's."""
+    scopes = [s for s in (event, context) if isinstance(s, dict)]
+    if isinstance(event, dict) and isinstance(event.get("context"), dict):
+        scopes.append(event["context"])
+    return scopes
+
+
+def _parsed(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _always(_data: bytes) -> bool:
