@@ -93,8 +93,12 @@ REJECTED = {
         event={"sessionId": "sess-2", "eventId": "kept-r1"},
         context={"device": "my-device"},
     ),
+    # Not JSON (cut): the session id as a quoted string in its text is what makes it go.
     "gone-text-body": _reject(
-        reason="not JSON", status=400, body='{"x": "sess-1 gone-body', bodyEncoding="text"
+        reason="not JSON",
+        status=400,
+        body='{"sessionId": "sess-1", "x": "gone-body',
+        bodyEncoding="text",
     ),
     "gone-base64-body": _reject(
         reason="not UTF-8",
@@ -103,6 +107,10 @@ REJECTED = {
         bodyEncoding="base64",
     ),
     "kept-body": _reject(reason="not JSON", status=400, body="{kept-body", bodyEncoding="text"),
+    # Holding the id only inside a longer string (sess-1 is not sess-12): kept.
+    "kept-text-body": _reject(
+        reason="not JSON", status=400, body='{"x": "sess-12 kept-body2', bodyEncoding="text"
+    ),
 }
 
 

@@ -62,7 +62,7 @@ EXPECTED_A = b"".join(
     ]
 )
 EXPECTED_B = line("kept-5") + line("kept-6", device="kiosk-17")
-EXPECTED_REJECTED = REJECTED["kept-event"] + REJECTED["kept-body"]
+EXPECTED_REJECTED = REJECTED["kept-event"] + REJECTED["kept-body"] + REJECTED["kept-text-body"]
 EXPECTED_REMOVED = {
     A: Removed(events=3, bad_lines=1),
     B: Removed(events=1),
