@@ -165,3 +165,20 @@ def test_memory_holds_one_header_not_one_per_new_column() -> None:
     out = io.BytesIO()
     report = convert([("s", lambda: contextlib.nullcontext(io.BytesIO(ndjson(*records))))], out)
     assert len(report.columns) == 1000 and report.rows == 300
+
+
+def test_a_records_own_overflow_key_goes_into_the_overflow_under_its_name() -> None:
+    """Review: a literal _overflow key (raw lines from elsewhere) was written as if it
+    were the overflow cell, lost, or promoted into columns, and could stop the export."""
+    first = {"eventId": "1", "sessionId": "s", "a": 1, "b": 2, "c": 3}
+    others = [
+        {"eventId": "2", "sessionId": "s", "_overflow": "hello"},
+        {"eventId": "3", "sessionId": "s", "_overflow": '{"a": "X"}', "d": 4},
+    ]
+    sources = [source("one", ndjson(first, *others)), source("two", ndjson({"eventId": "4"}))]
+    rows, header, _, _ = run(*sources, max_columns=12)
+    assert header[-1] == OVERFLOW_COLUMN and header.count(OVERFLOW_COLUMN) == 1
+    by_id = {row["eventId"]: values_of(row) for row in rows}
+    assert by_id["2"][OVERFLOW_COLUMN] == "hello"
+    assert by_id["3"][OVERFLOW_COLUMN] == '{"a": "X"}' and by_id["3"].get("a") is None
+    assert by_id["3"]["d"] == "4"

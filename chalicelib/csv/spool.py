@@ -170,6 +170,11 @@ def _split_overflow(
     move the others into the overflow cell. True if the header changed."""
     changed = False
     extra: dict[str, str] = {}
+    # A record's own _overflow key (only raw lines from elsewhere can have one) is never
+    # the overflow cell: it goes into it, under its name.
+    own = cells.pop(OVERFLOW_COLUMN, "")
+    if own != "":
+        extra[OVERFLOW_COLUMN] = own if type(own) is str else str(own)
     for column in list(cells):
         if column in columns:
             continue
