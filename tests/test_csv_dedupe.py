@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.csv_helpers import ndjson, run, source
 
 # --- duplicates -------------------------------------------------------------------------
@@ -31,14 +29,32 @@ def test_many_ids_with_repeats_spread_over_partitions() -> None:
     assert [r["n"] for r in rows[:3]] == ["0", "1", "2"]
 
 
-def test_fingerprint_collisions_never_drop_distinct_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    import chalicelib.csv.spool as module
+def test_a_flood_of_copies_of_one_event_keeps_one_row_in_bounded_memory() -> None:
+    """Review: 2M copies of one (sessionId, eventId) held ~205 bytes each in memory.
+    Repeats inside a spilled block go straight to the on-disk drop list."""
+    copies = 60_000  # > 4 spilled blocks of one partition
+    records = [{"eventId": "same", "sessionId": "s", "n": i} for i in range(copies)]
+    records.insert(30_000, {"eventId": "other", "sessionId": "s", "n": -1})
+    rows, _, report, _ = run(source("flood", ndjson(*records)))
+    assert [(r["eventId"], r["n"]) for r in rows] == [("same", "0"), ("other", "-1")]
+    assert report.duplicates == copies - 1
 
-    monkeypatch.setattr(module, "fingerprint", lambda session, event: 7)
-    rows, _, report, _ = run(
-        source("s", ndjson({"eventId": "a"}, {"eventId": "b"}, {"eventId": "a"}))
-    )
-    assert [r["eventId"] for r in rows] == ["a", "b"] and report.duplicates == 1
+
+def test_drop_list_is_merged_in_row_order_across_blocks_and_sources() -> None:
+    import tempfile
+
+    from chalicelib.csv.dedupe import Fingerprints, fingerprint
+
+    with tempfile.TemporaryDirectory() as work:
+        index = Fingerprints(work, compact=True)
+        keys = [("s", f"e{i % 7}") for i in range(20_000)]
+        for row, key in enumerate(keys):
+            index.add(*fingerprint(*key), row)
+        drops = list(index.drops())
+    first: dict[tuple[str, str], int] = {}
+    for row, key in enumerate(keys):
+        first.setdefault(key, row)
+    assert drops == [row for row, key in enumerate(keys) if first[key] != row]
 
 
 def test_duplicates_compare_ids_as_sent() -> None:

@@ -11,13 +11,12 @@ every object has), the rest going to the overflow column.
 
 Pass 2 writes the header and copies each spool: rows written under the final
 header are copied as bytes, others re-mapped (cells moved to or from the overflow
-column as the final header says), and only rows whose key fingerprint was seen
-twice are parsed to compare their real keys: the first copy of a duplicate is kept.
+column as the final header says), and the rows the dedupe index names as later
+copies of a key are left out: the first copy of a duplicate is kept.
 """
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import csv
 import json
@@ -38,7 +37,7 @@ from chalicelib.csv.columns import (
     header_cell,
     order_columns,
 )
-from chalicelib.csv.dedupe import ROW_BITS, ROW_MASK, Fingerprints
+from chalicelib.csv.dedupe import ROW_BITS, Fingerprints
 from chalicelib.csv.read import READ_BYTES, BadLine
 from chalicelib.csv.spool import (
     ID_COLUMN,
@@ -178,7 +177,7 @@ def convert(
             sources, work, neutralize_formulas, compress_spool, max_columns, jobs
         ):
             report.sources += 1
-            fingerprints.add_partitions(source.fingerprints)
+            fingerprints.add_source(source.fingerprints)
             source.fingerprints = []
             pool.add(column for column, _ in source.admitted)
             source.spill_admitted(work)
@@ -190,9 +189,8 @@ def convert(
             spooled.append(source)
         header = pool.header()
         report.columns = header
-        candidates = fingerprints.rows_sharing_a_fingerprint()
         report.rows, report.duplicates = _write_final(
-            spooled, output, header, candidates, neutralize_formulas, compress_spool
+            spooled, output, header, fingerprints.drops(), neutralize_formulas, compress_spool
         )
     return report
 
@@ -212,23 +210,19 @@ def _write_final(
     spooled: list[SpooledSource],
     output: BinaryIO,
     header: list[str],
-    candidates: dict[int, int],
+    drops: Iterator[int],
     neutralize_formulas: bool,
     compress_spool: bool,
 ) -> tuple[int, int]:
     """Header, then every source's rows in order: copied as bytes when written under
-    the final header, re-mapped when written under another, and parsed only when
-    they may be a duplicate."""
+    the final header, re-mapped when written under another, and left out when the drop
+    stream (duplicates, in row order) names them."""
     shown_header = [header_cell(column, neutralize_formulas) for column in header]
     output.write(csv_row(shown_header).encode("utf-8", "backslashreplace") + b"\r\n")
-    by_source: dict[int, dict[int, int]] = {}
-    for row_id, key_fingerprint in candidates.items():
-        by_source.setdefault(row_id >> ROW_BITS, {})[row_id & ROW_MASK] = key_fingerprint
-    candidates.clear()
-    seen_keys: set[tuple[int, bytes, bytes]] = set()
+    pending = _Drops(drops)
     rows = duplicates = 0
     for source in spooled:
-        replay = _SourceReplay(source, header, by_source.pop(source.index, {}), seen_keys, output)
+        replay = _SourceReplay(source, header, pending, output)
         with open_spool(source.spool, "rb", compress_spool) as spool:
             if source.tall_rows:
                 replay.row_by_row(spool)
@@ -240,16 +234,28 @@ def _write_final(
     return rows, duplicates
 
 
+class _Drops:
+    """The duplicate row ids, in order, one looked ahead."""
+
+    _END = 1 << 62
+
+    def __init__(self, drops: Iterator[int]) -> None:
+        self._drops = drops
+        self.next = next(drops, self._END)
+
+    def take(self, row_id: int) -> bool:
+        """Is ``row_id`` a duplicate? (Row ids are asked in increasing order.)"""
+        if row_id != self.next:
+            return False
+        self.next = next(self._drops, self._END)
+        return True
+
+
 class _SourceReplay:
     """Pass 2 for one source's spool."""
 
     def __init__(
-        self,
-        source: SpooledSource,
-        header: list[str],
-        candidates: dict[int, int],
-        seen_keys: set[tuple[int, bytes, bytes]],
-        output: BinaryIO,
+        self, source: SpooledSource, header: list[str], drops: _Drops, output: BinaryIO
     ) -> None:
         self._source = source
         self._admitted = source.load_admitted()
@@ -260,9 +266,8 @@ class _SourceReplay:
         self._boundaries = [*sorted({first for _, first in self._admitted}), -1]
         self._segment = 0
         self._layout = self._layout_at(0)
-        self._candidates = candidates
-        self._sorted_candidates = sorted(candidates)
-        self._seen_keys = seen_keys
+        self._drops = drops
+        self._base = source.index << ROW_BITS
         self._write = output.write
         self.row = self.rows = self.duplicates = 0
 
@@ -278,14 +283,10 @@ class _SourceReplay:
 
     def _one(self, line: bytes) -> None:
         layout = self._layout_for_row()
-        key_fingerprint = self._candidates.get(self.row)
-        if key_fingerprint is not None:
-            key = (key_fingerprint, *layout.key(line))
-            if key in self._seen_keys:
-                self.duplicates += 1
-                self.row += 1
-                return
-            self._seen_keys.add(key)
+        if self._drops.take(self._base | self.row):
+            self.duplicates += 1
+            self.row += 1
+            return
         self._write(layout.final_row(line))
         self.rows += 1
         self.row += 1
@@ -307,7 +308,7 @@ class _SourceReplay:
             start, end = self.row, self.row + len(block)
             layout = self._layout_for_row()
             next_layout = self._boundaries[self._segment + 1]
-            if layout.same and not start < next_layout < end and not self._checks(start, end):
+            if layout.same and not start < next_layout < end and not self._drops_in(start, end):
                 self._write(b"".join(block).replace(b"\n", b"\r\n"))
                 self.rows += len(block)
                 self.row = end
@@ -315,9 +316,8 @@ class _SourceReplay:
             for line in block:
                 self._one(line)
 
-    def _checks(self, start: int, end: int) -> bool:
-        index = bisect.bisect_left(self._sorted_candidates, start)
-        return index < len(self._sorted_candidates) and self._sorted_candidates[index] < end
+    def _drops_in(self, start: int, end: int) -> bool:
+        return self._drops.next < (self._base | end)
 
 
 class _Layout:
@@ -326,7 +326,6 @@ class _Layout:
     def __init__(self, written: list[str], final: list[str], promote: bool) -> None:
         self.same = written == final and not promote
         position = {name: index for index, name in enumerate(written)}
-        self._key_index = (position.get("sessionId", -1), position.get(ID_COLUMN, -1))
         width = len(written)
         self._pick = operator.itemgetter(*[position.get(name, width) for name in final])
         kept = set(final)
@@ -347,11 +346,6 @@ class _Layout:
             return line[:-1].split(b",")  # rows without quotes split exactly on commas
         [cells] = csv.reader([line.decode("utf-8")], lineterminator="\n")
         return [cell.encode("utf-8") for cell in cells]
-
-    def key(self, line: bytes) -> tuple[bytes, bytes]:
-        cells = self._cells(line)
-        session, event = self._key_index
-        return (cells[session] if session >= 0 else b"", cells[event] if event >= 0 else b"")
 
     def final_row(self, line: bytes) -> bytes:
         if self.same:

@@ -91,7 +91,8 @@ class SpooledSource:
     # how many lines each spans.
     tall_rows: array[int] = field(default_factory=lambda: array("q"))
     tall_lines: array[int] = field(default_factory=lambda: array("q"))
-    fingerprints: list[bytes] = field(default_factory=list)
+    # Per partition, the files of one row per key and of the rows to drop.
+    fingerprints: list[tuple[str, str]] = field(default_factory=list)
     bad_lines: str = ""
     bad_line_count: int = 0
     admitted_file: str = ""
@@ -210,7 +211,7 @@ def spool_source(
 ) -> SpooledSource:
     """Pass 1 for one source. Runs in a worker process when the export is parallel."""
     result = SpooledSource(index, name, os.path.join(work, f"rows-{index}.csv"))
-    fingerprints = Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work))
+    fingerprints = Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work), compact=True)
     add_fingerprint = fingerprints.add
     row_base = index << ROW_BITS
     tall_rows, tall_lines = result.tall_rows, result.tall_lines
@@ -250,7 +251,7 @@ def spool_source(
                 header = order_columns(columns)
                 commas = len(header) - 1
             if event_id is not None and event_id != "":
-                add_fingerprint(fingerprint(session_id, event_id), row_base | row)
+                add_fingerprint(*fingerprint(session_id, event_id), row_base | row)
             get = cells.get
             values = [get(column, "") for column in header]
             text = ",".join(map(str, values))
@@ -271,5 +272,5 @@ def spool_source(
         result.bad_lines = bad_lines.path
     result.bad_line_count = bad_lines.count
     result.rows = row
-    result.fingerprints = fingerprints.export()
+    result.fingerprints = fingerprints.finish_source()
     return result
