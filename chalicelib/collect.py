@@ -155,6 +155,7 @@ class Collector:
                 request_id=request_id,
                 body=body,
                 rejections=result.rejected,
+                server_fields=result.server_fields,
             )
             self._keep_rejects(log, records)
         answer_body: dict[str, Any] = {"accepted": len(result.records)}

@@ -4,7 +4,9 @@ One record per rejected event::
 
     {"receivedAt", "requestId", "reason", "schemaVersion", "index",
      "event" (as sent; or "eventText", its JSON cut to 64 KiB, when too big to keep whole),
-     "context" (the batch's), "sentAt" (the batch's, when sent)}
+     "context" (the batch's), "sentAt" (the batch's, when sent),
+     "server" (the fields the server added to the request's records: user agent,
+     country, bot flag)}
 
 (a context over 1 KiB is kept in the request's first record only; the others hold
 ``"contextOf"``: that record's index, so the records of one request stay about the size of
@@ -48,8 +50,10 @@ def event_rejects(
     request_id: str,
     body: dict[str, Any],
     rejections: Iterable[Rejection],
+    server_fields: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per rejected event of a batch that was read."""
+    """One record per rejected event of a batch that was read; ``server_fields`` (what
+    the server added to the request's records) go along, for replay."""
     events = body.get("events")
     context = body.get("context")
     context = context if isinstance(context, dict) else {}
@@ -73,6 +77,8 @@ def event_rejects(
             record["contextOf"] = first
         if "sentAt" in body:
             record["sentAt"] = body["sentAt"]
+        if server_fields:
+            record["server"] = server_fields
         records.append(record)
     return records
 

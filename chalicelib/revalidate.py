@@ -21,7 +21,7 @@ import functools
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ CONTEXT_NOT_FOUND = (
     "its batch context was kept with the request's first reject, which is not next to it"
 )
 CONTEXT_OF = "contextOf"
+SERVER = "server"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -119,9 +120,12 @@ class Revalidator:
         step = self.limits.max_events_per_batch
         for start in range(0, len(items), step):
             chunk = items[start : start + step]
-            batch = {**group.shared, "events": [_with_id(event, key) for key, event in chunk]}
+            shared = {k: v for k, v in group.shared.items() if k != SERVER}
+            batch = {**shared, "events": [_with_id(event, key) for key, event in chunk]}
+            server: dict[str, Any] = group.shared.get(SERVER) or {}
             try:
-                result = self._validator.process(batch, group.received_ms)
+                # The server's fields as the route computed them then (no headers now).
+                result = self._validator.process(batch, group.received_ms, _fields(server))
             except BadRequest as exc:  # the batch's context no longer passes
                 yield from (Outcome(key, None, exc.message) for key, _ in chunk)
                 continue
@@ -152,6 +156,8 @@ class Revalidator:
             shared = {CONTEXT_OF: record["contextOf"]}
         if "sentAt" in record:
             shared["sentAt"] = record["sentAt"]
+        if isinstance(record.get("server"), dict):
+            shared[SERVER] = record["server"]
         item = (key_bytes(request_id, received_at, index), event)
         return Group(shared, received_ms, [item], (request_id, received_at), index)
 
@@ -172,6 +178,13 @@ class Revalidator:
         shared = {name: value for name, value in batch.items() if name != "events"}
         keys = (key_bytes(request_id, received_at, i) for i in range(len(events)))
         return Group(shared, received_ms, list(zip(keys, events, strict=False)))
+
+
+def _fields(server: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    def fields(_context: dict[str, Any]) -> dict[str, Any]:
+        return server
+
+    return fields
 
 
 def _joins(group: Group, found: Group) -> bool:

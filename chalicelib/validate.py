@@ -88,6 +88,9 @@ class BatchResult:
     rejected: list[Rejection] = field(default_factory=list)
     # Events not looked at because the request was dropped (a bot's, with DROP_BOTS).
     dropped: int = 0
+    # What the server added to every record (user agent, country, bot flag), so that
+    # kept rejects can give it back when they are replayed.
+    server_fields: dict[str, Any] = field(default_factory=dict)
 
 
 def load_schema() -> dict[str, Any]:
@@ -278,7 +281,7 @@ class BatchValidator:
             batch_part = b"," + orjson.dumps(batch_context)[1:-1] if batch_context else b""
         except orjson.JSONEncodeError as exc:  # a lone surrogate, an integer past 64 bits
             raise BadRequest(400, f"body.context cannot be stored: {shown(exc, 200)}") from None
-        result = BatchResult()
+        result = BatchResult(server_fields=dict(added))
         for index, event in enumerate(events):
             try:
                 line = self._stored_line(event, batch_context, batch_keys, batch_part, sent_at)

@@ -252,3 +252,23 @@ def test_a_record_whose_context_record_is_missing_is_not_replayed(tmp_path: Path
     report = run(tmp_path, sink)
     assert report.replayed == 0 and not sink.lines()
     assert any("context" in reason for reason in report.not_replayable)
+
+
+def test_a_replayed_event_gets_back_the_fields_the_server_added(tmp_path: Path) -> None:
+    """Review: replayed records had no user-agent fields and a bot's came back a person."""
+    server = {"uaBrowser": "Chrome", "uaDeviceType": "bot", "isBot": True, "country": "DE"}
+    body = batch(event(eventId="b", metricAttributes=BIG_ATTRIBUTES))
+    result = BatchValidator(Limits()).process(body, RECEIVED_MS, lambda _context: server)
+    records = event_rejects(
+        received_at=RECEIVED,
+        request_id="req-1",
+        body=body,
+        rejections=result.rejected,
+        server_fields=result.server_fields,
+    )
+    assert records[0]["server"] == server
+    store_rejects(tmp_path, records)
+    sink = MemorySink()
+    assert run(tmp_path, sink).replayed == 1
+    [replayed] = stored(sink)
+    assert {key: replayed[key] for key in server} == server
