@@ -525,3 +525,19 @@ def test_a_body_refused_whole_goes_only_for_its_own_sessions(tmp_path: Path) -> 
     [key] = store.list_keys("rejected/")
     left = (tmp_path / key).read_text()
     assert "u100" in left and '\\"u1\\"' not in left
+
+
+def test_a_part_under_the_old_name_goes_with_its_erased_events(tmp_path: Path) -> None:
+    """Parts made before the part-name rule (x.ndjson → x.csv, now x.ndjson.csv) would
+    keep the erased events: erase removes them."""
+    raw = tmp_path / "raw" / "2026" / "11" / "27" / "10" / "x.ndjson"
+    raw.parent.mkdir(parents=True)
+    raw.write_bytes(b'{"eventId":"a","sessionId":"victim"}\n{"eventId":"b","sessionId":"s"}\n')
+    store = LocalStore(tmp_path)
+    convert_raw_object(store, "raw/2026/11/27/10/x.ndjson", Settings())
+    legacy = tmp_path / "csv" / "parts" / "2026" / "11" / "27" / "10" / "x.csv"
+    legacy.write_text("eventId,sessionId\r\na,victim\r\n")
+    day = datetime(2026, 11, 27, tzinfo=UTC).date()
+    erase(store, ErasureRequest.build(first=day, last=day, session_ids=["victim"]), LAYOUT)
+    assert not legacy.exists()
+    assert b"victim" not in (legacy.parent / "x.ndjson.csv").read_bytes()
