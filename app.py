@@ -41,8 +41,10 @@ app.log.setLevel(logging.INFO)
 lean_log_records()
 
 # Short timeouts: a stuck connection must not eat the request's retry budget.
+# total_max_attempts counts the first try too (max_attempts counts retries only): two
+# hung calls (2 + 5 s each) stay inside the function's 20 s; FirehoseSink retries the rest.
 _BOTO_CONFIG = Config(
-    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 2}
+    connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 2}
 )
 # Rejects are best effort and the client is waiting: one attempt per call, cut short.
 _REJECTS_BOTO_CONFIG = Config(
