@@ -124,6 +124,7 @@ def monthly_cost(
     export_memory_mb: int = 512,
     export_seconds_per_object: float = 1.0,
     daily_export_seconds: float = 30.0,
+    daily_memory_mb: int = 1024,
     buffer_interval_seconds: int = 300,
     buffer_size_mb: int = 64,
     log_bytes_per_invocation: int = 600,
@@ -200,10 +201,9 @@ def monthly_cost(
 
     ingest_gb_s = requests * ingest_ms_per_request / 1000 * ingest_memory_mb / 1024
     export_gb_s = (
-        (objects * export_seconds_per_object + days * daily_export_seconds)
-        * export_memory_mb
-        / 1024
-    )
+        objects * export_seconds_per_object * export_memory_mb
+        + days * daily_export_seconds * daily_memory_mb
+    ) / 1024
     invocations = requests + objects + days
     add(
         "Lambda",

@@ -177,11 +177,11 @@ def test_readme_export_command_writes_the_file_it_says(
     raw.write_text(json.dumps({"eventId": "e-1", "sessionId": "s", "metricName": "M"}) + "\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ANALYTICS_DATA_DIR")
-    command, said = _fenced_after(README, "<!-- readme-export").splitlines()[:2]
+    command, *said = _fenced_after(README, "<!-- readme-export").splitlines()
     args = shlex.split(command.replace('"$(date -u +%F)"', today))
     assert args[:3] == [".venv/bin/python", "-m", "exporter"]
     result = CliRunner().invoke(exporter_cli, args[3:])
     assert result.exit_code == 0, result.output
-    expected = said.removeprefix("# ").replace("2026-11-28", today)
-    assert result.output.splitlines()[0] == expected
+    expected = [line.removeprefix("# ").replace("2026-11-28", today) for line in said]
+    assert result.output.splitlines() == expected
     assert (tmp_path / "analytics_data" / "csv" / f"{today}_combined.csv").is_file()
