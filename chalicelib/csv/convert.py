@@ -177,8 +177,8 @@ def convert(
             sources, work, neutralize_formulas, compress_spool, max_columns, jobs
         ):
             report.sources += 1
-            fingerprints.add_source(source.fingerprints)
-            source.fingerprints = []
+            fingerprints.add_source(source.fingerprints, source.drop_lists)
+            source.fingerprints, source.drop_lists = [], []
             pool.add(column for column, _ in source.admitted)
             source.spill_admitted(work)
             if source.bad_lines:

@@ -74,40 +74,37 @@ class Fingerprints:
         if len(block) >= SPILL_ENTRIES:
             self._spill(low & (PARTITIONS - 1))
 
-    def finish_source(self) -> list[tuple[str, str]]:
-        """Per partition, the paths (or "") of a file of the first row of each key
-        (triples) and of the drop list of the others, for the file's ``add_source``."""
-        files = []
+    def finish_source(self) -> tuple[list[bytes], list[str]]:
+        """Per partition, the first row of each key (triples, as bytes: one per key, so a
+        flood of copies is small) and the path (or "") of the drop list of the others,
+        for the file's ``add_source``."""
+        firsts, drop_paths = [], []
         for partition in range(PARTITIONS):
             triples = self._take(partition)
             later = _later_rows(triples)
             if later:
                 self._merge_drops(partition, sorted(later))
                 triples = _without(triples, later)
-            firsts = ""
-            if triples:
-                firsts = self._path("firsts", partition)
-                with open(firsts, "wb") as handle:
-                    triples.tofile(handle)
-            drops = self._path("drops", partition) if self._dropped[partition] else ""
-            files.append((firsts, drops))
-        return files
+            firsts.append(triples.tobytes())
+            drop_paths.append(self._path("drops", partition) if self._dropped[partition] else "")
+        return firsts, drop_paths
 
-    def add_source(self, files: list[tuple[str, str]]) -> None:
-        """Take a source's ``finish_source()`` (sources come in row order), on disk."""
-        for partition, (firsts, drops) in enumerate(files):
-            if firsts:
-                self._append(firsts, self._path("ids", partition))
-                self._spilled[partition] = True
-            if drops:
-                self._append(drops, self._path("drops", partition))
+    def add_source(self, firsts: list[bytes], drop_paths: list[str]) -> None:
+        """Take a source's ``finish_source()`` (sources come in row order)."""
+        for partition, data in enumerate(firsts):
+            if data:
+                block = self._blocks[partition]
+                block.frombytes(data)
+                if len(block) >= SPILL_ENTRIES:
+                    self._spill(partition)
+            if drop_paths[partition]:
+                with (
+                    open(drop_paths[partition], "rb") as source,
+                    open(self._path("drops", partition), "ab") as target,
+                ):
+                    shutil.copyfileobj(source, target)
+                os.unlink(drop_paths[partition])
                 self._dropped[partition] = True
-
-    @staticmethod
-    def _append(path: str, target: str) -> None:
-        with open(path, "rb") as source, open(target, "ab") as handle:
-            shutil.copyfileobj(source, handle)
-        os.unlink(path)
 
     def drops(self) -> Iterator[int]:
         """The row ids of every duplicate (each key's first row stays), in row order."""

@@ -91,8 +91,9 @@ class SpooledSource:
     # how many lines each spans.
     tall_rows: array[int] = field(default_factory=lambda: array("q"))
     tall_lines: array[int] = field(default_factory=lambda: array("q"))
-    # Per partition, the files of one row per key and of the rows to drop.
-    fingerprints: list[tuple[str, str]] = field(default_factory=list)
+    # Per partition, one row per key (triples, as bytes) and the path of its drop list.
+    fingerprints: list[bytes] = field(default_factory=list)
+    drop_lists: list[str] = field(default_factory=list)
     bad_lines: str = ""
     bad_line_count: int = 0
     admitted_file: str = ""
@@ -272,5 +273,5 @@ def spool_source(
         result.bad_lines = bad_lines.path
     result.bad_line_count = bad_lines.count
     result.rows = row
-    result.fingerprints = fingerprints.finish_source()
+    result.fingerprints, result.drop_lists = fingerprints.finish_source()
     return result
