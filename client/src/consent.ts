@@ -5,7 +5,8 @@ import type { ConsentState } from './types';
 
 /**
  * Changes the consent state at any time. Before `initializeAnalytics` it sets the state that
- * call starts with (unless its config says otherwise).
+ * call starts with (unless its config says otherwise). The way to change it after the first
+ * `initializeAnalytics`: a later config's `consent` is ignored.
  */
 export function setConsent(consent: ConsentState): void {
   try {

@@ -4,11 +4,11 @@
 // The state lives in module variables (the minifier renames those, unlike an object's
 // properties); a queue entry's properties are renamed by the build (scripts/build.mjs).
 //
-// Storage: each page load writes only its own key, `<storageKey>:<sessionId>`, as
-// {"t": heartbeat, "e": [events]}. Writes are coalesced: one a second at most, plus one at page
-// exit, so a burst of N events costs one serialisation of the queue, not N. Another page load
-// adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
-// crashed tab).
+// Storage: each page load writes only its own key, `<storageKey>:<sessionId>` (a 36-character
+// id), as {"t": heartbeat, "e": [events]}. Writes are coalesced: one a second at most, plus one
+// at page exit, so a burst of N events costs one serialisation of the queue, not N. Another page
+// load adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
+// crashed tab). Keys of any other shape are the host's, even under the same prefix.
 import { type Context, MAX_CONTEXT_STRING, readLanding } from './page-context';
 import type { AnalyticsConfig, AnalyticsEvent, ConsentState, MetricName, SendResult } from './types';
 
@@ -23,8 +23,6 @@ export interface QueuedEvent {
   utf8Length: number;
   /** It was in the last snapshot written to localStorage (so another tab may have adopted it). */
   stored?: Flag;
-  /** It is in a request that has not answered yet: the page-exit beacon skips it. */
-  inFlight?: Flag;
 }
 
 type Numeric = 'batchTimeout' | 'retryBaseDelay' | 'retryMaxDelay' | 'maxQueueEvents' | 'maxQueueBytes' | 'batchSize';
@@ -33,18 +31,20 @@ type Flag = 0 | 1 | undefined;
 /** A timer, or none: 0 (shorter than undefined once minified). */
 // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- a timer is a number in the DOM's types, not in Node's (tests)
 type Timer = ReturnType<typeof setTimeout> | 0 | undefined;
-/** A localStorage entry, as far as it can be trusted: anyone can write there. */
-type StoredQueue = { t?: number; e?: unknown } | null;
 /** The server's answer, as far as the client cares. */
-type Answer = { rejected?: { error: string }[] } | null;
+type Answer = { rejected?: { error: string }[]; message?: string } | null;
 
 /** A stored queue untouched this long (ms) belongs to an ended page load and may be adopted. */
 const STALE_AFTER = 3e5;
+/** Longest delay setTimeout takes (2^31 − 1 ms): a longer one fires at once. */
+const MAX_DELAY = 2147483647;
 
 /** `POST /events` URL; empty while the client is off (not initialised, disabled, opted out). */
 let endpoint: string;
 /** The host's config (read when needed: numeric options through `option`). */
 let settings: AnalyticsConfig = {};
+/** The batch context as JSON, serialised once by `initializeAnalytics`. */
+let contextJson: string;
 /** `batchSize`, checked and clamped to the server's limit. */
 let batchSize: number;
 /** Anything but `granted` and `denied` behaves as `pending`. */
@@ -57,17 +57,20 @@ let queueBytes = 0;
 let droppedCount = 0;
 /** `<storageKey>:` – every key the client writes starts with it. */
 let prefix: string;
-/** localStorage (unless `persist: false` or unavailable) and this page load's key there. */
-let storage: Storage | false | null | undefined;
+/**
+ * localStorage and this page load's key there. Falsy with `persist: false` or unavailable
+ * storage (typed as Storage: every use but forgetEntries's, which catches, goes through
+ * `writableStorage`).
+ */
+let storage: Storage;
 let queueKey: string;
 /** Heartbeat of our last localStorage write (0: handed over); Infinity: nothing stored. */
 let storedAt = Infinity;
 /** Set at pagehide: from then on our entry says "adopt me" (t = 0), until a pageshow. */
 let handedOver: Flag;
 let saveTimer: Timer;
-/** Storage write failures and malformed stored queues are reported once per page load. */
+/** Storage write failures are reported once per page load. */
 let storageReported: Flag;
-let malformedReported: Flag;
 /** The batch timeout or, while `retrying`, the retry. */
 let timer: Timer;
 /** Set while a retry is scheduled: nothing else is sent until it fires. */
@@ -76,6 +79,8 @@ let retrying: Flag;
 let failures = 0;
 /** Requests go one at a time: each send waits for the previous one. */
 let sending = Promise.resolve();
+/** The events of the request that has not answered yet: the page-exit beacon skips them. */
+let inFlight: QueuedEvent[] = [];
 /**
  * While page context is on (`pageContext` option): the session's landing referrer and campaign
  * fields (see page-context.ts), read once; else false.
@@ -103,10 +108,16 @@ const uuid = (): string =>
     (+digit ^ (crypto.getRandomValues(new Uint8Array(1))[0]! & (15 >> (+digit / 4)))).toString(16),
   );
 
-/** A queue entry for an event already serialised, counted in `queueBytes`. */
-const entry = (serialized: string, utf8Length = new Blob([serialized]).size): QueuedEvent => (
-  (queueBytes += utf8Length), { serialized, utf8Length }
-);
+/**
+ * A queue entry for an event already serialised, counted in `queueBytes`. One event over
+ * `maxQueueBytes` would push every other event out of the queue, then itself: it throws instead.
+ */
+function entry(serialized: string): QueuedEvent {
+  const utf8Length = new Blob([serialized]).size;
+  if (utf8Length > option('maxQueueBytes', 5e5)) throw Error('event over maxQueueBytes');
+  queueBytes += utf8Length;
+  return { serialized, utf8Length };
+}
 
 /** Removes the events `keep` refuses, keeping `queueBytes` true. */
 function removeEvents(keep: (event: QueuedEvent) => boolean): void {
@@ -134,7 +145,7 @@ function boundQueue(): void {
 // ---- localStorage mirror ----
 
 /** localStorage, if the client may write there now (persisting, consent granted). */
-const writableStorage = (): Storage | false | null | undefined => consent === 'granted' && storage;
+const writableStorage = (): Storage | false => consent === 'granted' && storage;
 
 /** Writes the queue within a second; a burst of events shares one write. */
 function scheduleSave(): void {
@@ -145,10 +156,9 @@ function scheduleSave(): void {
 function saveNow(): void {
   clearTimeout(saveTimer);
   saveTimer = 0;
-  const storage = writableStorage();
-  if (storage) {
+  if (writableStorage()) {
     try {
-      checkAdopted(storage);
+      checkAdopted();
       const heartbeat = handedOver ? 0 : Date.now();
       storedAt = queue.length
         ? // an array in a template is joined with commas: the JSON list
@@ -164,14 +174,17 @@ function saveNow(): void {
   }
 }
 
+/** A localStorage key of the client's own shape: the prefix and a session id (36 characters). */
+const ours = (key: string): boolean => key.slice(0, -36) === prefix;
+
 /**
- * Removes this page load's entry (consent pending, a failed write) or (`all`) every entry under
- * the prefix, those of ended page loads included (consent denied).
+ * Removes this page load's entry (consent pending, a failed write) or (`all`) every entry of
+ * ours, those of ended page loads included (consent denied).
  */
 function forgetEntries(all?: boolean): void {
   storedAt = Infinity;
   try {
-    for (const key of all ? Object.keys(storage!) : [queueKey]) if (key.startsWith(prefix)) (storage as Storage).removeItem(key);
+    for (const key of all ? Object.keys(storage) : [queueKey]) if (ours(key)) storage.removeItem(key);
   } catch {
     // no storage (persist: false, disabled): nothing stored
   }
@@ -182,7 +195,7 @@ function forgetEntries(all?: boolean): void {
  * handed over), so this costs nothing on the hot path. If the entry is gone, the events it held
  * are someone else's now; events tracked since that write are still ours.
  */
-function checkAdopted(storage: Storage): void {
+function checkAdopted(): void {
   if (Date.now() - storedAt >= STALE_AFTER && storage.getItem(queueKey) == null) {
     storedAt = Infinity;
     removeEvents((event) => !event.stored);
@@ -191,47 +204,56 @@ function checkAdopted(storage: Storage): void {
 
 /**
  * Takes over queues left by page loads that ended (reload, closed or crashed tab). Anyone can
- * write to storage, so each entry is checked: what does not have an event's shape (the
+ * write to storage, so each event is checked: what does not have an event's shape (the
  * `eventId`, `sessionId`, `metricName` strings and a numeric `timestamp` it needs to be sent
- * again; the server checks the rest) is dropped and reported (once per page load).
+ * again; the server checks the rest) or cannot be serialised again (nested too deeply) is
+ * dropped and reported. Never throws: sending goes on whatever is stored.
  */
 function adoptLeftovers(): void {
-  const storage = writableStorage();
-  if (!storage) return;
-  checkAdopted(storage); // first, so that what another page load adopted is not sent again
-  const adopted: QueuedEvent[] = [];
-  // The same event in two entries is queued once (same event, same JSON). None of them can be in
-  // our queue: what we tracked and stored left it above if someone adopted it.
-  const known = new Set<string>();
-  let malformed = 0;
-  let serialized: string;
-  for (const key of Object.keys(storage)) {
-    if (key === queueKey || !key.startsWith(prefix)) continue;
-    let stored: StoredQueue | undefined;
+  if (writableStorage()) {
     try {
-      stored = JSON.parse(storage.getItem(key)!) as StoredQueue;
-    } catch {
-      // not JSON: removed below
-    }
-    if ((stored?.t as number) > Date.now() - STALE_AFTER) continue; // a live tab's queue
-    storage.removeItem(key);
-    const events = stored?.e;
-    // not a list: counted as one malformed entry
-    for (const event of (Array.isArray(events) ? events : [0]) as Partial<Record<keyof AnalyticsEvent, unknown>>[]) {
-      if (typeof event?.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string' || typeof event.timestamp !== 'number') {
-        malformed++;
-      } else if (!known.has((serialized = JSON.stringify(event)))) {
-        known.add(serialized);
-        adopted.push(entry(serialized));
+      checkAdopted(); // first, so that what another page load adopted is not sent again
+      const adopted: QueuedEvent[] = [];
+      // The same event in two entries is queued once (same event, same JSON). None of them can be
+      // in our queue: what we tracked and stored left it above if someone adopted it.
+      const known: Record<string, 1> = {};
+      let malformed = 0;
+      let serialized: string;
+      for (const key of Object.keys(storage)) {
+        if (key !== queueKey && ours(key)) {
+          // Whatever an entry holds, nothing thrown here stops the adoption: an event that fails a
+          // check, is nested too deeply for JSON.stringify or is over maxQueueBytes (entry) is one
+          // malformed event; an entry that is not JSON or whose `e` is not a list, one more.
+          try {
+            const text = storage.getItem(key)!;
+            // A live page load's entry, which starts {"t":<recent heartbeat> (13 digits of epoch ms),
+            // is left alone without parsing it; anything else there reads as NaN, so not live.
+            if (+text.slice(5, 18) > Date.now() - STALE_AFTER) continue;
+            (JSON.parse(text) as { e: Partial<Record<keyof AnalyticsEvent, unknown>>[] }).e.map((event) => {
+              try {
+                if (typeof event.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string' || typeof event.timestamp !== 'number') malformed++;
+                else if (!known[(serialized = JSON.stringify(event))]) {
+                  adopted.push(entry(serialized));
+                  known[serialized] = 1;
+                }
+              } catch {
+                malformed++;
+              }
+            });
+          } catch {
+            malformed++;
+          }
+          // Its events are ours now (nothing below throws before they join the queue).
+          storage.removeItem(key);
+        }
       }
+      if (malformed) report(Error(`bad stored events: dropped ${malformed}`));
+      queue = adopted.concat(queue);
+      boundQueue();
+    } catch (error) {
+      report(error);
     }
   }
-  if (malformed && !malformedReported) {
-    malformedReported = 1;
-    report(Error(`bad stored events: dropped ${malformed}`));
-  }
-  queue = adopted.concat(queue);
-  boundQueue();
 }
 
 // ---- sending ----
@@ -239,26 +261,16 @@ function adoptLeftovers(): void {
 /**
  * The page as the app sees it now: path, plus query (`pageQuery`) and hash (`hashRouting`).
  * `location` gives them percent-encoded (ASCII), so cutting them never splits a character.
+ * (`hash` is a parameter only because that is shorter once minified: callers pass nothing.)
  */
-export const pagePath = (): string =>
-  (location.pathname + (settings.pageQuery ? location.search : '') + (settings.hashRouting ? location.hash : '')).slice(0, MAX_CONTEXT_STRING);
-
-/**
- * The batch context: the automatic fields (`webdriver`, the landing fields unless page context
- * is off), then the host's `context` (the host's keys win). Should both together exceed the
- * server's 32 keys, only the host's are sent.
- */
-function batchContext(): object {
-  const host = settings.context;
-  // `webdriver`: automation (headless browsers, test robots); the server marks these events as bots.
-  const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...host };
-  return Object.keys(all).length > 32 ? host || {} : all;
-}
+export const pagePath = (hash = settings.hashRouting ? location.hash : ''): string =>
+  // Without `pageQuery` every query goes: the page's and one inside the hash (`#/search?q=…`).
+  (location.pathname + (settings.pageQuery ? location.search + hash : hash.split('?')[0])).slice(0, MAX_CONTEXT_STRING);
 
 const requestBody = (events: QueuedEvent[]): string =>
   // an array in a template is joined with commas: the JSON list
   // eslint-disable-next-line @typescript-eslint/restrict-template-expressions
-  `{"sentAt":${Date.now()},"context":${JSON.stringify(batchContext())},"events":[${events.map((event) => event.serialized)}]}`;
+  `{"sentAt":${Date.now()},"context":${contextJson},"events":[${events.map((event) => event.serialized)}]}`;
 
 /** Splits events into request bodies of at most `maxBytes` bytes and `batchSize` events. */
 function splitIntoBodies(events: QueuedEvent[], maxBytes: number): QueuedEvent[][] {
@@ -297,46 +309,49 @@ function onTimer(): void {
  * base·2^failures, capped) or a longer `Retry-After`, nothing else is sent meanwhile. Any other
  * answer ends the batch.
  */
-async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void> {
+async function deliver(batch: QueuedEvent[]): Promise<void> {
   let status = 0;
   let body: Answer = null;
   let rejected: { error: string }[] | undefined;
   let retryAfter: string | null | undefined;
-  batch.map((event) => (event.inFlight = 1));
+  inFlight = batch;
   try {
-    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), keepalive, credentials: 'omit' });
+    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), credentials: 'omit' });
     status = response.status;
     retryAfter = response.headers.get('retry-after');
     body = (await response.json()) as Answer;
   } catch (error) {
     if (!status) report(error); // a network error; an answer without a JSON body is no error
   }
-  batch.map((event) => (event.inFlight = 0));
-  callHost('onSend', { transport: keepalive ? 'keepalive' : 'fetch', events: batch.length, status, body });
+  inFlight = [];
+  callHost('onSend', { transport: 'fetch', events: batch.length, status, body });
   if (!status || status === 408 || status === 429 || status > 499) {
-    const delay = Math.max(
-      Math.min(option('retryMaxDelay', 6e4), option('retryBaseDelay', 1e3) * 2 ** failures++) * (0.5 + Math.random() / 2),
-      // seconds, or an HTTP date; none: NaN, so 0
-      +retryAfter! * 1e3 || Date.parse(retryAfter!) - Date.now() || 0,
+    const delay = Math.min(
+      MAX_DELAY,
+      Math.max(
+        Math.min(option('retryMaxDelay', 6e4), option('retryBaseDelay', 1e3) * 2 ** failures++) * (0.5 + Math.random() / 2),
+        // seconds, or an HTTP date; none: NaN, so 0
+        +retryAfter! * 1e3 || Date.parse(retryAfter!) - Date.now() || 0,
+      ),
     );
     if (status) report(Error(`HTTP ${status}: retry in ${delay | 0} ms`));
-    if (!retrying) {
-      clearTimeout(timer);
-      retrying = 1;
-      timer = setTimeout(onTimer, delay);
-    }
+    // (Requests go one at a time, so no retry is scheduled yet.)
+    clearTimeout(timer);
+    retrying = 1;
+    timer = setTimeout(onTimer, delay);
     return;
   }
   failures = 0;
   removeSent(batch);
-  // Another 4xx would fail again: dropped. A 200 with rejected events: those are dropped, the rest are stored.
-  if (status > 299) report(Error(`HTTP ${status}: dropped ${batch.length}`));
+  // Another 4xx would fail again: dropped, with the server's reason (`{"message": "…"}`). A 200 with
+  // rejected events: those are dropped, the rest are stored.
+  if (status > 299) report(Error(`HTTP ${status}: dropped ${batch.length}${body?.message ? ': ' + body.message : ''}`));
   else if ((rejected = body?.rejected)?.length) report(Error(`rejected: dropped ${rejected.length}: ${rejected[0]!.error}`));
 }
 
 /**
  * Sends queued events while at least `least` are queued (1: all of them; `batchSize`: only full
- * batches), one request at a time. Never rejects.
+ * batches), one request at a time, after adopting what ended page loads left. Never rejects.
  */
 const sendQueued = (least = 1): Promise<void> => (sending = sending.then(() => sendLoop(least)));
 
@@ -346,7 +361,8 @@ async function sendLoop(least: number): Promise<void> {
       // Two new page loads must not adopt the same leftover queue: the Web Lock serialises them.
       await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers());
       while (sendingAllowed() && !retrying && queue.length >= least) {
-        await deliver(splitIntoBodies(queue.slice(0, batchSize), 5e5)[0]!); // the server allows 1 MiB
+        // the first body of at most batchSize events and 500 KB (the server allows 1 MiB)
+        await deliver(splitIntoBodies(queue, 5e5)[0]!);
       }
     } catch (error) {
       report(error);
@@ -357,30 +373,31 @@ async function sendLoop(least: number): Promise<void> {
 
 /** Sends `batchTimeout` ms after the first event waiting. */
 function armBatchTimer(): void {
-  if (!timer && queue.length && sendingAllowed()) timer = setTimeout(onTimer, option('batchTimeout', 3e4));
+  if (!timer && queue.length && sendingAllowed()) timer = setTimeout(onTimer, Math.min(MAX_DELAY, option('batchTimeout', 3e4)));
 }
 
 /**
- * Page exit (pagehide, visibilitychange to hidden): queued events leave by sendBeacon
- * (text/plain, no preflight), < 64 KB each, and the queue is written at once, since the page may
- * never run again. While the endpoint is failing the events stay stored for the next page load
- * instead.
+ * Page exit (pagehide, visibilitychange to hidden, and any event tracked while the page is
+ * hidden or after pagehide): queued events leave by sendBeacon (text/plain, no preflight),
+ * < 64 KB each, and the queue is written at once, since the page may never run again. Events
+ * stay queued and stored for the next page load instead while the endpoint is failing, and when
+ * a beacon is refused (or the browser has none): nothing is sent twice.
  */
 function onPageExit(): void {
-  try {
-    if (sendingAllowed()) {
-      if (!failures) {
-        for (const batch of splitIntoBodies(queue.filter((event) => !event.inFlight), 64e3)) {
-          if (navigator.sendBeacon(endpoint, requestBody(batch))) {
+  if (handedOver || document.hidden) {
+    try {
+      if (sendingAllowed() && !failures) {
+        for (const batch of splitIntoBodies(queue.filter((event) => !inFlight.includes(event)), 64e3)) {
+          if (navigator.sendBeacon?.(endpoint, requestBody(batch))) {
             removeSent(batch);
             callHost('onSend', { transport: 'beacon', events: batch.length });
-          } else void deliver(batch, true);
+          }
         }
       }
-      saveNow();
+    } catch {
+      // a throwing sendBeacon: its events stay queued, and are stored below
     }
-  } catch (error) {
-    report(error);
+    saveNow();
   }
 }
 
@@ -421,7 +438,8 @@ export function applyConsent(next: ConsentState): void {
 
 /**
  * Starts (or reconfigures) the tracker. Without `window` (SSR), with `enabled: false`, without
- * an endpoint or with a privacy signal under `respectPrivacySignals` every call stays a no-op.
+ * an endpoint, with a privacy signal under `respectPrivacySignals` or a `context` JSON cannot
+ * hold, every call stays a no-op.
  */
 export function initializeAnalytics(config: AnalyticsConfig): void {
   try {
@@ -430,34 +448,42 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
     // Do Not Track, Global Privacy Control: honoured on request.
     if (config.respectPrivacySignals && (navigator.doNotTrack === '1' || (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl)) return;
     settings = config;
-    batchSize = Math.min(500, option('batchSize', 25) | 0 || 1);
+    batchSize = Math.min(500, option('batchSize', 25)) | 0 || 1;
     if (!session) {
       session = uuid();
+      // The config's consent applies on the first initialisation only: a later call (a
+      // re-render) keeps what setConsent chose since.
+      consent = config.consent || consent;
       // pagehide hands our stored queue over to the next page load; a back/forward cache restore
       // (pageshow) takes it up again (saveNow drops what another page load adopted meanwhile).
-      window.addEventListener('pagehide', () => {
+      addEventListener('pagehide', () => {
         handedOver = 1;
         onPageExit();
       });
-      window.addEventListener('pageshow', () => {
+      addEventListener('pageshow', () => {
         handedOver = 0;
         saveNow();
       });
-      document.addEventListener('visibilitychange', () => {
-        if (document.hidden) onPageExit();
-      });
+      document.addEventListener('visibilitychange', onPageExit);
     }
     prefix = (config.storageKey || 'owned-analytics') + ':';
     queueKey = prefix + session;
     try {
-      storage = config.persist !== false && window.localStorage;
+      storage = (config.persist !== false && localStorage) as Storage;
     } catch (error) {
       report(error); // storage disabled: memory only
     }
-    endpoint = config.endpoint;
     pageContext = config.pageContext !== false && (pageContext || readLanding(prefix + 'landing'));
-    // The config's state applies as setConsent would; the current one stays when it has none.
-    applyConsent(config.consent || consent);
+    // The batch context, serialised once: the automatic fields (`webdriver`: automation, which the
+    // server marks as bots; the landing fields unless page context is off), then the host's
+    // `context` (the host's keys win); should both together exceed the server's 32 keys, only the
+    // host's (there are at most 9 automatic ones, so the host has some then). A context JSON
+    // cannot hold (a BigInt, a cycle) throws here: reported once, and the client stays off
+    // (what it queued before is still stored and handed over at page exit).
+    const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...config.context };
+    contextJson = JSON.stringify(Object.keys(all).length > 32 ? config.context : all);
+    endpoint = config.endpoint;
+    applyConsent(consent);
     void sendQueued(batchSize); // adopts queues left by earlier page loads; sends once a batch is full
     // Last, so that a wrong value (`true` rather than `pageViews`) is reported and breaks nothing else.
     if (config.autoPageViews) config.autoPageViews();
@@ -507,7 +533,10 @@ export function trackEvent(
       ),
     );
     boundQueue();
-    if (queue.length >= batchSize) void sendQueued(batchSize);
+    // Tracked while the page is hidden or being left (the host's own exit handlers): sent now.
+    onPageExit();
+    // One send per full batch, however many events arrive while a request is in flight.
+    if (queue.length === batchSize) void sendQueued(batchSize);
     else armBatchTimer();
   } catch (error) {
     report(error);

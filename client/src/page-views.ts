@@ -24,9 +24,10 @@ function trackPageView(): void {
 /**
  * Pass as `autoPageViews: pageViews` to `initializeAnalytics`. Tracks the current page, then
  * every `history.pushState`, `replaceState` to a new path, `popstate` and (with `hashRouting`)
- * hash change.
+ * hash change. Without a browser (server-side rendering) it does nothing.
  */
 export function pageViews(): void {
+  if (!globalThis.document) return;
   if (!installed) {
     installed = true;
     // Wrap what is on `history` now: a router that patched it before us is called through,

@@ -37,13 +37,13 @@ export interface AnalyticsEvent {
 
 /** What `onSend` receives after each delivery attempt. */
 export interface SendResult {
-  /** `fetch` (normal batches), `keepalive` (page exit, beacon refused) or `beacon` (page exit). */
-  transport: 'fetch' | 'keepalive' | 'beacon';
+  /** `fetch` (batches) or `beacon` (page exit). */
+  transport: 'fetch' | 'beacon';
   /** Number of events in the request. */
   events: number;
   /** HTTP status; 0 for a network error. Absent for beacons (their answer is never seen). */
   status?: number;
-  /** Parsed JSON answer, e.g. `{"accepted": 3, "rejected": []}`; null if none. */
+  /** Parsed JSON answer, e.g. `{"accepted": 3, "rejected": []}`; null if none. Absent for beacons. */
   body?: unknown;
 }
 
@@ -69,7 +69,14 @@ export interface AnalyticsConfig {
   batchSize?: number;
   /** Send queued events at most this many ms after the first one. Default 30000. */
   batchTimeout?: number;
-  /** Scalars sent once per batch (device, language, appVersion, …). Default `{}`. */
+  /**
+   * Scalars sent once per batch (device, language, appVersion, …), read (serialised) by
+   * `initializeAnalytics`: call it again to change them. Keys: identifiers (a letter, then
+   * letters, digits or _, at most 64), none naming an event or server field in any letter case,
+   * none starting with attr_, at most 32; values: strings of at most 4096 characters, numbers,
+   * booleans or null. The server refuses a batch whose context breaks these rules (a 400,
+   * reported to `onError` with its reason). Default `{}`.
+   */
   context?: DeviceContext;
   /** First retry delay in ms; doubles per failure, with jitter. Default 1000. */
   retryBaseDelay?: number;
@@ -79,7 +86,11 @@ export interface AnalyticsConfig {
   maxQueueEvents?: number;
   /** Most bytes (UTF-8) of queued event JSON kept; the oldest are dropped first (counted). Default 500000. */
   maxQueueBytes?: number;
-  /** localStorage/sessionStorage key prefix. Default `"owned-analytics"`. */
+  /**
+   * Prefix of the client's keys: `<storageKey>:<sessionId>` in localStorage,
+   * `<storageKey>:landing` in sessionStorage. No other key is read or removed, even under the
+   * same prefix. Default `"owned-analytics"`.
+   */
   storageKey?: string;
   /** Keep unsent events in localStorage across reloads and crashes. Default `true`. */
   persist?: boolean;
@@ -87,15 +98,24 @@ export interface AnalyticsConfig {
   maxRetries?: number;
   /** Add `pagePath` to every event and the session's landing referrer/UTM fields to every batch. Default `true`. */
   pageContext?: boolean;
-  /** Keep the query string in `pagePath` (and page views). Default `false`. */
+  /** Keep the query string in `pagePath` (and page views), the hash's own too with `hashRouting`. Default `false`. */
   pageQuery?: boolean;
   /** Track a `ContentPageLoad` per page and SPA navigation: pass the exported `pageViews`. Default: off. */
   autoPageViews?: PageViewTracker | false | null;
-  /** The location hash is part of the page (`pagePath`, page views): for hash-based routers. Default `false`. */
+  /**
+   * The location hash is part of the page (`pagePath`, page views): for hash-based routers. A
+   * query inside the hash (`#/search?q=…`) is left out unless `pageQuery`. Default `false`.
+   */
   hashRouting?: boolean;
-  /** Initial consent state. Default `'granted'`; when absent on a later call the state is kept. */
+  /**
+   * Initial consent state, applied by the first `initializeAnalytics` only (later calls keep the
+   * current state: change it with `setConsent`). Default `'granted'`.
+   */
   consent?: ConsentState;
-  /** Honour `navigator.doNotTrack === '1'` and `navigator.globalPrivacyControl === true`: the client does nothing. Default `false`. */
+  /**
+   * Honour `navigator.doNotTrack === '1'` and `navigator.globalPrivacyControl === true`: the
+   * client does nothing (it does not clear what earlier page loads stored either). Default `false`.
+   */
   respectPrivacySignals?: boolean;
   /** Called with every error (network, HTTP, storage, dropped events). Default: none. */
   onError?: (error: Error) => void;

@@ -22,7 +22,7 @@ function page(endpoint: string, kind: 'esm' | 'iife', options: string): string {
 }
 
 describe('browser client against chalice local', () => {
-  it('tracks events (ESM build), navigates away; every event lands in raw/, the page-exit batch included', async () => {
+  it('tracks events (ESM build), navigates away; every event lands in raw/, the page-exit batch and an event the page tracks when hidden included', async () => {
     const dataDir = tempDir('oa-data-');
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const api: Api = await startApi(await freePort(), dataDir);
@@ -48,31 +48,39 @@ describe('browser client against chalice local', () => {
       A.trackEvent(A.MetricName.ContentPlayDuration, 15000, 'VideoPlayed-abc', { videoId: 'abc' });
       A.trackEvent('MyCustomMetric', 42, 'custom-1', { customField: 'value' });
       A.trackEvent(A.MetricName.CustomerSatisfaction, 5);
+      // the page's own exit handler, run after the client's (which sent and stored the queue
+      // already): its event leaves too
+      document.addEventListener('visibilitychange', () => {
+        if (document.hidden) A.trackEvent('TimeOnPage', 7);
+      });
       return A.getSessionId();
     });
     // the first three went as one fetch batch; two stay queued for the page exit
     await tab.waitForFunction(() => (window as unknown as { __sends: Array<{ status?: number }> }).__sends.some((s) => s.status === 200));
     expect(await tab.evaluate(() => (window as unknown as { A: { getQueueSize(): number } }).A.getQueueSize())).toBe(2);
     await tab.goto(`${site.url}/other.html`);
-    const mine = await waitFor('5 records in raw/', () => {
+    const mine = await waitFor('6 records in raw/', () => {
       const r = rawRecords(dataDir).filter((x) => x.sessionId === sid);
-      return r.length >= 5 && r;
+      return r.length >= 6 && r;
     });
-    expect(mine).toHaveLength(5);
-    expect(new Set(mine.map((r) => r.eventId)).size).toBe(5);
+    expect(mine).toHaveLength(6);
+    expect(new Set(mine.map((r) => r.eventId)).size).toBe(6);
     const byName = Object.fromEntries(mine.map((r) => [r.metricName, r]));
     expect(byName.ContentElementInteraction).toMatchObject({ demoContentId: 'ButtonClicked-1', metricAttributes: { action: 'click', button: 'submit' }, device: 'e2e', language: 'en_us', appVersion: '1.0.0' });
     expect(byName.ContentPlayDuration).toMatchObject({ value: 15000 });
     expect(byName.MyCustomMetric).toMatchObject({ value: 42, metricAttributes: { customField: 'value' } });
     expect(byName.CustomerSatisfaction).toMatchObject({ value: 5 });
     expect(byName.ContentPageLoad).toMatchObject({ value: null });
+    expect(byName.TimeOnPage).toMatchObject({ value: 7 });
     for (const r of mine) expect(typeof r.serverTimestamp).toBe('string');
-    // the batch went as text/plain (no preflight); the last two events left with the page-exit beacon
+    // the batch went as text/plain (no preflight); the last two events left with the page-exit
+    // beacon, the one tracked when the page was hidden with its own
     expect(posts[0]).toBe('POST text/plain;charset=UTF-8');
     const sends = await tab.evaluate(() => JSON.parse(sessionStorage.getItem('sends') ?? '[]'));
     expect(sends).toEqual([
       { transport: 'fetch', events: 3, status: 200, body: { accepted: 3, rejected: [] } },
       { transport: 'beacon', events: 2 },
+      { transport: 'beacon', events: 1 },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeStorage, deliveredIds, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored } from './harness';
+import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -76,6 +76,44 @@ describe('batching', () => {
     await vi.advanceTimersByTimeAsync(1000);
     await settle();
     expect(b.fetches.map((f) => f.body.events.length)).toEqual([3, 3, 1]);
+  });
+
+  it('a batchSize of 2^31 or more counts as 500 (the server limit), not as a negative size', async () => {
+    const b = fakeBrowser();
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, batchSize: 3e9 });
+    for (let i = 0; i < 499; i++) m.trackEvent('x', i);
+    await settle();
+    expect(b.fetches).toHaveLength(0);
+    m.trackEvent('x', 499);
+    await settle();
+    expect(b.fetches.map((f) => f.body.events.length)).toEqual([500]);
+  });
+
+  it('a burst while a request is in flight queues one more send, not one per event (trackEvent stays O(1))', async () => {
+    const b = fakeBrowser();
+    const locks = vi.fn((_name: string, callback: () => unknown) => Promise.resolve(callback()));
+    b.nav.locks = { request: locks };
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, batchSize: 2 });
+    const realFetch = globalThis.fetch as unknown as (u: string, i: RequestInit) => Promise<unknown>;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    vi.stubGlobal('fetch', async (u: string, i: RequestInit) => {
+      await gate;
+      return realFetch(u, i);
+    });
+    m.trackEvent('a');
+    m.trackEvent('b'); // a full batch: sent, the request hangs
+    await settle();
+    for (let i = 0; i < 200; i++) m.trackEvent('c', i);
+    release();
+    await settle();
+    // two send loops, each adopting first (under the lock): the one at start and the one for the
+    // first full batch, which then sends the rest
+    expect(locks).toHaveBeenCalledTimes(2);
+    expect(b.fetches.map((f) => f.body.events.length)).toEqual(Array(101).fill(2));
+    expect(new Set(sentIds(b.fetches)).size).toBe(202);
   });
 
   it('flush() and flushEvents() send everything now and resolve', async () => {
@@ -189,6 +227,34 @@ describe('retries and status codes', () => {
     expect(onError.mock.calls.map((c) => String(c[0].message))).toContain(`HTTP ${status}: dropped 1`);
   });
 
+  it("a 4xx is reported with the server's reason (its {\"message\"}), e.g. a context key the server refuses", async () => {
+    const b = fakeBrowser();
+    const message = 'body.context keys must be identifiers (a letter, then letters, digits or _, at most 64) that are not an event field or server-added field in any letter case and do not start with attr_: country';
+    b.fallback = { status: 400, body: { message } };
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, context: { Country: 'DE' }, onError });
+    m.trackEvent('a');
+    await m.flush();
+    expect(onError.mock.calls.map((c) => String(c[0].message))).toEqual([`HTTP 400: dropped 1: ${message}`]);
+  });
+
+  it.each([
+    ['a Retry-After', { 'retry-after': String(3e6) }, {}],
+    ['retryMaxDelay and retryBaseDelay', {}, { retryBaseDelay: 3e9, retryMaxDelay: 3e9 }],
+  ])('%s beyond what setTimeout takes (2^31 − 1 ms): the retry waits that long, not 0 ms', async (_name, headers, options) => {
+    const b = fakeBrowser();
+    b.fallback = { status: 503, headers };
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, ...options });
+    m.trackEvent('a');
+    await m.flush();
+    await vi.advanceTimersByTimeAsync(24 * 3600e3);
+    expect(b.fetches).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(2 ** 31);
+    expect(b.fetches).toHaveLength(2);
+  });
+
   it('honours Retry-After in seconds and as an HTTP date', async () => {
     const { b, t0 } = await failing(() => ({ status: 429, headers: { 'Retry-After': '10' } }), 0);
     await vi.advanceTimersByTimeAsync(9_999);
@@ -273,14 +339,14 @@ describe('storage', () => {
 
   it('a crashed tab (no pagehide) is adopted once its entry is stale', async () => {
     const storage = new FakeStorage();
-    storage.setItem('owned-analytics:dead', JSON.stringify({ t: Date.now() - 60_000, e: [{ eventId: 'e-dead', timestamp: 1, sessionId: 'dead', metricName: 'x', value: null }] }));
-    storage.setItem('owned-analytics:junk', '{not json');
+    storage.setItem(entryKey('dead'), JSON.stringify({ t: Date.now() - 60_000, e: [{ eventId: 'e-dead', timestamp: 1, sessionId: 'dead', metricName: 'x', value: null }] }));
+    storage.setItem(entryKey('junk'), '{not json');
     const b = fakeBrowser({ storage });
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_ });
     await settle();
     expect(b.fetches).toHaveLength(0); // one minute old: maybe a live tab, left alone
-    expect(storage.getItem('owned-analytics:junk')).toBeNull();
+    expect(storage.getItem(entryKey('junk'))).toBeNull();
     await vi.advanceTimersByTimeAsync(300_000);
     m.trackEvent('y');
     await m.flush();
@@ -347,6 +413,18 @@ describe('storage', () => {
     expect(events).toHaveLength(m.getQueueSize());
     expect(m.getDroppedCount()).toBe(20 - events.length);
     expect(events.at(-1)!.value).toBe(19);
+  });
+
+  it('one event over maxQueueBytes on its own is refused and reported; the queue keeps the others', async () => {
+    fakeBrowser();
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, batchSize: 100, onError });
+    for (let i = 0; i < 10; i++) m.trackEvent('small', i);
+    m.trackEvent('big', 1, undefined, { pad: 'x'.repeat(600_000) });
+    expect(m.getQueueSize()).toBe(10);
+    expect(m.getDroppedCount()).toBe(0);
+    expect(onError.mock.calls.map((c) => String(c[0].message))).toEqual(['event over maxQueueBytes']);
   });
 
   it('quota errors: reported once, events kept in memory and still sent', async () => {
@@ -429,8 +507,9 @@ describe('page exit', () => {
     expect(new Set(ids).size).toBe(300);
   });
 
-  it('a refused beacon falls back to fetch with keepalive', async () => {
-    const b = fakeBrowser();
+  it('a refused beacon: its events stay queued and are handed over in storage, nothing else is sent', async () => {
+    const storage = new FakeStorage();
+    const b = fakeBrowser({ storage });
     b.beaconOk = false;
     const m = await load();
     const onSend = vi.fn();
@@ -438,10 +517,91 @@ describe('page exit', () => {
     m.trackEvent('a');
     pagehide(b);
     await settle();
-    expect(b.fetches).toHaveLength(1);
-    expect(b.fetches[0].keepalive).toBe(true);
-    expect(onSend).toHaveBeenCalledWith(expect.objectContaining({ transport: 'keepalive', status: 200 }));
+    expect(b.fetches).toHaveLength(0);
+    expect(onSend).not.toHaveBeenCalled();
+    expect(m.getQueueSize()).toBe(1);
+    expect(stored(storage).map((s) => [s.t, s.e.map((e) => e.metricName)])).toEqual([[0, ['a']]]);
+  });
+
+  it("an event tracked in the host's own pagehide listener (run after ours) leaves by beacon too", async () => {
+    const storage = new FakeStorage();
+    const b = fakeBrowser({ storage });
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_ });
+    b.win.addEventListener('pagehide', () => m.trackEvent('timeOnPage', 42));
+    m.trackEvent('a');
+    pagehide(b);
+    expect(b.beacons.map((s) => s.body.events.map((e) => e.metricName))).toEqual([['a'], ['timeOnPage']]);
     expect(m.getQueueSize()).toBe(0);
+    expect(stored(storage)).toEqual([]);
+  });
+
+  it('an event tracked while the page is hidden leaves at once; with the endpoint failing, it is stored at once', async () => {
+    const storage = new FakeStorage();
+    const b = fakeBrowser({ storage });
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_ });
+    b.doc.addEventListener('visibilitychange', () => m.trackEvent('hidden-by-host'));
+    hide(b);
+    m.trackEvent('later');
+    expect(b.beacons.map((s) => s.body.events.map((e) => e.metricName))).toEqual([['hidden-by-host'], ['later']]);
+    const n = b.beacons.length;
+    b.doc.visibilityState = 'visible';
+    b.fallback = () => 'network-error';
+    m.trackEvent('x');
+    await m.flush(); // fails: a retry is pending, so no beacon
+    b.doc.visibilityState = 'hidden'; // (no event: a background tab)
+    m.trackEvent('y');
+    expect(b.beacons).toHaveLength(n);
+    expect(stored(storage)[0].e.map((e) => e.metricName)).toEqual(['x', 'y']);
+  });
+
+  it.each([
+    ['missing', undefined],
+    [
+      'throwing',
+      () => {
+        throw new TypeError('beacon refused');
+      },
+    ],
+  ])('sendBeacon %s: the queue is still handed over in storage at pagehide', async (_name, sendBeacon) => {
+    const storage = new FakeStorage();
+    const b = fakeBrowser({ storage });
+    b.nav.sendBeacon = sendBeacon;
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, onError });
+    m.trackEvent('a');
+    expect(() => pagehide(b)).not.toThrow();
+    expect(stored(storage).map((s) => [s.t, s.e.map((e) => e.metricName)])).toEqual([[0, ['a']]]);
+    await settle();
+    expect(b.fetches).toHaveLength(0);
+    expect(onError).not.toHaveBeenCalled();
+  });
+
+  it('events of a refused beacon are sent once, later, even while requests answer slowly', async () => {
+    const b = fakeBrowser();
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, batchSize: 2 });
+    const realFetch = globalThis.fetch as unknown as (u: string, i: RequestInit) => Promise<unknown>;
+    const gates: (() => void)[] = [];
+    vi.stubGlobal('fetch', async (u: string, i: RequestInit) => {
+      await new Promise<void>((r) => gates.push(r));
+      return realFetch(u, i);
+    });
+    b.beaconOk = false;
+    m.trackEvent('a');
+    hide(b); // refused: 'a' stays queued
+    await settle();
+    b.doc.visibilityState = 'visible';
+    m.trackEvent('b'); // a full batch
+    for (let i = 0; i < 3; i++) {
+      await settle();
+      gates.splice(0).forEach((open) => open());
+    }
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(b.fetches.flatMap((s) => s.body.events.map((e) => e.metricName))).toEqual(['a', 'b']);
+    expect(b.beacons).toHaveLength(0);
   });
 
   it('events already in flight are not sent again by the beacon', async () => {

@@ -1,6 +1,6 @@
 // Consent states and every transition between them; privacy signals.
 import { describe, expect, it, vi } from 'vitest';
-import { FakeStorage, deliveredIds, fakeBrowser, hide, load, pagehide, saved, sentIds, settle, stored, useFakeClock } from './harness';
+import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, saved, sentIds, settle, stored, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const LANDING = 'http://127.0.0.1:5173/?utm_source=news';
@@ -37,13 +37,13 @@ describe("consent: 'pending'", () => {
 
   it('does not adopt (or delete) queues left by earlier page loads', async () => {
     const storage = new FakeStorage();
-    storage.setItem('owned-analytics:old', JSON.stringify({ t: 0, e: [{ eventId: 'left', timestamp: 1, sessionId: 'o', metricName: 'x', value: null }] }));
+    storage.setItem(entryKey('old'), JSON.stringify({ t: 0, e: [{ eventId: 'left', timestamp: 1, sessionId: 'o', metricName: 'x', value: null }] }));
     const b = fakeBrowser({ storage });
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_, consent: 'pending' });
     await m.flush();
     expect(b.fetches).toHaveLength(0);
-    expect(Object.keys(storage)).toEqual(['owned-analytics:old']);
+    expect(Object.keys(storage)).toEqual([entryKey('old')]);
   });
 
   it('→ granted: sends what was held at once, exactly once; storage is used from then on', async () => {
@@ -97,7 +97,7 @@ describe("consent: 'granted' (the default) →", () => {
   async function granted() {
     const storage = new FakeStorage();
     const session = new FakeStorage();
-    storage.setItem('owned-analytics:dead-tab', JSON.stringify({ t: Date.now(), e: [] }));
+    storage.setItem(entryKey('dead-tab'), JSON.stringify({ t: Date.now(), e: [] }));
     storage.setItem('host-key', 'kept');
     session.setItem('host-key', 'kept');
     const b = fakeBrowser({ storage, session, url: LANDING });
@@ -129,10 +129,10 @@ describe("consent: 'granted' (the default) →", () => {
   it('pending: the stored queue moves back to memory; granted again sends it', async () => {
     const { b, m, storage } = await granted();
     m.setConsent('pending');
-    expect(Object.keys(storage).filter((k) => k.startsWith('owned-analytics:') && k !== 'owned-analytics:dead-tab')).toEqual([]);
+    expect(Object.keys(storage).filter((k) => k.startsWith('owned-analytics:') && k !== entryKey('dead-tab'))).toEqual([]);
     m.trackEvent('b');
     await saved();
-    expect(Object.keys(storage).sort()).toEqual(['host-key', 'owned-analytics:dead-tab']);
+    expect(Object.keys(storage).sort()).toEqual(['host-key', entryKey('dead-tab')]);
     expect(m.getQueueSize()).toBe(2);
     b.fallback = (s) => ({ status: 200, body: { accepted: s.body.events.length, rejected: [] } });
     m.setConsent('granted'); // sends at once, not at the retry scheduled before
@@ -157,7 +157,7 @@ describe("consent: 'denied' →", () => {
   it('at start clears what earlier page loads stored', async () => {
     const storage = new FakeStorage();
     const session = new FakeStorage();
-    storage.setItem('owned-analytics:old', JSON.stringify({ t: 0, e: [] }));
+    storage.setItem(entryKey('old'), JSON.stringify({ t: 0, e: [] }));
     session.setItem('owned-analytics:landing', 'utm_source=x');
     const b = fakeBrowser({ storage, session });
     const m = await load();
@@ -182,7 +182,7 @@ describe('setConsent and initializeAnalytics', () => {
     expect(sentIds(b.fetches)).toHaveLength(1);
   });
 
-  it("a config's consent applies as setConsent would; a later config without one keeps the state", async () => {
+  it("a config's consent applies on the first initialisation only; later calls keep the state", async () => {
     const b = fakeBrowser();
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_, consent: 'pending' });
@@ -190,9 +190,28 @@ describe('setConsent and initializeAnalytics', () => {
     m.initializeAnalytics({ endpoint: URL_ }); // e.g. a re-render: still pending
     await m.flush();
     expect(b.fetches).toHaveLength(0);
-    m.initializeAnalytics({ endpoint: URL_, consent: 'granted' });
+    m.initializeAnalytics({ endpoint: URL_, consent: 'granted' }); // not a way to change it: setConsent is
+    await settle();
+    expect(b.fetches).toHaveLength(0);
+    m.setConsent('granted');
     await settle();
     expect(sentIds(b.fetches)).toHaveLength(1);
+  });
+
+  it("re-initialising with the first config's consent does not undo setConsent (a re-render after the visitor refused)", async () => {
+    const b = fakeBrowser();
+    const m = await load();
+    const config = { endpoint: URL_, consent: 'pending' as const };
+    m.initializeAnalytics(config);
+    m.setConsent('denied');
+    m.initializeAnalytics(config);
+    m.trackEvent('a');
+    expect(m.getQueueSize()).toBe(0);
+    m.setConsent('granted');
+    m.initializeAnalytics({ ...config, consent: 'denied' });
+    m.trackEvent('b');
+    await m.flush();
+    expect(b.fetches.flatMap((f) => f.body.events.map((e) => e.metricName))).toEqual(['b']);
   });
 
   it('setConsent never throws, whatever storage does', async () => {

@@ -63,7 +63,14 @@ export interface Browser {
   doc: EventTarget & { visibilityState: string; referrer: string };
   storage: FakeStorage | null;
   session: FakeStorage;
-  nav: { sendBeacon: unknown; webdriver?: boolean; doNotTrack?: string | null; globalPrivacyControl?: boolean };
+  nav: {
+    sendBeacon: unknown;
+    webdriver?: boolean;
+    doNotTrack?: string | null;
+    globalPrivacyControl?: boolean;
+    /** Web Locks (absent unless a test sets it). */
+    locks?: { request(name: string, callback: () => unknown): Promise<unknown> };
+  };
   history: { pushState(data: unknown, unused: string, url?: string | URL | null): void; replaceState(data: unknown, unused: string, url?: string | URL | null): void };
   /** The page's URL now (location reads it). */
   url: URL;
@@ -169,6 +176,10 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
   };
   b.nav = nav;
   vi.stubGlobal('window', win);
+  // The window's members as globals, as in a browser (the client uses them so).
+  vi.stubGlobal('addEventListener', win.addEventListener.bind(win));
+  vi.stubGlobal('localStorage', undefined);
+  Object.defineProperty(globalThis, 'localStorage', { configurable: true, get: () => (win as { localStorage?: unknown }).localStorage });
   vi.stubGlobal('document', doc);
   vi.stubGlobal('navigator', nav);
   vi.stubGlobal('location', location);
@@ -261,3 +272,9 @@ export const stored = (s: FakeStorage | null): Array<{ key: string; t: number; e
         return { key, t: v.t, e: v.e };
       })
     : [];
+
+/**
+ * A localStorage key of the client's own shape, `<prefix>:<36-character session id>`, for an
+ * entry left by another page load (`id` padded to 36 characters).
+ */
+export const entryKey = (id: string, prefix = 'owned-analytics'): string => `${prefix}:${id.padEnd(36, '-')}`;

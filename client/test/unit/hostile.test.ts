@@ -1,6 +1,6 @@
 // Tampered storage, live host objects, odd inputs, and what a burst of events costs.
 import { describe, expect, it, vi } from 'vitest';
-import { FakeStorage, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored, useFakeClock } from './harness';
+import { FakeStorage, entryKey, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 useFakeClock();
@@ -32,12 +32,12 @@ describe('tampered storage', () => {
     expect(onError).not.toHaveBeenCalled();
   });
 
-  it('leftover entries of another page load: only well-formed events are adopted; the rest is dropped and reported once', async () => {
+  it('leftover entries of another page load: only well-formed events are adopted; the rest is dropped and reported', async () => {
     const storage = new FakeStorage();
-    storage.setItem('owned-analytics:a', '{"e":"str"}');
-    storage.setItem('owned-analytics:b', '{"t":0,"e":null}');
-    storage.setItem('owned-analytics:c', JSON.stringify({ t: 0, e: [event('ok-1'), 's', null, [1], { eventId: 5 }, event('no-ts', { timestamp: 'x' }), event('ok-2')] }));
-    storage.setItem('owned-analytics:d', '{not json');
+    storage.setItem(entryKey('a'), '{"e":"str"}');
+    storage.setItem(entryKey('b'), '{"t":0,"e":null}');
+    storage.setItem(entryKey('c'), JSON.stringify({ t: 0, e: [event('ok-1'), 's', null, [1], { eventId: 5 }, event('no-ts', { timestamp: 'x' }), event('ok-2')] }));
+    storage.setItem(entryKey('d'), '{not json');
     storage.setItem('other-app', '{"e":"untouched"}');
     const b = fakeBrowser({ storage });
     const m = await load();
@@ -48,18 +48,73 @@ describe('tampered storage', () => {
     // a: not an array, b: null, c: 5 bad events, d: not JSON
     expect(onError.mock.calls.map((c) => c[0].message)).toEqual(['bad stored events: dropped 8']);
     expect(Object.keys(storage)).toEqual(['other-app']);
-    // another leftover later in the same page load: dropped, not reported again
-    storage.setItem('owned-analytics:e', '{"e":"again"}');
+    // another leftover later in the same page load: dropped and reported too (once: it is gone)
+    storage.setItem(entryKey('e'), '{"e":"again"}');
     m.trackEvent('y');
     await m.flush();
-    expect(onError).toHaveBeenCalledTimes(1);
-    expect(storage.getItem('owned-analytics:e')).toBeNull();
+    await m.flush();
+    expect(onError.mock.calls.map((c) => c[0].message)).toEqual(['bad stored events: dropped 8', 'bad stored events: dropped 1']);
+    expect(storage.getItem(entryKey('e'))).toBeNull();
+  });
+
+  it('an event nested too deeply to serialise again is dropped and reported; every other leftover event is still sent', async () => {
+    const storage = new FakeStorage();
+    storage.setItem(entryKey('good'), JSON.stringify({ t: 0, e: [event('good-1'), event('good-2')] }));
+    const depth = 1e5;
+    const deep = `{"a":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    storage.setItem(entryKey('deep'), `{"t":0,"e":[${JSON.stringify(event('deep')).slice(0, -1)},"metricAttributes":${deep}},${JSON.stringify(event('good-3'))}]}`);
+    const b = fakeBrowser({ storage });
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, onError });
+    await m.flush();
+    expect(sentIds(b.fetches).sort()).toEqual(['good-1', 'good-2', 'good-3']);
+    expect(onError.mock.calls.map((c) => c[0].message)).toEqual(['bad stored events: dropped 1']);
+    expect(Object.keys(storage)).toEqual([]);
+  });
+
+  it('a live page load’s entry (fresh heartbeat) is left alone and not even parsed', async () => {
+    const storage = new FakeStorage();
+    const live = JSON.stringify({ t: Date.now(), e: [event('live')] });
+    storage.setItem(entryKey('live'), live);
+    const b = fakeBrowser({ storage });
+    const parse = vi.spyOn(JSON, 'parse');
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, batchSize: 1 });
+    for (let i = 0; i < 5; i++) m.trackEvent('x', i);
+    await settle();
+    expect(sentIds(b.fetches)).toHaveLength(5);
+    expect(parse.mock.calls.filter((c) => c[0] === live)).toEqual([]);
+    expect(storage.getItem(entryKey('live'))).toBe(live);
+  });
+
+  it("storageKey: only keys of the client's own shape (prefix + 36-character session id) are adopted or removed, the host's are kept", async () => {
+    const storage = new FakeStorage();
+    const session = new FakeStorage();
+    storage.setItem('myapp:user', JSON.stringify({ t: 0, e: [event('not-an-event')] }));
+    storage.setItem('myapp:token', 'abc');
+    storage.setItem(entryKey('left', 'myapp'), JSON.stringify({ t: 0, e: [event('left')] }));
+    session.setItem('myapp:theme', 'dark');
+    const b = fakeBrowser({ storage, session });
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, storageKey: 'myapp', onError });
+    m.trackEvent('a');
+    await m.flush();
+    expect(sentIds(b.fetches)[0]).toBe('left');
+    expect(Object.keys(storage).sort()).toEqual(['myapp:token', 'myapp:user']);
+    m.trackEvent('b');
+    await vi.advanceTimersByTimeAsync(1000);
+    m.setConsent('denied'); // removes what the client stored, and only that
+    expect(Object.keys(storage).sort()).toEqual(['myapp:token', 'myapp:user']);
+    expect(Object.keys(session)).toEqual(['myapp:theme']);
+    expect(onError).not.toHaveBeenCalled();
   });
 
   it('an adopted event already in the queue is not queued twice', async () => {
     const storage = new FakeStorage();
-    storage.setItem('owned-analytics:a', JSON.stringify({ t: 0, e: [event('dup'), event('dup')] }));
-    storage.setItem('owned-analytics:b', JSON.stringify({ t: 0, e: [event('dup')] }));
+    storage.setItem(entryKey('a'), JSON.stringify({ t: 0, e: [event('dup'), event('dup')] }));
+    storage.setItem(entryKey('b'), JSON.stringify({ t: 0, e: [event('dup')] }));
     const b = fakeBrowser({ storage });
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_ });

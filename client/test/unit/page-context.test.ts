@@ -1,6 +1,6 @@
 // Page context: pagePath per event, the session's landing fields per batch, webdriver.
-import { describe, expect, it } from 'vitest';
-import { FakeStorage, fakeBrowser, load, useFakeClock } from './harness';
+import { describe, expect, it, vi } from 'vitest';
+import { FakeStorage, fakeBrowser, load, pagehide, stored, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const SITE = 'http://127.0.0.1:5173';
@@ -32,6 +32,17 @@ describe('pagePath', () => {
     m.trackEvent('b');
     const body = await sent(b, m);
     expect(body.events.map((e) => e.context)).toEqual([{ pagePath: '/products?id=7' }, { pagePath: '/products#/detail' }]);
+  });
+
+  it("hashRouting: a query inside the hash (#/search?q=…) is left out too, unless pageQuery: true", async () => {
+    const b = fakeBrowser({ url: `${SITE}/app?tab=2#/search?q=shoes` });
+    const m = await load();
+    m.initializeAnalytics({ endpoint: URL_, hashRouting: true });
+    m.trackEvent('a');
+    m.initializeAnalytics({ endpoint: URL_, hashRouting: true, pageQuery: true });
+    m.trackEvent('b');
+    const body = await sent(b, m);
+    expect(body.events.map((e) => e.context)).toEqual([{ pagePath: '/app#/search' }, { pagePath: '/app?tab=2#/search?q=shoes' }]);
   });
 
   it('a very long path is cut to 1024 characters, so the server still stores the event', async () => {
@@ -175,5 +186,41 @@ describe('webdriver', () => {
     m.initializeAnalytics({ endpoint: URL_, pageContext: false });
     m.trackEvent('a');
     expect((await sent(b, m)).context).toEqual({ webdriver: true });
+  });
+});
+
+describe("the host's context", () => {
+  it.each([
+    ['a BigInt', () => ({ n: 1n as unknown as number })],
+    [
+      'a cycle',
+      () => {
+        const context: Record<string, unknown> = {};
+        context.self = context;
+        return context as Record<string, null>;
+      },
+    ],
+  ])('%s: reported once, by initializeAnalytics; the client stays off and what it queued before is still handed over at exit', async (_name, context) => {
+    const storage = new FakeStorage();
+    const b = fakeBrowser({ storage });
+    b.fallback = () => 'network-error';
+    const m = await load();
+    const onError = vi.fn();
+    m.initializeAnalytics({ endpoint: URL_, onError, retryBaseDelay: 1e6 });
+    m.trackEvent('before');
+    await m.flush(); // fails: kept
+    onError.mockClear();
+    b.fallback = (s) => ({ status: 200, body: { accepted: s.body.events.length, rejected: [] } });
+    m.initializeAnalytics({ endpoint: URL_, onError, context: context() });
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(onError.mock.calls[0][0]).toBeInstanceOf(TypeError);
+    expect(() => m.trackEvent('after')).not.toThrow();
+    await m.flush();
+    await vi.advanceTimersByTimeAsync(2e6);
+    pagehide(b);
+    expect(onError).toHaveBeenCalledTimes(1);
+    expect(b.fetches).toHaveLength(1); // the failed one, before
+    expect(b.beacons).toHaveLength(0);
+    expect(stored(storage).map((s) => [s.t, s.e.map((e) => e.metricName)])).toEqual([[0, ['before']]]);
   });
 });

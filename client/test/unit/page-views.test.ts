@@ -64,6 +64,17 @@ describe('autoPageViews: pageViews', () => {
     expect(await hashed.views()).toEqual(['/', '/#/settings', '/#/profile']);
   });
 
+  it('hashRouting: the query inside the hash counts only with pageQuery: true', async () => {
+    const plain = await start({ hashRouting: true });
+    plain.b.hashTo('#/search?q=a');
+    plain.b.hashTo('#/search?q=b');
+    expect(await plain.views()).toEqual(['/', '/#/search']);
+    const query = await start({ hashRouting: true, pageQuery: true });
+    query.b.hashTo('#/search?q=a');
+    query.b.hashTo('#/search?q=b');
+    expect(await query.views()).toEqual(['/', '/#/search?q=a', '/#/search?q=b']);
+  });
+
   it('works with a router that patched history before the client loaded, and with one that patches it after', async () => {
     const b = fakeBrowser({ url: `${SITE}/` });
     const routerBefore = vi.fn();
@@ -121,6 +132,11 @@ describe('autoPageViews: pageViews', () => {
     expect(b.history.pushState).toBe(pushState);
     expect(b.history.replaceState).toBe(replaceState);
     expect(b.fetches[0].body.events.map((e) => e.metricName)).toEqual(['other']);
+  });
+
+  it('pageViews() called directly without a browser (server-side rendering) does nothing and throws nothing', async () => {
+    const m = await load();
+    expect(() => m.pageViews()).not.toThrow();
   });
 
   it('page views follow consent: held while pending, sent once granted', async () => {
