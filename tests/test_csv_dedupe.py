@@ -49,7 +49,7 @@ def test_drop_list_is_merged_in_row_order_across_blocks_and_sources() -> None:
         index = Fingerprints(work, compact=True)
         keys = [("s", f"e{i % 7}") for i in range(20_000)]
         for row, key in enumerate(keys):
-            index.add(*fingerprint(*key), row)
+            index.add(fingerprint(*key), row)
         drops = list(index.drops())
     first: dict[tuple[str, str], int] = {}
     for row, key in enumerate(keys):

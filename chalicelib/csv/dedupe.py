@@ -20,22 +20,20 @@ import hashlib
 import heapq
 import os
 import shutil
-import struct
 from array import array
 from collections.abc import Iterator
 from typing import Any
 
-PARTITIONS = 256
-SPILL_ENTRIES = 3 * 4096  # three numbers per row: fingerprint high, low, row id
+PARTITIONS = 256  # chosen by a fingerprint's first byte
+SPILL_ENTRIES = 3 * 2048  # three numbers per row: fingerprint high, low, row id
 _READ_ITEMS = 8192
-_UNPACK = struct.Struct("<qq").unpack
 
 # Row ids are (source index << 40) | row within the source: unique, and in output order.
 ROW_BITS = 40
 ROW_MASK = (1 << ROW_BITS) - 1
 
 
-def fingerprint(session_id: Any, event_id: Any) -> tuple[int, int]:
+def fingerprint(session_id: Any, event_id: Any) -> bytes:
     """128 bits of a dedupe key (session id, event id) and their JSON types, the same in
     every process (``hash()`` is salted per process).
 
@@ -46,8 +44,7 @@ def fingerprint(session_id: Any, event_id: Any) -> tuple[int, int]:
     if type(event_id) is not str:
         event_id = f"\x00{type(event_id).__name__}:{event_id}"
     data = f"{session_id}\x1e{event_id}".encode("utf-8", "backslashreplace")
-    high, low = _UNPACK(hashlib.blake2b(data, digest_size=16).digest())
-    return high, low
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 class Fingerprints:
@@ -66,13 +63,14 @@ class Fingerprints:
         self._spilled = [False] * PARTITIONS
         self._dropped = [False] * PARTITIONS
 
-    def add(self, high: int, low: int, row_id: int) -> None:
-        block = self._blocks[low & (PARTITIONS - 1)]
-        block.append(high)
-        block.append(low)
+    def add(self, key_fingerprint: bytes, row_id: int) -> None:
+        """Its 16 bytes go in as two numbers (in C), then the row id."""
+        partition = key_fingerprint[0]
+        block = self._blocks[partition]
+        block.frombytes(key_fingerprint)
         block.append(row_id)
         if len(block) >= SPILL_ENTRIES:
-            self._spill(low & (PARTITIONS - 1))
+            self._spill(partition)
 
     def finish_source(self) -> tuple[list[bytes], list[str]]:
         """Per partition, the first row of each key (triples, as bytes: one per key, so a
@@ -175,10 +173,11 @@ class Fingerprints:
 
 def _later_rows(triples: array[int]) -> array[int]:
     """The rows of ``triples`` whose fingerprint an earlier row of theirs has."""
-    keys = list(zip(triples[0::3], triples[1::3], strict=True))
     later = array("q")
-    if len(set(keys)) == len(keys):
-        return later  # the usual case, decided in C
+    highs = triples[0::3]
+    if len(set(highs)) == len(highs):
+        return later  # the usual case, decided in C: no two share even half a fingerprint
+    keys = list(zip(highs, triples[1::3], strict=True))
     first: dict[tuple[int, int], int] = {}
     for key, row in zip(keys, triples[2::3], strict=True):
         earlier = first.setdefault(key, row)

@@ -252,7 +252,7 @@ def spool_source(
                 header = order_columns(columns)
                 commas = len(header) - 1
             if event_id is not None and event_id != "":
-                add_fingerprint(*fingerprint(session_id, event_id), row_base | row)
+                add_fingerprint(fingerprint(session_id, event_id), row_base | row)
             get = cells.get
             values = [get(column, "") for column in header]
             text = ",".join(map(str, values))
