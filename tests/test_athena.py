@@ -29,7 +29,6 @@ from exporter.athena import (
     find_bad_objects,
     named_columns,
     parse_attribute_option,
-    run_query,
 )
 from tests.test_athena_sql import output_names
 
@@ -66,7 +65,7 @@ def test_attribute_options_and_columns() -> None:
             named_columns([], [bad])
 
 
-# --- run_query with a scripted client -------------------------------------------------
+# --- execute_query with a scripted client -------------------------------------------------
 
 
 class ScriptedAthena:
@@ -102,17 +101,17 @@ class ScriptedAthena:
         return {}
 
 
-def test_run_query_polls_until_succeeded() -> None:
+def test_execute_query_polls_until_succeeded() -> None:
     fake = ScriptedAthena(["QUEUED", "RUNNING", "RUNNING", "SUCCEEDED"], location=RESULTS + "q.csv")
     sleeps: list[float] = []
-    location = run_query(
+    location = execute_query(
         cast(Any, fake),
         "SELECT 1",
         workgroup="wg",
         database=DB,
         poll_interval=0.5,
         sleep=sleeps.append,
-    )
+    ).output_location
     assert location == RESULTS + "q.csv"
     assert sleeps == [0.5, 0.5, 0.5]
     assert fake.started == [
@@ -121,12 +120,12 @@ def test_run_query_polls_until_succeeded() -> None:
 
 
 @pytest.mark.parametrize("state", ["FAILED", "CANCELLED"])
-def test_run_query_raises_on_failed_or_cancelled(state: str) -> None:
+def test_execute_query_raises_on_failed_or_cancelled(state: str) -> None:
     fake = ScriptedAthena(
         ["RUNNING", state], reason="SYNTAX_ERROR: line 1:8:\nColumn 'x' cannot be resolved"
     )
     with pytest.raises(AthenaQueryError) as info:
-        run_query(cast(Any, fake), "SELECT x", output_location=RESULTS, sleep=lambda _: None)
+        execute_query(cast(Any, fake), "SELECT x", output_location=RESULTS, sleep=lambda _: None)
     message = str(info.value)
     assert "\n" not in message
     assert state in message and "Column 'x' cannot be resolved" in message
@@ -135,7 +134,7 @@ def test_run_query_raises_on_failed_or_cancelled(state: str) -> None:
     assert not isinstance(info.value, AthenaQueryTimeout)
 
 
-def test_run_query_timeout_stops_the_query() -> None:
+def test_execute_query_timeout_stops_the_query() -> None:
     fake = ScriptedAthena(["RUNNING"])
     now = [0.0]
 
@@ -146,7 +145,7 @@ def test_run_query_timeout_stops_the_query() -> None:
         now[0] += seconds
 
     with pytest.raises(AthenaQueryTimeout, match="still RUNNING after 5 s"):
-        run_query(
+        execute_query(
             cast(Any, fake),
             "SELECT 1",
             output_location=RESULTS,
@@ -159,19 +158,19 @@ def test_run_query_timeout_stops_the_query() -> None:
     assert 5 <= fake.polls <= 7
 
 
-def test_run_query_needs_somewhere_for_results() -> None:
+def test_execute_query_needs_somewhere_for_results() -> None:
     fake = ScriptedAthena(["SUCCEEDED"])
     with pytest.raises(ValueError, match="workgroup or an output location"):
-        run_query(cast(Any, fake), "SELECT 1")
+        execute_query(cast(Any, fake), "SELECT 1")
     with pytest.raises(ValueError, match="s3://"):
-        run_query(cast(Any, fake), "SELECT 1", output_location="/tmp/results")
+        execute_query(cast(Any, fake), "SELECT 1", output_location="/tmp/results")
     assert fake.started == []
 
 
 def test_succeeded_without_location_is_an_error() -> None:
     fake = ScriptedAthena(["SUCCEEDED"])
     with pytest.raises(AthenaQueryError, match="no result location"):
-        run_query(cast(Any, fake), "SELECT 1", workgroup="wg", sleep=lambda _: None)
+        execute_query(cast(Any, fake), "SELECT 1", workgroup="wg", sleep=lambda _: None)
 
 
 # --- against a moto server -----------------------------------------------------------
@@ -246,24 +245,26 @@ BAD_LINES_HEADER = ["object", "bad_lines", "lines"]
 BAD_OBJECT = "s3://bucket/raw/2024/02/03/10/stream-1.gz"
 
 
-def test_moto_run_query_returns_result_csv_location(athena: Any) -> None:
+def test_moto_execute_query_returns_result_csv_location(athena: Any) -> None:
     sql = build_daily_csv_query(DB, TABLE, DAY, ["timestamp", "attr_action"])
     execution = execute_query(athena, sql, output_location=RESULTS, database=DB)
     assert execution.output_location == f"{RESULTS}{execution.query_execution_id}.csv"
-    assert run_query(athena, sql, output_location=RESULTS).startswith(RESULTS)
+    assert execute_query(athena, sql, output_location=RESULTS).output_location.startswith(RESULTS)
     stored = athena.get_query_execution(QueryExecutionId=execution.query_execution_id)
     assert stored["QueryExecution"]["Query"] == sql
 
 
-def test_moto_run_query_in_workgroup(athena: Any) -> None:
+def test_moto_execute_query_in_workgroup(athena: Any) -> None:
     athena.create_work_group(
         Name="owned-analytics",
         Configuration={"ResultConfiguration": {"OutputLocation": RESULTS}},
     )
-    location = run_query(athena, "SELECT 1", workgroup="owned-analytics", output_location=RESULTS)
+    location = execute_query(
+        athena, "SELECT 1", workgroup="owned-analytics", output_location=RESULTS
+    ).output_location
     assert location.startswith(RESULTS) and location.endswith(".csv")
     with pytest.raises(ClientError):
-        run_query(athena, "SELECT 1", workgroup="missing", output_location=RESULTS)
+        execute_query(athena, "SELECT 1", workgroup="missing", output_location=RESULTS)
 
 
 def test_moto_timeout_stops_query(athena: Any, aws_env: str) -> None:
@@ -274,7 +275,9 @@ def test_moto_timeout_stops_query(athena: Any, aws_env: str) -> None:
     )
     try:
         with pytest.raises(AthenaQueryTimeout) as info:
-            run_query(athena, "SELECT 1", output_location=RESULTS, timeout=0.2, poll_interval=0.02)
+            execute_query(
+                athena, "SELECT 1", output_location=RESULTS, timeout=0.2, poll_interval=0.02
+            )
         qid = info.value.query_execution_id
         assert qid
         state = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]

@@ -43,7 +43,6 @@ from exporter.athena.runner import (
     execute_query,
     fetch_rows,
     find_bad_objects,
-    run_query,
 )
 from exporter.athena.sql import partition_predicates, quote_identifier, quote_literal
 
@@ -76,5 +75,4 @@ __all__ = [
     "quote_identifier",
     "quote_literal",
     "rank_columns",
-    "run_query",
 ]

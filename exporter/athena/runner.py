@@ -120,32 +120,6 @@ def execute_query(
         sleep(poll_interval)
 
 
-def run_query(
-    athena: AthenaClient,
-    sql: str,
-    *,
-    workgroup: str | None = None,
-    output_location: str | None = None,
-    database: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    poll_interval: float = DEFAULT_POLL_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> str:
-    """Run ``sql`` to completion and return the S3 URI of its result CSV."""
-    return execute_query(
-        athena,
-        sql,
-        workgroup=workgroup,
-        output_location=output_location,
-        database=database,
-        timeout=timeout,
-        poll_interval=poll_interval,
-        sleep=sleep,
-        clock=clock,
-    ).output_location
-
-
 def fetch_rows(athena: AthenaClient, query_execution_id: str) -> Iterator[list[str | None]]:
     """The result rows of a finished query, header row included, as text cells."""
     paginator = athena.get_paginator("get_query_results")
