@@ -318,8 +318,9 @@ class BatchValidator:
             raise _EventError(f"event must be a JSON object, got {json_type(event)}")
         try:
             self._validate_event(event)
-        except fastjsonschema.JsonSchemaValueException:
-            raise _EventError(self.event_error(event) or "event is not valid") from None
+        except fastjsonschema.JsonSchemaValueException as exc:
+            message = schema_message(exc, "event", self.limits, self._context_key)
+            raise _EventError(message) from None
         attributes = event.get("metricAttributes")
         if (
             type(event["timestamp"]) is int
