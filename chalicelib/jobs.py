@@ -98,17 +98,41 @@ def part_key_for(raw_key: str, settings: Settings) -> str:
     return f"{settings.csv_prefix}parts/{relative}.csv"
 
 
+def part_errors_key(part_key: str, settings: Settings) -> str:
+    """``csv/parts/<path>/<name>.csv`` → ``errors/parts/<path>/<name>.jsonl``: its bad lines."""
+    relative = part_key[len(settings.csv_prefix) + len("parts/") :].removesuffix(".csv")
+    return f"{settings.errors_prefix}parts/{relative}.jsonl"
+
+
 def daily_key_for(day: date, settings: Settings) -> str:
     return f"{settings.csv_prefix}{day.isoformat()}_combined.csv"
 
 
+def daily_errors_key(day: date, settings: Settings) -> str:
+    return f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
+
+
+def day_prefix(prefix: str, day: date) -> str:
+    """``raw/`` (or ``rejected/``, ``replayed/``) and a day → ``raw/YYYY/MM/DD/``: the
+    layout every prefix the sinks write shares."""
+    return f"{prefix}{day:%Y/%m/%d}/"
+
+
 def raw_day_prefix(day: date, settings: Settings) -> str:
-    return f"{settings.raw_prefix}{day:%Y/%m/%d}/"
+    return day_prefix(settings.raw_prefix, day)
 
 
 def raw_keys(store: ObjectStore, prefix: str) -> list[str]:
-    """The raw objects under ``prefix``, sorted; folder markers left out."""
+    """The objects under ``prefix``, sorted; folder markers left out."""
     return [key for key in store.list_keys(prefix) if not is_folder_marker(key)]
+
+
+def keys_for_days(store: ObjectStore, prefix: str, days: Iterable[date]) -> list[str]:
+    """The objects of ``prefix``'s day folders, day by day; folder markers left out."""
+    keys: list[str] = []
+    for day in days:
+        keys.extend(raw_keys(store, day_prefix(prefix, day)))
+    return keys
 
 
 def sources_for(store: ObjectStore, keys: list[str]) -> Iterator[Source]:
@@ -182,47 +206,48 @@ def convert_raw_object(store: ObjectStore, key: str, settings: Settings) -> Conv
     if is_folder_marker(key) and key.startswith(settings.raw_prefix):
         return ConversionReport()
     part_key = part_key_for(key, settings)
-    relative = part_key[len(settings.csv_prefix) + len("parts/") :]
-    errors_key = f"{settings.errors_prefix}parts/{relative.removesuffix('.csv')}.jsonl"
-    return convert_sources(
-        sources_for(store, [key]),
-        output=partial(store.open_write, part_key),
-        output_name=store.describe(part_key),
-        errors_store=store,
-        errors_key=errors_key,
-        neutralize_formulas=settings.neutralize_formulas,
-        max_columns=settings.max_csv_columns,
-    )
+    return _convert_in_store(store, [key], part_key, part_errors_key(part_key, settings), settings)
 
 
 def build_daily_csv(
     store: ObjectStore, day: date, settings: Settings, *, compress_spool: bool = True
 ) -> ConversionReport:
     """A day with no data gives a header-only file; a rerun gives the same bytes."""
-    key = daily_key_for(day, settings)
     keys = raw_keys(store, raw_day_prefix(day, settings))
-    errors_key = f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
-    return convert_sources(
-        sources_for(store, keys),
+    return _convert_in_store(
+        store,
+        keys,
+        daily_key_for(day, settings),
+        daily_errors_key(day, settings),
+        settings,
+        compress_spool=compress_spool,
+    )
+
+
+def _convert_in_store(
+    store: ObjectStore,
+    keys: list[str],
+    key: str,
+    errors_key: str,
+    settings: Settings,
+    *,
+    compress_spool: bool = False,
+) -> ConversionReport:
+    """The two Lambda jobs: objects of ``store`` → the CSV ``key`` in the same store."""
+    return export_range(
+        store,
+        keys,
+        settings,
         output=partial(store.open_write, key),
         output_name=store.describe(key),
         errors_store=store,
         errors_key=errors_key,
-        neutralize_formulas=settings.neutralize_formulas,
-        max_columns=settings.max_csv_columns,
         compress_spool=compress_spool,
     )
 
 
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
-
-
-def raw_keys_for_days(store: ObjectStore, days: list[date], settings: Settings) -> list[str]:
-    keys: list[str] = []
-    for day in days:
-        keys.extend(raw_keys(store, raw_day_prefix(day, settings)))
-    return keys
 
 
 def export_range(
@@ -235,6 +260,7 @@ def export_range(
     errors_store: ObjectStore,
     errors_key: str,
     on_source_done: Callable[[str], None] | None = None,
+    compress_spool: bool = False,
     jobs: int = 1,
 ) -> ConversionReport:
     """``jobs`` > 1 reads objects in worker processes; the store must be picklable."""
@@ -247,5 +273,6 @@ def export_range(
         neutralize_formulas=settings.neutralize_formulas,
         max_columns=settings.max_csv_columns,
         on_source_done=on_source_done,
+        compress_spool=compress_spool,
         jobs=jobs,
     )

@@ -13,7 +13,6 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, BinaryIO
 
 from chalicelib.csv.columns import format_cell, json_text
@@ -46,18 +45,6 @@ CSV_COLUMNS = (
     "bodyEncoding",
     "body",
 )
-
-
-def day_prefix(prefix: str, day: date) -> str:
-    """``rejected/`` and a day → ``rejected/YYYY/MM/DD/``, the layout every prefix shares."""
-    return f"{prefix}{day:%Y/%m/%d}/"
-
-
-def keys_for_days(store: ObjectStore, prefix: str, days: Iterable[date]) -> list[str]:
-    keys: list[str] = []
-    for day in days:
-        keys.extend(store.list_keys(day_prefix(prefix, day)))
-    return keys
 
 
 def iter_records(

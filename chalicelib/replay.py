@@ -24,7 +24,8 @@ from typing import Any
 
 from chalicelib.config import Limits
 from chalicelib.csv.read import BadLine
-from chalicelib.reject_summary import day_prefix, iter_records
+from chalicelib.jobs import day_prefix
+from chalicelib.reject_summary import iter_records
 from chalicelib.rejects import SCHEMA_VERSION
 from chalicelib.revalidate import Group, Outcome, Revalidator
 from chalicelib.sinks import Sink, SinkUnavailable

@@ -18,7 +18,7 @@ from chalicelib.aws import make_client
 from chalicelib.config import MIN_CSV_COLUMNS, Settings
 from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
-from chalicelib.jobs import convert_sources, days_between, export_range, raw_keys_for_days
+from chalicelib.jobs import convert_sources, days_between, export_range, keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
 from clitools import CONTEXT_SETTINGS, aws_errors
 
@@ -188,7 +188,7 @@ def export_command(
     store, prefix = open_source(source, endpoint_url, region)
     settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
     days = days_between(first, last)
-    keys = report_errors(lambda: raw_keys_for_days(store, days, settings))
+    keys = report_errors(lambda: keys_for_days(store, settings.raw_prefix, days))
     if not keys:
         span = first.isoformat() if first == last else f"{first} to {last}"
         raise click.ClickException(

@@ -21,8 +21,8 @@ import click
 
 from chalicelib.aws import make_client
 from chalicelib.config import ConfigError, Limits, Settings
-from chalicelib.jobs import convert_raw_object, days_between
-from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records, keys_for_days
+from chalicelib.jobs import convert_raw_object, days_between, keys_for_days
+from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore

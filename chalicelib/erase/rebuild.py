@@ -9,7 +9,14 @@ from functools import partial
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.jobs import build_daily_csv, convert_raw_object, daily_key_for, part_key_for
+from chalicelib.jobs import (
+    build_daily_csv,
+    convert_raw_object,
+    daily_errors_key,
+    daily_key_for,
+    part_errors_key,
+    part_key_for,
+)
 from chalicelib.storage import ErasableStore
 
 
@@ -41,11 +48,9 @@ def _rebuild(
 
 def rebuild_part(store: ErasableStore, settings: Settings, raw_key: str) -> Rebuilt:
     part = part_key_for(raw_key, settings)
-    relative = part[len(settings.csv_prefix) + len("parts/") :].removesuffix(".csv")
-    errors_key = f"{settings.errors_prefix}parts/{relative}.jsonl"
     _delete_legacy_part(store, settings, raw_key, part)
     build = partial(convert_raw_object, store, raw_key, settings)
-    return _rebuild(store, Rebuilt(part, daily=False), errors_key, build)
+    return _rebuild(store, Rebuilt(part, daily=False), part_errors_key(part, settings), build)
 
 
 # Parts made before the part-name rule kept every extension but .gz were named after the
@@ -63,7 +68,7 @@ def _delete_legacy_part(
             old = relative.removesuffix(suffix)
             legacy = f"{settings.csv_prefix}parts/{old}.csv"
             if legacy != current:
-                for key in (legacy, f"{settings.errors_prefix}parts/{old}.jsonl"):
+                for key in (legacy, part_errors_key(legacy, settings)):
                     if store.exists(key):
                         store.delete(key)
                         store.purge_old_versions(key)
@@ -71,9 +76,9 @@ def _delete_legacy_part(
 
 
 def rebuild_daily(store: ErasableStore, settings: Settings, day: date) -> Rebuilt:
-    errors_key = f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
     build = partial(build_daily_csv, store, day, settings)
-    return _rebuild(store, Rebuilt(daily_key_for(day, settings), daily=True), errors_key, build)
+    daily = Rebuilt(daily_key_for(day, settings), daily=True)
+    return _rebuild(store, daily, daily_errors_key(day, settings), build)
 
 
 def day_of(key: str, prefix: str) -> date | None:

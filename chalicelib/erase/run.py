@@ -34,9 +34,7 @@ from chalicelib.erase.rewrite import (
     erase_object,
     scan_object,
 )
-from chalicelib.jobs import (
-    days_between,
-)
+from chalicelib.jobs import day_prefix, days_between
 from chalicelib.storage import ErasableStore
 
 # --- running tasks in parallel -------------------------------------------------------
@@ -154,9 +152,7 @@ def list_objects(
     """The raw and the rejected keys of the requested days."""
     days = days_between(request.first, request.last)
     prefixes = [
-        f"{p}{d:%Y/%m/%d}/"
-        for p in (layout.settings.raw_prefix, layout.rejected_prefix)
-        for d in days
+        day_prefix(p, d) for p in (layout.settings.raw_prefix, layout.rejected_prefix) for d in days
     ]
     listed = workers.map(store.list_keys, prefixes)
     raw = [k for keys in listed[: len(days)] for k in keys]
