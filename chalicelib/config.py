@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # The nine fixed columns, eventId and the overflow column.
 MIN_CSV_COLUMNS = 11
@@ -78,6 +78,17 @@ class Settings:
     # Keep the raw User-Agent header (cut) as userAgent; drop bots' events instead of storing.
     store_user_agent: bool = False
     drop_bots: bool = False
+
+    def under(self, prefix: str) -> Settings:
+        """These settings for data kept under ``prefix`` (an ``s3://bucket/prefix/``
+        source's, or ""): every layout prefix moved below it."""
+        return replace(
+            self,
+            raw_prefix=prefix + self.raw_prefix,
+            csv_prefix=prefix + self.csv_prefix,
+            errors_prefix=prefix + self.errors_prefix,
+            rejected_prefix=prefix + self.rejected_prefix,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

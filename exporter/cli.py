@@ -262,14 +262,7 @@ def json_to_csv_command(
 
 
 def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
-    base = Settings()
-    return Settings(
-        raw_prefix=f"{prefix}{base.raw_prefix}",
-        csv_prefix=f"{prefix}{base.csv_prefix}",
-        errors_prefix=f"{prefix}{base.errors_prefix}",
-        neutralize_formulas=neutralize,
-        max_csv_columns=max_columns,
-    )
+    return Settings(neutralize_formulas=neutralize, max_csv_columns=max_columns).under(prefix)
 
 
 # Data commands defined beside the features they query (Athena, rejects) or change (erasure).

@@ -21,7 +21,6 @@ import click
 from chalicelib.aws import make_client
 from chalicelib.erase import (
     ERASURE_PREFIX,
-    REJECTED_PREFIX,
     ErasureError,
     ErasureReport,
     ErasureRequest,
@@ -316,7 +315,7 @@ def erase_command(
     store, prefix = open_source(source, endpoint_url, region, max_connections=count)
     assert isinstance(store, LocalStore | S3Store)
     settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
-    layout = Layout(settings, f"{prefix}{REJECTED_PREFIX}", f"{prefix}{ERASURE_PREFIX}")
+    layout = Layout(settings, erasure_prefix=f"{prefix}{ERASURE_PREFIX}")
     raw_keys: list[str] | None = None
     notes: list[str] = []
     if locate_with_athena:

@@ -201,6 +201,7 @@ def replay_command(
         settings, limits=dataclasses.replace(settings.limits, **overrides)
     )
     store, prefix = open_source(source, endpoint_url, region)
+    layout = settings.under(prefix)
     written: list[str] = []
     sink: Sink | None = None
     if dry_run:
@@ -217,9 +218,8 @@ def replay_command(
         destination = f"Firehose stream {stream}"
     else:
         assert isinstance(store, LocalStore)
-        raw_prefix = prefix + settings.raw_prefix
-        sink = LocalDirectorySink(store.root, raw_prefix, on_written=written.append)
-        destination = store.describe(raw_prefix)
+        sink = LocalDirectorySink(store.root, layout.raw_prefix, on_written=written.append)
+        destination = store.describe(layout.raw_prefix)
 
     def run() -> ReplayReport:  # Firehose's errors come as ReplayError, S3's through report_errors
         return replay(
@@ -227,7 +227,7 @@ def replay_command(
             days,
             limits=settings.limits,
             sink=sink,
-            rejected_prefix=prefix + settings.rejected_prefix,
+            rejected_prefix=layout.rejected_prefix,
             replayed_prefix=prefix + REPLAYED_PREFIX,
         )
 
@@ -236,7 +236,7 @@ def replay_command(
     except ReplayError as exc:
         _print_report(exc.report, days, destination, as_json)
         raise click.ClickException(str(exc)) from None
-    _convert_written(store, prefix, settings, written)
+    _convert_written(store, layout, written)
     _print_report(report, days, destination, as_json)
     click.echo(f"limits: {_limits_text(settings.limits)} ({origin})", err=as_json)
 
@@ -254,16 +254,10 @@ def _stage_settings(project_dir: Path, stage: str) -> tuple[Settings, str]:
         raise click.ClickException(f"{path} stage {stage}: {exc}") from None
 
 
-def _convert_written(store: ObjectStore, prefix: str, settings: Settings, keys: list[str]) -> None:
+def _convert_written(store: ObjectStore, settings: Settings, keys: list[str]) -> None:
     """Locally, the CSV part of what was written, as the dev stage makes it on each write."""
-    local = dataclasses.replace(
-        settings,
-        raw_prefix=prefix + settings.raw_prefix,
-        csv_prefix=prefix + settings.csv_prefix,
-        errors_prefix=prefix + settings.errors_prefix,
-    )
     for key in dict.fromkeys(keys):
-        report_errors(partial(convert_raw_object, store, key, local))
+        report_errors(partial(convert_raw_object, store, key, settings))
 
 
 def _limits_text(limits: Limits) -> str:

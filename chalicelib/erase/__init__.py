@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from chalicelib.erase.request import (
     ERASURE_PREFIX,
-    REJECTED_PREFIX,
     ErasureError,
     ErasureRequest,
     Matcher,
@@ -39,7 +38,6 @@ from chalicelib.erase.run import ErasureReport, Layout, Workers, erase, located_
 
 __all__ = [
     "ERASURE_PREFIX",
-    "REJECTED_PREFIX",
     "ErasureError",
     "ErasureReport",
     "ErasureRequest",

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import orjson
 
-REJECTED_PREFIX = "rejected/"
 ERASURE_PREFIX = "erasure/"
 SESSION_FIELD = "sessionId"
 EVENT_FIELD = "eventId"

@@ -18,7 +18,6 @@ from chalicelib.erase.rebuild import Rebuilt, day_of, rebuild_daily, rebuild_par
 from chalicelib.erase.request import (
     AUDIT_VERSION,
     ERASURE_PREFIX,
-    REJECTED_PREFIX,
     SCRYPT_COST,
     Advance,
     ErasureError,
@@ -101,9 +100,12 @@ class Workers:
 class Layout:
     """Where each kind of object lives; every prefix ends with ``/``."""
 
-    settings: Settings  # raw/, csv/, errors/ and how CSVs are written
-    rejected_prefix: str = REJECTED_PREFIX
+    settings: Settings  # raw/, csv/, errors/, rejected/ and how CSVs are written
     erasure_prefix: str = ERASURE_PREFIX
+
+    @property
+    def rejected_prefix(self) -> str:
+        return self.settings.rejected_prefix
 
     def pending_prefix(self) -> str:
         return f"{self.erasure_prefix}pending/"
