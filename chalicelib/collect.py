@@ -5,19 +5,17 @@ HTTP-free so the route in ``app.py`` stays wiring and tests can call it directly
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 from chalicelib.enrich import Enricher
 from chalicelib.messages import shown
 from chalicelib.rejects import body_reject, encode, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
+from chalicelib.strictjson import json_bytes
 from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -196,9 +194,6 @@ class Collector:
         log["ms"] = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if answer.status >= 500 else logging.INFO
         if self._logger.isEnabledFor(level):
-            try:
-                line = orjson.dumps(log).decode("utf-8")
-            except orjson.JSONEncodeError:  # something echoed that UTF-8 cannot hold
-                line = json.dumps(log, ensure_ascii=True)
-            self._logger.log(level, line)
+            # json_bytes: something echoed may be what UTF-8 cannot hold.
+            self._logger.log(level, json_bytes(log).decode("utf-8"))
         return answer

@@ -29,6 +29,7 @@ from chalicelib.cors import cors_headers, preflight_headers
 from chalicelib.csv.columns import flatten_record, order_columns
 from chalicelib.messages import shown
 from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
+from chalicelib.strictjson import json_bytes
 
 MAX_KEPT = 1000
 MAX_KEPT_BYTES = 16 * 1024 * 1024
@@ -90,7 +91,7 @@ class Inspector:
 
     def rejected(self, records: Sequence[dict[str, Any]]) -> None:
         items = [rejected_item(record) for record in records]
-        self._rejected.extend([(len(_dumps(item)), item) for item in items])
+        self._rejected.extend([(len(json_bytes(item)), item) for item in items])
 
     # --- what the routes answer ------------------------------------------------------------
 
@@ -153,7 +154,7 @@ def rejected_item(record: Mapping[str, Any]) -> dict[str, Any]:
         return item
     text = record.get("eventText")
     if text is None:
-        encoded = _dumps(record.get("event"))
+        encoded = json_bytes(record.get("event"))
         if len(encoded) <= MAX_SHOWN_EVENT_BYTES:
             item["event"] = record.get("event")
             return item
@@ -248,10 +249,3 @@ def _metric_name(line: bytes) -> Any:
     except orjson.JSONDecodeError:  # a number orjson cannot hold; the stdlib can
         record = json.loads(line)
     return record.get("metricName") if isinstance(record, dict) else None
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:  # lone surrogates, integers past 64 bits
-        return json.dumps(value, ensure_ascii=True).encode("ascii")

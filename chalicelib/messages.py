@@ -7,11 +7,12 @@ message to MAX_MESSAGE_CHARS: a 1 MiB body cannot make a 1 MiB answer or log lin
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import fastjsonschema
+if TYPE_CHECKING:
+    import fastjsonschema
 
-from chalicelib.config import Limits
+    from chalicelib.config import Limits
 
 MAX_ECHO_CHARS = 64
 MAX_MESSAGE_CHARS = 400

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from chalicelib.messages import shown
+from chalicelib.strictjson import json_bytes
 from chalicelib.validate import SCHEMA_PATH, Rejection
 
 MAX_KEPT_BYTES = 64 * 1024
@@ -57,7 +58,7 @@ def event_rejects(
     events = body.get("events")
     context = body.get("context")
     context = context if isinstance(context, dict) else {}
-    large = len(_dumps(context)) > SHARED_CONTEXT_BYTES
+    large = len(json_bytes(context)) > SHARED_CONTEXT_BYTES
     records = []
     first: int | None = None
     for rejection in rejections:
@@ -110,7 +111,7 @@ def body_reject(
 
 def encode(records: Sequence[dict[str, Any]]) -> list[bytes]:
     """Newline-terminated JSON lines, as sinks take them."""
-    return [_dumps(record) + b"\n" for record in records]
+    return [json_bytes(record) + b"\n" for record in records]
 
 
 def _kept_event(event: Any) -> dict[str, Any]:
@@ -134,10 +135,3 @@ def _utf8_prefix(data: bytes, cut: bool) -> str | None:
         if cut and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
             return data[: exc.start].decode("utf-8")
         return None
-
-
-def _dumps(record: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(record)
-    except orjson.JSONEncodeError:  # an event orjson refuses (kept as eventText anyway)
-        return json.dumps(record, ensure_ascii=True).encode("ascii")

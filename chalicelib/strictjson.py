@@ -15,6 +15,8 @@ from typing import Any
 
 import orjson
 
+from chalicelib.messages import shown
+
 # Longest integer literal read: well under Python's int/str conversion limit (4,300
 # digits), far over any id or count (a 64-bit integer has 20).
 MAX_INTEGER_DIGITS = 1000
@@ -38,8 +40,7 @@ def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                shown = key if len(key) <= 64 else key[:64] + "…"
-                raise DuplicateKey(f'duplicate key "{shown}" in a JSON object')
+                raise DuplicateKey(f'duplicate key "{shown(key)}" in a JSON object')
             seen.add(key)
     return result
 
@@ -51,8 +52,7 @@ def reject_constant(name: str) -> Any:
 def finite_float(text: str) -> float:
     value = float(text)
     if math.isinf(value):
-        shown = text if len(text) <= 32 else text[:32] + "…"
-        raise NonFiniteNumber(f"{shown} is too large for a number: send a finite number")
+        raise NonFiniteNumber(f"{shown(text, 32)} is too large for a number: send a finite number")
     return value
 
 
@@ -85,7 +85,7 @@ def strict_loads(text: str) -> Any:
 
 
 # orjson reads an integer beyond 64 bits as a float: a float this large may be one.
-_INEXACT_FLOAT = 9.2e18
+INEXACT_FLOAT = 9.2e18
 
 
 def strict_loads_bytes(raw: bytes) -> Any:
@@ -116,7 +116,7 @@ def strict_loads_bytes(raw: bytes) -> Any:
 def _keys_and_exact(value: Any) -> int:
     """How many keys ``value`` holds in all its objects, or -1 if a float in it may
     be an integer orjson could not hold."""
-    if type(value) is float and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+    if type(value) is float and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
         return -1
     keys = 0
     pending = [value]
@@ -134,6 +134,15 @@ def _keys_and_exact(value: Any) -> int:
             child_kind = type(child)
             if child_kind is dict or child_kind is list:
                 pending.append(child)
-            elif child_kind is float and not -_INEXACT_FLOAT < child < _INEXACT_FLOAT:
+            elif child_kind is float and not -INEXACT_FLOAT < child < INEXACT_FLOAT:
                 return -1
     return keys
+
+
+def json_bytes(value: Any) -> bytes:
+    """Compact JSON by orjson; where it refuses (lone surrogates, integers past 64 bits),
+    the standard library's, ASCII-escaped so that the bytes are UTF-8 all the same."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=True).encode("ascii")

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib.strictjson import DECODER
+from chalicelib.strictjson import DECODER, INEXACT_FLOAT
 
 FIXED_COLUMNS = (
     "timestamp",
@@ -62,18 +62,14 @@ def json_text(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-# orjson turns integers outside [-2**63, 2**64) into floats; a float this large may
-# be one of them, so its line is read again exactly (real floats this large are rare).
-_INEXACT_FLOAT = 9.2e18
-
-
 class InexactNumber(Exception):
-    """A value read by orjson may have lost digits: read its line again, exactly."""
+    """A value read by orjson may have lost digits (it turns integers outside
+    [-2**63, 2**64) into floats): read its line again, exactly."""
 
 
 def _holds_inexact(value: Any) -> bool:
     if type(value) is float:
-        return not -_INEXACT_FLOAT < value < _INEXACT_FLOAT
+        return not -INEXACT_FLOAT < value < INEXACT_FLOAT
     if type(value) is list:
         return any(_holds_inexact(item) for item in value)
     if type(value) is dict:
@@ -162,7 +158,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
         elif kind is int:
             pass  # csv text is str(value)
         elif kind is float:
-            if not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+            if not exact and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
                 raise InexactNumber  # str(value) is the shortest round-trip text
         elif value is None:
             cells[key] = ""
@@ -179,7 +175,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
         if type(value) is dict:
             _flatten_into(flat, key + "_", value, neutral, exact, 1)
         else:
-            if type(value) is float and not exact and not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+            if type(value) is float and not exact and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
                 raise InexactNumber
             flat[key] = _cell_value(value, neutral, exact)
     if attributes is not None:
@@ -231,7 +227,7 @@ def _flatten_into(
                 else item
             )
         elif kind is float:
-            if not exact and not -_INEXACT_FLOAT < item < _INEXACT_FLOAT:
+            if not exact and not -INEXACT_FLOAT < item < INEXACT_FLOAT:
                 raise InexactNumber
             cells[prefix + key] = item
         elif item is not None:

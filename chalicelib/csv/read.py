@@ -9,7 +9,6 @@ chunk size whatever the object's size or shape.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 import zlib
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from chalicelib.strictjson import DECODER
+from chalicelib.strictjson import DECODER, json_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BYTES = 1024 * 1024
@@ -50,12 +49,9 @@ class BadLine:
             "source": self.source,
             "line": self.line,
             "reason": self.reason,
-            "content": self.content,
+            "content": self.content,  # lone surrogates in it are kept, escaped
         }
-        try:
-            return orjson.dumps(record) + b"\n"
-        except orjson.JSONEncodeError:  # lone surrogates: keep them, escaped
-            return json.dumps(record).encode("ascii") + b"\n"
+        return json_bytes(record) + b"\n"
 
 
 class StreamError(Exception):

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import orjson
 
+from chalicelib.csv.columns import json_text
+
 ERASURE_PREFIX = "erasure/"
 SESSION_FIELD = "sessionId"
 EVENT_FIELD = "eventId"
@@ -95,12 +97,7 @@ class ErasureRequest:
 def value_text(value: Any) -> str:
     """What a stored value is compared as: a string as itself, anything else as its
     compact JSON text (``17``, ``true``, ``null``, ``{"a":1}``)."""
-    if isinstance(value, str):
-        return value
-    try:
-        return orjson.dumps(value).decode("utf-8")
-    except orjson.JSONEncodeError:  # integers past 64 bits
-        return json.dumps(value, separators=(",", ":"))
+    return value if isinstance(value, str) else json_text(value)
 
 
 def _needles(value: str) -> list[bytes]:
