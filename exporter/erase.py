@@ -37,8 +37,7 @@ from exporter.athena import (
     DEFAULT_TABLE,
     LINE_COLUMN,
     AthenaQueryError,
-    execute_query,
-    fetch_rows,
+    Runner,
     quote_identifier,
     quote_literal,
 )
@@ -117,20 +116,14 @@ def locate_with_athena(
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Run the locate query and return the keys (in ``bucket``) it found."""
-    sql = build_locate_query(database, table, request)
-    execution = execute_query(
-        athena,
-        sql,
-        workgroup=workgroup,
-        output_location=output_location,
-        timeout=timeout,
-        sleep=sleep,
+    runner = Runner(
+        athena, workgroup=workgroup, output_location=output_location, timeout=timeout, sleep=sleep
     )
+    rows, _ = runner.results(build_locate_query(database, table, request))
     keys = []
-    rows = fetch_rows(athena, execution.query_execution_id)
     for row in rows:
         path = row[0] if row else None
-        if not path or path == "path":  # the header row
+        if not path:
             continue
         found_bucket, _, key = path.removeprefix("s3://").partition("/")
         if found_bucket != bucket:
