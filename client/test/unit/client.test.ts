@@ -1,17 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored } from './harness';
+import { describe, expect, it, vi } from 'vitest';
+import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'], now: 1_700_000_000_000 });
-});
-afterEach(() => {
-  vi.useRealTimers();
-  vi.unstubAllGlobals();
-  vi.restoreAllMocks();
-});
+useFakeClock();
 
 describe('batching', () => {
   it('sends one batch when 25 events are queued, with context once per batch', async () => {
