@@ -32,6 +32,15 @@ def parse_day(value: str, option: str) -> date:
         ) from None
 
 
+def parse_days(date_: str, to_date: str | None) -> list[date]:
+    """``--date`` and ``--to-date`` (default: ``--date``) → every day of the range."""
+    first = parse_day(date_, "--date")
+    last = parse_day(to_date, "--to-date") if to_date else first
+    if last < first:
+        raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
+    return days_between(first, last)
+
+
 def open_source(
     source: str,
     endpoint_url: str | None = None,
@@ -180,14 +189,11 @@ def export_command(
     jobs: int | None,
 ) -> None:
     """Export a day (or a range of days) of raw events as one deduplicated CSV."""
-    first = parse_day(date_, "--date")
-    last = parse_day(to_date, "--to-date") if to_date else first
-    if last < first:
-        raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
+    days = parse_days(date_, to_date)
+    first, last = days[0], days[-1]
     source = source or default_source()
     store, prefix = open_source(source, endpoint_url, region)
     settings = settings_for(prefix, neutralize=not no_neutralize, max_columns=max_columns)
-    days = days_between(first, last)
     keys = report_errors(lambda: keys_for_days(store, settings.raw_prefix, days))
     if not keys:
         span = first.isoformat() if first == last else f"{first} to {last}"

@@ -21,27 +21,19 @@ import click
 
 from chalicelib.aws import make_client
 from chalicelib.config import ConfigError, Limits, Settings
-from chalicelib.jobs import convert_raw_object, days_between, keys_for_days
+from chalicelib.jobs import convert_raw_object, keys_for_days
 from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore
 from clitools import aws_errors, project_dir_option
-from exporter.cli import open_source, parse_day, progress, report_errors
+from exporter.cli import open_source, parse_days, progress, report_errors
 
 DEFAULT_TOP = 30
 # Options that override one stage limit each: option name → Limits field.
 LIMIT_OPTIONS = {
     f"--{name.replace('_', '-')}": name for name in (f.name for f in dataclasses.fields(Limits))
 }
-
-
-def _days(date_: str, to_date: str | None) -> list[date]:
-    first = parse_day(date_, "--date")
-    last = parse_day(to_date, "--to-date") if to_date else first
-    if last < first:
-        raise click.BadParameter("--to-date is before --date", param_hint="--to-date")
-    return days_between(first, last)
 
 
 def _source_options[F: Callable[..., Any]](command: F) -> F:
@@ -90,7 +82,7 @@ def rejected_command(
     top: int,
 ) -> None:
     """Count the rejected events and bodies of a day (or range) by reason and metricName."""
-    days = _days(date_, to_date)
+    days = parse_days(date_, to_date)
     store, prefix = open_source(source, endpoint_url, region)
     rejected_prefix = prefix + Settings.rejected_prefix
     summary = RejectSummary()
@@ -193,7 +185,7 @@ def replay_command(
     **limits: int | None,
 ) -> None:
     """Re-validate the stored rejects of a day (or range) and send the now-valid ones."""
-    days = _days(date_, to_date)
+    days = parse_days(date_, to_date)
     to_s3 = source.startswith("s3://")
     settings, origin = _stage_settings(project_dir, stage or ("prod" if to_s3 else "dev"))
     overrides = {name: value for name, value in limits.items() if value is not None}
