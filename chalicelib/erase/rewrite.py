@@ -36,6 +36,14 @@ class Removed:
         self.bad_lines += other.bad_lines
         self.rejected_bodies += other.rejected_bodies
 
+    @classmethod
+    def sum(cls, results: Iterable[ObjectResult]) -> Removed:
+        """What ``results`` removed together."""
+        total = cls()
+        for result in results:
+            total.add(result.removed)
+        return total
+
     def as_json(self) -> dict[str, int]:
         return {
             "events": self.events,

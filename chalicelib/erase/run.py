@@ -134,10 +134,7 @@ class ErasureReport:
 
     @property
     def removed(self) -> Removed:
-        total = Removed()
-        for result in self.objects:
-            total.add(result.removed)
-        return total
+        return Removed.sum(self.objects)
 
 
 def _iso(moment: datetime) -> str:
@@ -344,9 +341,6 @@ class _Run:
     def _document(
         self, plan: dict[str, ObjectResult], located_by: str, state: str
     ) -> dict[str, Any]:
-        total = Removed()
-        for result in plan.values():
-            total.add(result.removed)
         document: dict[str, Any] = {
             "type": "owned-analytics erasure",
             "version": AUDIT_VERSION,
@@ -361,7 +355,7 @@ class _Run:
                 "to": self.request.last.isoformat(),
                 "locatedBy": located_by,
             },
-            "removed": total.as_json(),
+            "removed": Removed.sum(plan.values()).as_json(),
             "objects": [
                 {"key": r.key, "kind": r.kind, **r.removed.as_json()} for r in plan.values()
             ],
