@@ -73,6 +73,9 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     log_event_contents: bool = False
     neutralize_formulas: bool = True
+    # Start the daily combined CSV with a UTF-8 byte-order mark (CSV_BOM): LibreOffice's
+    # default import and Excel on Windows then read it as UTF-8, not a legacy charset.
+    csv_bom: bool = False
     # Distinct columns per CSV file, the overflow column included.
     max_csv_columns: int = 1000
     # Keep the raw User-Agent header (cut) as userAgent; drop bots' events instead of storing.
@@ -133,6 +136,7 @@ class Settings:
             limits=limits,
             log_event_contents=_true(env, "LOG_EVENT_CONTENTS"),
             neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
+            csv_bom=_true(env, "CSV_BOM"),
             max_csv_columns=max_csv_columns,
             store_user_agent=_true(env, "STORE_USER_AGENT"),
             drop_bots=_true(env, "DROP_BOTS"),

@@ -73,10 +73,15 @@ def http_request(
         raise Unreachable(f"cannot reach {url}: {exc}") from None
 
 
+# The context key that marks test traffic: a CSV column an analyst drops rows by
+# (`synthetic` is true) whatever else the event says.
+SYNTHETIC_KEY = "synthetic"
+
+
 def smoke_event_body(smoke_test_id: str, now_ms: int) -> bytes:
     batch = {
         "sentAt": now_ms,
-        "context": {"device": "smoke-test", "appVersion": "smoke-test"},
+        "context": {"device": "smoke-test", "appVersion": "smoke-test", SYNTHETIC_KEY: True},
         "events": [
             {
                 "eventId": f"smoke-{smoke_test_id}",
@@ -209,6 +214,9 @@ def smoke_test(url: str, origin: str, timeout: float) -> None:
         click.echo(f"FAIL {exc}")
         click.get_current_context().exit(1)
     if posted:
-        click.echo(f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId)")
+        click.echo(
+            f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId; "
+            f"{SYNTHETIC_KEY}=true marks it as test traffic)"
+        )
     if failed:
         click.get_current_context().exit(1)

@@ -89,8 +89,12 @@ def test_make_dev_serves_a_steady_client_without_a_failure_and_ctrl_c_frees_both
         assert f"http://127.0.0.1:{demo_port}/demo/?api=http://127.0.0.1:{port}/events" in (
             output.text()
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{demo_port}/demo/", timeout=5) as page:
-            assert b"OwnedAnalytics" in page.read()
+        # The page knows its API without ?api=, from / (redirected) and from /demo/ alike.
+        api_meta = f'<meta name="owned-analytics-api" content="http://127.0.0.1:{port}/events">'
+        for path in ("/", "/demo/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{demo_port}{path}", timeout=5) as page:
+                html = page.read().decode()
+            assert "OwnedAnalytics" in html and api_meta in html
         run = steady(f"http://127.0.0.1:{port}", 8, interval=0.2, burst_every=3, burst=8)
         assert run.failures == [], output.text()
         assert run.posts >= 50 and len(run.accepted) == run.posts * 5 + 2 * 8 * 20

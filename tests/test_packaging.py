@@ -385,3 +385,63 @@ def test_throttling_tf_refers_to_chalice_resources(package: Package) -> None:
     for kind, resources in throttling["resource"].items():
         assert not set(resources) & set(package.resources(kind))
     assert not set(variables) & set(package.tf.get("variable", {}))
+
+
+# --------------------------------------------------------------------------------------
+# The zip's dependencies are the runtime lock's
+# --------------------------------------------------------------------------------------
+
+
+def _zip_distributions(package: Package) -> dict[str, str]:
+    """Normalized name -> the *.dist-info folder of every distribution in the zip."""
+    found = {}
+    for name in package.zip.namelist():
+        match = re.fullmatch(r"([^/]+)-([^/-]+)\.dist-info/METADATA", name)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = name.rsplit("/", 1)[0]
+    return found
+
+
+@pytest.fixture(scope="module")
+def locked_lambda_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Lambda's wheels, fetched by pip with hash checking against the runtime lock."""
+    dest = tmp_path_factory.mktemp("locked-wheels")
+    runtime = package_runtime()
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--only-binary=:all:", "--implementation", "cp", "--python-version", runtime]
+    command += ["--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_17_aarch64"]
+    command += ["--require-hashes", "-r", str(ROOT / "requirements.txt"), "--dest", str(dest)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return dest
+
+
+def package_runtime() -> str:
+    """The Python the package targets: the one that runs Chalice here (major.minor)."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_the_zip_holds_exactly_the_locked_runtime_set(package: Package) -> None:
+    from tests.test_locks import pins
+
+    locked = pins(ROOT / "requirements.txt")
+    in_zip = {
+        name: folder.removesuffix(".dist-info").rsplit("-", 1)[1]
+        for name, folder in _zip_distributions(package).items()
+    }
+    assert in_zip == locked
+
+
+def test_the_zip_files_are_the_hash_checked_locked_wheels(
+    package: Package, locked_lambda_wheels: Path
+) -> None:
+    folders = _zip_distributions(package)
+    wheels = sorted(locked_lambda_wheels.glob("*.whl"))
+    assert len(wheels) == len(folders)
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            [record] = [n for n in archive.namelist() if n.endswith(".dist-info/RECORD")]
+            name = re.sub(r"[-_.]+", "-", record.split("-", 1)[0]).lower()
+            # RECORD lists every file of the wheel with its SHA-256: equal RECORDs mean
+            # the zip holds the very files pip checked against the lock's hashes.
+            assert package.zip.read(f"{folders[name]}/RECORD") == archive.read(record), name
