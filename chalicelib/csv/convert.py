@@ -224,10 +224,7 @@ def _write_final(
     for source in spooled:
         replay = _SourceReplay(source, header, pending, output)
         with open_spool(source.spool, "rb", compress_spool) as spool:
-            if source.tall_rows:
-                replay.row_by_row(spool)
-            else:
-                replay.in_blocks(spool)
+            replay.in_blocks(spool)
         rows += replay.rows
         duplicates += replay.duplicates
         os.unlink(source.spool)
@@ -302,19 +299,46 @@ class _SourceReplay:
             self._one(line)
 
     def in_blocks(self, spool: IO[bytes]) -> None:
-        """One line is one row here, so a block of rows under the final header with no
-        possible duplicate is copied in one C call."""
+        """Runs of one-line rows between the tall rows (a cell holding a line break) are
+        copied in one C call when they are under the final header and hold no duplicate;
+        a tall row's lines are joined and written as one row."""
+        tall_rows, tall_lines = self._source.tall_rows, self._source.tall_lines
+        next_tall = 0
+        tall: list[bytes] = []  # the lines read so far of a tall row (it may span blocks)
         while block := spool.readlines(READ_BYTES):
-            start, end = self.row, self.row + len(block)
-            layout = self._layout_for_row()
-            next_layout = self._boundaries[self._segment + 1]
-            if layout.same and not start < next_layout < end and not self._drops_in(start, end):
-                self._write(b"".join(block).replace(b"\n", b"\r\n"))
-                self.rows += len(block)
-                self.row = end
-                continue
-            for line in block:
-                self._one(line)
+            at, size = 0, len(block)
+            while at < size:
+                if tall:
+                    wanted = tall_lines[next_tall] - len(tall)
+                    tall += block[at : at + wanted]
+                    at += wanted
+                elif next_tall < len(tall_rows) and tall_rows[next_tall] == self.row:
+                    tall = [block[at]]
+                    at += 1
+                else:
+                    run = size - at
+                    if next_tall < len(tall_rows):
+                        run = min(run, tall_rows[next_tall] - self.row)
+                    self._copy_run(block[at : at + run])
+                    at += run
+                    continue
+                if len(tall) >= tall_lines[next_tall]:
+                    self._one(b"".join(tall))
+                    tall = []
+                    next_tall += 1
+
+    def _copy_run(self, lines: list[bytes]) -> None:
+        """One-line rows: one write when nothing in them changes, else row by row."""
+        start, end = self.row, self.row + len(lines)
+        layout = self._layout_for_row()
+        next_layout = self._boundaries[self._segment + 1]
+        if layout.same and not start < next_layout < end and not self._drops_in(start, end):
+            self._write(b"".join(lines).replace(b"\n", b"\r\n"))
+            self.rows += len(lines)
+            self.row = end
+            return
+        for line in lines:
+            self._one(line)
 
     def _drops_in(self, start: int, end: int) -> bool:
         return self._drops.next < (self._base | end)
