@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.budget import fit_rejects, over_budget_message, stored_budget
 from chalicelib.enrich import Enricher
 from chalicelib.messages import shown
-from chalicelib.rejects import body_reject, encode, event_rejects
+from chalicelib.rejects import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.strictjson import json_bytes
 from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
@@ -76,6 +77,8 @@ class Collector:
         self._enricher = enricher or Enricher()
         # Rejected records that could not be stored since the container started.
         self.rejects_lost = 0
+        # Rejected records not kept because the request's budget had no room for them.
+        self.rejects_over_budget = 0
 
     @property
     def sink(self) -> Sink:
@@ -101,6 +104,11 @@ class Collector:
                 now_ms,
                 lambda context: self._enricher.fields(request_headers, context),
             )
+            stored = sum(map(len, result.records))
+            if stored > stored_budget(len(raw)):
+                events = len(result.records)
+                message = over_budget_message(stored, len(raw), events, body)
+                raise BadRequest(413, message)
         except BadRequest as exc:
             record = body_reject(
                 received_at=iso_ms(now_ms),
@@ -110,7 +118,7 @@ class Collector:
                 raw=raw,
                 content_type=content_type,
             )
-            self._keep_rejects(log, [record])
+            self._keep_rejects(log, [record], len(raw))
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
         rejected = [
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
@@ -155,7 +163,7 @@ class Collector:
                 rejections=result.rejected,
                 server_fields=result.server_fields,
             )
-            self._keep_rejects(log, records)
+            self._keep_rejects(log, records, len(raw))
         answer_body: dict[str, Any] = {"accepted": len(result.records)}
         if result.dropped:
             answer_body["dropped"] = result.dropped
@@ -164,15 +172,23 @@ class Collector:
             answer_body["rejectedCount"] = len(result.rejected)
         return self._finish(log, started, Answer(200, answer_body))
 
-    def _keep_rejects(self, log: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        """Best effort: a failure is logged and counted, never changes the answer."""
+    def _keep_rejects(
+        self, log: dict[str, Any], records: list[dict[str, Any]], body_bytes: int
+    ) -> None:
+        """Best effort: a failure is logged and counted, never changes the answer. What
+        would take more than the request's budget (8 times its body) is counted, not kept."""
+        given = len(records)
+        records, lines = fit_rejects(records, stored_budget(body_bytes))
+        if len(records) < given:
+            self.rejects_over_budget += given - len(records)
+            log["rejectsOverBudget"] = given - len(records)
         self._notify("rejected", records)
-        if self._reject_sink_factory is None:
+        if self._reject_sink_factory is None or not lines:
             return
         try:
             if self._reject_sink is None:
                 self._reject_sink = self._reject_sink_factory()
-            self._reject_sink.write(encode(records))
+            self._reject_sink.write(lines)
         except Exception as exc:
             self.rejects_lost += len(records)
             log["rejectsLost"] = len(records)
