@@ -49,9 +49,7 @@ def cases() -> dict[str, tuple[bytes, dict[str, str], str]]:
     big_context = {f"k{i}": "x" * 4000 for i in range(7)}
     events = [minimal_event(n) for n in range(500)]
     context_case = json.dumps({"context": big_context, "events": events}, separators=(",", ":"))
-    rejects = json.dumps(
-        {"context": {"c": "x" * 992}, "events": [0] * 500}, separators=(",", ":")
-    )
+    rejects = json.dumps({"context": {"c": "x" * 992}, "events": [0] * 500}, separators=(",", ":"))
     honest = json.dumps(
         {
             "sentAt": 1707782431000,
