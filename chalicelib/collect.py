@@ -63,6 +63,7 @@ class Collector:
         reject_sink_factory: Callable[[], Sink] | None = None,
         observers: Sequence[CollectObserver] = (),
         enricher: Enricher | None = None,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self._validator = validator
         # The sinks (and their boto3 clients) are made on first use, not at import.
@@ -75,6 +76,8 @@ class Collector:
         self._log_event_contents = log_event_contents
         self._clock_ms = clock_ms
         self._enricher = enricher or Enricher()
+        # Non-empty: a POST whose Origin header is not one of these is refused (403).
+        self._allowed_origins = frozenset(allowed_origins)
         # Rejected records that could not be stored since the container started.
         self.rejects_lost = 0
         # Rejected records not kept because the request's budget had no room for them.
@@ -98,6 +101,7 @@ class Collector:
         now_ms = self._clock_ms()
         request_headers: Mapping[str, str] = headers or {}
         try:
+            self._check_origin(request_headers.get("origin"))
             body = parse_body(raw, content_type, self._validator.limits)
             result = self._validator.process(
                 body,
@@ -171,6 +175,18 @@ class Collector:
         if len(result.rejected) > len(rejected):
             answer_body["rejectedCount"] = len(result.rejected)
         return self._finish(log, started, Answer(200, answer_body))
+
+    def _check_origin(self, origin: str | None) -> None:
+        """A browser sends Origin on every POST, beacons and text/plain included: one
+        naming a page of another site is refused. No Origin (curl, servers, devices) passes:
+        those can send anything anyway, and the header is what tells a browser apart."""
+        if self._allowed_origins and origin is not None and origin not in self._allowed_origins:
+            raise BadRequest(
+                403,
+                f"Origin {shown(origin)} is not in this stage's ALLOWED_ORIGINS: events from "
+                "other sites' pages are not stored (behind a proxy that sends another origin, "
+                "set ENFORCE_ALLOWED_ORIGINS=false)",
+            )
 
     def _keep_rejects(
         self, log: dict[str, Any], records: list[dict[str, Any]], body_bytes: int
