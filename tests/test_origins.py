@@ -59,9 +59,9 @@ def test_another_sites_post_is_refused_and_kept_as_a_reject(
     content_type: str,
 ) -> None:
     # text/plain;charset=UTF-8 is what navigator.sendBeacon sends for a string.
-    with stage(ANALYTICS_STAGE="prod", ALLOWED_ORIGINS=f"{OURS},https://www.example.com") as client:
-        with caplog.at_level(logging.INFO, logger=app_module.app.log.name):
-            answer = post(client, origin, content_type)
+    client = stage(ANALYTICS_STAGE="prod", ALLOWED_ORIGINS=f"{OURS},https://www.example.com")
+    with client, caplog.at_level(logging.INFO, logger=app_module.app.log.name):
+        answer = post(client, origin, content_type)
     assert answer.status_code == 403
     assert f"Origin {origin} is not in this stage's ALLOWED_ORIGINS" in answer.json_body["message"]
     assert "Access-Control-Allow-Origin" not in answer.headers
