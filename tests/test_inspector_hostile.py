@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-import sys
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -16,15 +15,12 @@ from chalice.app import Chalice
 from chalice.test import Client
 
 import app as app_module
+from bench.bench_inspector_memory import body as review_body
 from chalicelib.collect import Collector
 from chalicelib.inspector import MAX_KEPT_BYTES, Inspector, inspector_routes
 from chalicelib.sinks import MemorySink
 from chalicelib.validate import BatchValidator
-from tests.conftest import REPO_ROOT
 from tests.factories import batch, body_bytes, event
-
-sys.path.insert(0, str(REPO_ROOT))
-from bench.bench_inspector_memory import body as review_body  # noqa: E402
 
 EVIL = "https://evil.example"
 
