@@ -49,6 +49,12 @@ def to_csv(inputs: list[Path], out: Path) -> str:
     return out.read_text(encoding="utf-8")
 
 
+def read_csv(path: Path, select: str = "*", tail: str = "") -> duckdb.DuckDBPyRelation:
+    relation = duckdb.sql(f"SELECT {select} FROM read_csv('{path}', header = true) {tail}")
+    assert relation is not None
+    return relation
+
+
 def raw_files(root: Path) -> list[Path]:
     return sorted(path for path in (root / "raw").rglob("*") if path.is_file())
 
@@ -114,11 +120,8 @@ def test_case_variants_from_different_events_are_one_column_for_duckdb(
     header = text.splitlines()[0].split(",")
     assert [c for c in header if c.lower() == "attr_a"] == ["attr_A"]  # the first spelling
     assert [c for c in header if c.lower() == "attr_n_x"] == ["attr_N_x"]
-    table = duckdb.sql(f"SELECT * FROM read_csv('{out}', header = true, all_varchar = true)")
-    assert not [c for c in table.columns if c.lower().startswith("attr_a_")]
-    rows = duckdb.sql(
-        f"SELECT eventId, attr_a, attr_n_x FROM read_csv('{out}', header = true) ORDER BY eventId"
-    ).fetchall()
+    assert not [c for c in read_csv(out).columns if c.lower().startswith("attr_a_")]
+    rows = read_csv(out, "eventId, attr_a, attr_n_x", "ORDER BY eventId").fetchall()
     assert rows == [
         ("flat", None, "N_x"),
         ("lower", "from a", None),
@@ -130,8 +133,8 @@ def test_case_variants_from_different_events_are_one_column_for_duckdb(
 def test_header_cells_from_raw_files_from_elsewhere_stay_one_line(tmp_path: Path) -> None:
     # Keys the route refuses can still come in raw files written by something else.
     keys = ["a", "a\u200b", "a\u00ad", "b\u0085c", "d\u2028e", "f\u2029g", "h\x1ci", "j\x0bk"]
-    line = {"eventId": "e1", "sessionId": "s", "timestamp": 1, "metricName": "m"}
-    line["metricAttributes"] = {key: n for n, key in enumerate(keys)}  # type: ignore[assignment]
+    line: dict[str, Any] = {"eventId": "e1", "sessionId": "s", "timestamp": 1, "metricName": "m"}
+    line["metricAttributes"] = {key: n for n, key in enumerate(keys)}
     source = tmp_path / "elsewhere.ndjson"
     source.write_text(json.dumps(line) + "\n", encoding="utf-8")
     text = to_csv([source], tmp_path / "out.csv")
@@ -150,5 +153,5 @@ def test_header_cells_from_raw_files_from_elsewhere_stay_one_line(tmp_path: Path
             "attr_j\\u000bk",
         ]
     )
-    table = duckdb.sql(f"SELECT * FROM read_csv('{tmp_path / 'out.csv'}', header = true)")
+    table = read_csv(tmp_path / "out.csv")
     assert len(table.fetchall()) == 1 and len(set(c.lower() for c in table.columns)) == len(header)
