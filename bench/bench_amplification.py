@@ -12,6 +12,10 @@ data folder, and prints the body's bytes, what landed in raw/ and rejected/, and
   events, a context just under 1 KiB).
 
     .venv/bin/python bench/bench_amplification.py
+    .venv/bin/python bench/bench_amplification.py --thresholds   # docs/SPEC.md's table
+
+``--thresholds`` prints, for the client's smallest events and several context sizes, the
+largest batch the rule stores (the table in docs/SPEC.md, "Stored bytes per request").
 """
 
 from __future__ import annotations
@@ -82,6 +86,7 @@ def child(name: str) -> None:
 
     import app as app_module
 
+    app_module.app.log.setLevel("WARNING")  # the request's log line would crowd the output
     with Client(app_module.app, stage_name="dev") as client:
         answer = client.http.post(
             "/events",
@@ -106,9 +111,51 @@ def child(name: str) -> None:
     )
 
 
+def largest_batch(context_bytes: int, page_path: bool, user_agent: str | None) -> int:
+    """The most of the client's smallest events stored with a context of about
+    ``context_bytes`` (``user_agent`` given: STORE_USER_AGENT=true with it)."""
+    sys.path.insert(0, str(ROOT))
+    from chalicelib.budget import stored_budget
+    from chalicelib.config import Limits
+    from chalicelib.enrich import Enricher
+    from chalicelib.validate import BatchValidator
+
+    validator = BatchValidator(Limits())
+    enricher = Enricher(store_user_agent=user_agent is not None)
+    headers = {"user-agent": user_agent or cases()["honest"][2]}
+    # Keys of 1,000 characters (a value may hold 4,096), JSON about context_bytes long.
+    full, rest = divmod(context_bytes, 1009)
+    context = {f"k{i}": "x" * 1000 for i in range(full)}
+    context["c"] = "x" * max(0, rest - 8)
+    for events in range(1, 501):
+        batch = [client_event(n) for n in range(events)]
+        if page_path:
+            batch = [{**item, "context": {"pagePath": "/"}} for item in batch]
+        raw = json.dumps(
+            {"sentAt": 1707782431000, "context": context, "events": batch}, separators=(",", ":")
+        ).encode()
+        result = validator.process(
+            json.loads(raw), 1707782431000, lambda c: enricher.fields(headers, c)
+        )
+        if sum(map(len, result.records)) > stored_budget(len(raw)):
+            return events - 1
+    return 500
+
+
+def thresholds() -> None:
+    print("context bytes | pagePath | no page context | pagePath, 512-char UA stored")
+    for size in (512, 768, 1023, 1536, 2048, 4096):
+        row = [largest_batch(size, True, None), largest_batch(size, False, None)]
+        row.append(largest_batch(size, True, "x" * 512))
+        print(f"{size:>13} | " + " | ".join("any" if n == 500 else str(n) for n in row))
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child(sys.argv[2])
+        return
+    if sys.argv[1:] == ["--thresholds"]:
+        thresholds()
         return
     for name, (_, extra, _) in cases().items():
         with tempfile.TemporaryDirectory(prefix="amplification-") as data:
