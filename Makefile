@@ -67,6 +67,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_ingest.py
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_hostile.py
+	$(PY) bench/bench_amplification.py
+	$(PY) bench/bench_inspector_memory.py
 	$(PY) bench/bench_replay.py
 	$(PY) bench/bench_dev_post.py
 	$(PY) bench/bench_erase.py

@@ -16,7 +16,7 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
 from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
-from chalicelib.config import Settings
+from chalicelib.config import Settings, refused_origins
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.devloop import DevLoop
 from chalicelib.enrich import Enricher
@@ -109,6 +109,7 @@ def _make_collector() -> Collector:
         reject_sink_factory=_make_reject_sink if keep_rejects else None,
         observers=[inspector] if inspector is not None else (),
         enricher=Enricher(SETTINGS.store_user_agent, SETTINGS.drop_bots),
+        allowed_origins=refused_origins(SETTINGS),
     )
 
 

@@ -70,6 +70,9 @@ class Settings:
     # Where the local sink keeps rejects (in prod the rejects stream's own prefix decides).
     rejected_prefix: str = "rejected/"
     allowed_origins: tuple[str, ...] = ()
+    # Refuse (403) a POST whose Origin header names an origin outside the allow-list;
+    # "false" for setups that proxy the endpoint through another origin.
+    enforce_allowed_origins: bool = True
     limits: Limits = field(default_factory=Limits)
     log_event_contents: bool = False
     neutralize_formulas: bool = True
@@ -133,6 +136,8 @@ class Settings:
             errors_prefix=_prefix(env.get("ERRORS_PREFIX", "errors/")),
             rejected_prefix=_prefix(env.get("REJECTED_PREFIX", "rejected/")),
             allowed_origins=origins,
+            enforce_allowed_origins=env.get("ENFORCE_ALLOWED_ORIGINS", "true").strip().lower()
+            != "false",
             limits=limits,
             log_event_contents=_true(env, "LOG_EVENT_CONTENTS"),
             neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
@@ -146,3 +151,10 @@ class Settings:
 def _prefix(value: str) -> str:
     value = value.strip().lstrip("/")
     return value if value.endswith("/") else value + "/"
+
+
+def refused_origins(settings: Settings) -> tuple[str, ...]:
+    """The allow-list a POST's Origin is checked against, or () when the stage does not
+    check (no list, ``*``, or ``ENFORCE_ALLOWED_ORIGINS=false``)."""
+    origins = settings.allowed_origins
+    return origins if settings.enforce_allowed_origins and "*" not in origins else ()

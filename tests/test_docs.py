@@ -83,6 +83,7 @@ def test_readme_curl_body_is_accepted_by_chalice_local(chalice_local: tuple[str,
 
 
 def test_schema_limits_in_readme_match_the_defaults() -> None:
+    from chalicelib.budget import STORED_BYTES_PER_BODY_BYTE
     from chalicelib.config import Limits
 
     limits = Limits()
@@ -90,6 +91,7 @@ def test_schema_limits_in_readme_match_the_defaults() -> None:
     assert limits.max_events_per_batch == 500
     assert limits.max_event_bytes == 32 * 1024 and "exceeds 32 KiB" in README
     assert f"a string over {limits.max_string_length} characters" in README
+    assert "more than 8 times the body" in README and STORED_BYTES_PER_BODY_BYTE == 8
 
 
 # Backticked paths that start at one of these name a file of the repository.

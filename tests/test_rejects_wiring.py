@@ -87,7 +87,7 @@ def test_prod_keeps_rejects_in_the_second_stream(
         monkeypatch, firehose, firehose, stream_name=events, rejects_stream_name=rejects
     ) as client:
         ok = post(client, body_bytes(MIXED))
-        refused = post(client, b"\xff not json", "text/plain")
+        refused = post(client, b"\xff not json " + b"x" * 100, "text/plain")
     assert ok.status_code == 200 and ok.json_body["accepted"] == 1
     assert [r["index"] for r in ok.json_body["rejected"]] == [1, 2]
     assert refused.status_code == 400

@@ -34,6 +34,7 @@ from chalicelib.csv.columns import (
     DEFAULT_MAX_COLUMNS,
     FIXED_COLUMNS,
     OVERFLOW_COLUMN,
+    case_spellings,
     header_cell,
     order_columns,
 )
@@ -113,7 +114,10 @@ class _ColumnPool:
         )
 
     def header(self) -> list[str]:
-        ranked = self._ranked()
+        # Names equal ignoring case are one column, spelled as case_spellings says, at the
+        # rank of its best-ranked spelling.
+        spelling = case_spellings(self._pool)
+        ranked = list(dict.fromkeys(spelling[name.lower()] for name in self._ranked()))
         overflow = self.overflow or len(ranked) > self.limit
         return order_columns(ranked[: self.limit] + ([OVERFLOW_COLUMN] if overflow else []))
 
@@ -349,21 +353,35 @@ class _Layout:
 
     def __init__(self, written: list[str], final: list[str], promote: bool) -> None:
         self.same = written == final and not promote
-        position = {name: index for index, name in enumerate(written)}
+        # The final header spells each name one way (case_spellings): a written column
+        # goes to the final column equal to it ignoring case.
+        self._spelling = {name.lower(): name for name in final}
+        targets = [self._spelling.get(name.lower(), name) for name in written]
+        position: dict[str, int] = {}
+        # Final columns that two written spellings fill (rows from different events; in
+        # one row, the later spelling's non-empty cell wins).
+        merged: dict[str, list[int]] = {}
+        for index, target in enumerate(targets):
+            if target in position:
+                merged.setdefault(target, [position[target]]).append(index)
+            position[target] = index
         width = len(written)
         self._pick = operator.itemgetter(*[position.get(name, width) for name in final])
         kept = set(final)
         # Columns of this source that the final header has no room for.
         self._demoted = [
             (index, name)
-            for index, name in enumerate(written)
-            if name not in kept and name != OVERFLOW_COLUMN
+            for index, (name, target) in enumerate(zip(written, targets, strict=True))
+            if target not in kept and name != OVERFLOW_COLUMN
+        ]
+        self._merged = [
+            (final.index(name), indexes) for name, indexes in merged.items() if name in kept
         ]
         self._overflow_in = position.get(OVERFLOW_COLUMN, -1)
         self._overflow_out = final.index(OVERFLOW_COLUMN) if OVERFLOW_COLUMN in kept else -1
         self._final_position = {name: index for index, name in enumerate(final)}
         self._promote = promote
-        self._moves_cells = bool(self._demoted) or promote
+        self._moves_cells = bool(self._demoted) or promote or bool(self._merged)
 
     def _cells(self, line: bytes) -> list[bytes]:
         if b'"' not in line:
@@ -395,11 +413,13 @@ class _Layout:
             if cells[index] != "":
                 extra[name] = cells[index]
         out = list(self._pick(cells))
+        for index, written in self._merged:
+            out[index] = next((cells[i] for i in reversed(written) if cells[i] != ""), "")
         if self._promote:
-            for name in [name for name in extra if name in self._final_position]:
-                index = self._final_position[name]
+            for key in [key for key in extra if key.lower() in self._spelling]:
+                index = self._final_position[self._spelling[key.lower()]]
                 if index != self._overflow_out:
-                    out[index] = extra.pop(name)
+                    out[index] = extra.pop(key)
         if self._overflow_out >= 0:
             out[self._overflow_out] = overflow_text(extra)
         return csv_row(out).encode("utf-8", "backslashreplace") + b"\r\n"
