@@ -118,9 +118,11 @@ def bot_decision(user_agent: str | None, webdriver: bool = False) -> tuple[bool,
     ``chalicelib.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
     header as received (cut here); ``webdriver`` the client's ``navigator.webdriver``
     signal. The one decision the route, ``DROP_BOTS`` and replay share."""
-    reason = describe_user_agent((user_agent or "")[:MAX_USER_AGENT_CHARS])[1]
-    if not reason and webdriver:
-        reason = AUTOMATION
+    return _decided(describe_user_agent((user_agent or "")[:MAX_USER_AGENT_CHARS])[1], webdriver)
+
+
+def _decided(user_agent_reason: str, webdriver: bool) -> tuple[bool, str]:
+    reason = user_agent_reason or (AUTOMATION if webdriver else "")
     return bool(reason), reason
 
 
@@ -161,10 +163,11 @@ class Enricher:
         (already validated) batch context: it is read, not stored."""
         user_agent = (headers.get("user-agent") or "")[:MAX_USER_AGENT_CHARS]
         webdriver = batch_context.pop(WEBDRIVER, None) is True
-        is_bot, reason = bot_decision(user_agent, webdriver)
+        described, user_agent_reason = describe_user_agent(user_agent)
+        is_bot, reason = _decided(user_agent_reason, webdriver)  # bot_decision's
         if is_bot and self.drop_bots:
             return None
-        fields = dict(describe_user_agent(user_agent)[0])
+        fields = dict(described)
         if is_bot:
             fields.update(uaDeviceType="bot", isBot=True, botReason=reason)
         fields["country"] = country(headers.get("cloudfront-viewer-country"))

@@ -62,6 +62,7 @@ RESERVED_FIELDS = (
     "userAgent",
     "country",
     "isBot",
+    "botReason",
 )
 
 
