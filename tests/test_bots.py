@@ -212,3 +212,10 @@ def test_hostile_headers_are_answered_from_their_first_512_characters(user_agent
     assert fields["botReason"] in ("", *BOT_REASONS)
     assert fields == Enricher().fields({"user-agent": user_agent[:MAX_USER_AGENT_CHARS]}, {})
     assert describe_user_agent(user_agent[:MAX_USER_AGENT_CHARS])[0]["isBot"] is fields["isBot"]
+
+
+def test_the_smoke_test_is_stored_on_a_stage_that_drops_bots() -> None:
+    # python -m deploy smoke-test expects accepted=1, DROP_BOTS or not.
+    from deploy.smoke import SMOKE_USER_AGENT
+
+    assert Enricher(drop_bots=True).fields({"user-agent": SMOKE_USER_AGENT}, {}) is not None
