@@ -11,6 +11,8 @@ The sources, in the order a decision takes them (the first that says "bot" names
 3. ``crawler-list``: any other crawler-user-agents pattern (search engines, SEO tools, AI
    crawlers, feed readers, scanners, ...; the package's own case-sensitive rule), or
    crawlerdetect's list (its exclusions first, case-insensitive, as crawlerdetect does).
+   crawler-user-agents' patterns are a copy in ``data/`` (see CRAWLER_USER_AGENTS_FILE);
+   crawlerdetect is a runtime package.
 4. ``no-browser`` by shape: ua-parser knows no browser in it, it names no operating system,
    and it does not claim to be Mozilla or Opera. Our client runs in a browser or a webview,
    and every one of those names its engine or its platform; a header with neither is a
@@ -77,6 +79,9 @@ _PERSON_PRODUCT = re.compile(
 # (The first part of each token has no "/", so a token splits one way only: no backtracking
 # blow-up on hostile headers.)
 _ELECTRON_APP = re.compile(r"(\(KHTML, like Gecko\) )(?:[^ ()/]+/[^ ()]+ )+(?=Chrome/)")
+# crawler-user-agents' patterns and tags, copied from the package with its MIT licence by
+# scripts/update_crawler_patterns.py (the Lambda needs no package for it).
+CRAWLER_USER_AGENTS_FILE = Path(__file__).parent / "data" / "crawler_user_agents.json"
 _CLAIMS_BROWSER = re.compile(r"^(?:Mozilla|Opera)/", re.IGNORECASE)
 # crawler-user-agents' tags that say "a program, not a crawler" or "automation".
 _NO_BROWSER_TAGS = frozenset({"http-library", "monitoring"})
@@ -126,7 +131,7 @@ def _without_lookahead(pattern: str) -> str:
 def _compile(rules: Iterable[tuple[str, str]]) -> _Extractor:
     """One native matcher over (pattern, label) rules; ``extract`` gives the first match
     in rule order as ``.family`` (the label), or None."""
-    import ua_parser_rs  # type: ignore[import-untyped]
+    import ua_parser_rs
 
     extractor: _Extractor = ua_parser_rs.UserAgentExtractor(
         (pattern, label, None, None, None, None) for pattern, label in rules
@@ -134,33 +139,24 @@ def _compile(rules: Iterable[tuple[str, str]]) -> _Extractor:
     return extractor
 
 
-def _crawler_user_agents_data() -> list[dict[str, Any]]:
-    """The package's crawler-user-agents.json, read with orjson without importing the
-    package (its import parses the same file with the json module: 30 ms more on a cold
-    start)."""
-    import importlib.util
-
+def crawler_user_agents_data() -> dict[str, Any]:
+    """The copy of crawler-user-agents' patterns and tags this module uses: ``source``
+    (package and version), ``license`` and ``patterns`` ([pattern, tags] pairs)."""
     import orjson
 
-    spec = importlib.util.find_spec("crawleruseragents")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("crawler-user-agents is not installed")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    data: list[dict[str, Any]] = orjson.loads((folder / "crawler-user-agents.json").read_bytes())
+    data: dict[str, Any] = orjson.loads(CRAWLER_USER_AGENTS_FILE.read_bytes())
     return data
 
 
 def _crawler_user_agents_rules() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """crawler-user-agents' patterns: those tagged automation, and the others labelled."""
     automation, others = [], []
-    for entry in _crawler_user_agents_data():
-        tags = set(entry.get("tags", ()))
+    for pattern, tag_list in crawler_user_agents_data()["patterns"]:
+        tags = set(tag_list)
         if tags & _AUTOMATION_TAGS:
-            automation.append((entry["pattern"], AUTOMATION))
+            automation.append((pattern, AUTOMATION))
         else:
-            others.append(
-                (entry["pattern"], NO_BROWSER if tags & _NO_BROWSER_TAGS else CRAWLER_LIST)
-            )
+            others.append((pattern, NO_BROWSER if tags & _NO_BROWSER_TAGS else CRAWLER_LIST))
     return automation, others
 
 
@@ -231,10 +227,10 @@ def _person_product_removed(user_agent: str) -> tuple[str, bool]:
 
 
 def describe_sources() -> Sequence[str]:
-    """The published lists behind ``crawler-list``, with their versions (for docs/bench)."""
+    """The published lists behind the decision, with their versions (for the bench)."""
     from importlib.metadata import version
 
     return (
-        f"crawler-user-agents {version('crawler-user-agents')}",
+        str(crawler_user_agents_data()["source"]).split(" (", 1)[0],
         f"crawlerdetect {version('crawlerdetect')}",
     )

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.bots import AUTOMATION, BOT_REASONS, CRAWLER_LIST, NO_BROWSER, BotDetector
+from chalicelib.bots import (
+    AUTOMATION,
+    BOT_REASONS,
+    CRAWLER_LIST,
+    NO_BROWSER,
+    BotDetector,
+    crawler_user_agents_data,
+)
 from chalicelib.enrich import MAX_USER_AGENT_CHARS, Enricher, bot_decision, describe_user_agent
 from tests.test_enrich import CHROME_WINDOWS
 
@@ -219,3 +226,13 @@ def test_the_smoke_test_is_stored_on_a_stage_that_drops_bots() -> None:
     from deploy.smoke import SMOKE_USER_AGENT
 
     assert Enricher(drop_bots=True).fields({"user-agent": SMOKE_USER_AGENT}, {}) is not None
+
+
+def test_the_crawler_user_agents_copy_says_where_it_is_from_and_its_licence() -> None:
+    data = crawler_user_agents_data()
+    assert data["source"].startswith("crawler-user-agents 1.")
+    assert "MIT License" in data["license"] and "Martin Monperrus" in data["license"]
+    assert len(data["patterns"]) > 1000
+    tags = {tag for _, pattern_tags in data["patterns"] for tag in pattern_tags}
+    # The tags the reasons are taken from are still the list's.
+    assert {"http-library", "monitoring", "browser-automation", "search-engine"} <= tags
