@@ -18,10 +18,10 @@ From the request's headers and one client signal, once per request (never per ev
   ``STORE_USER_AGENT=true``.
 
 Unknown values are "" so every record has the same columns. The parsers load on a
-container's first request (about 0.3 s on a laptop, most of it compiling the crawler
-lists), not at import, where they would slow every cold start past its budget; each
-distinct user agent is then parsed once (an LRU cache), well under 0.1 ms for a browser's
-header and under 2 ms for any header (bench/bench_bots.py).
+container's first request (about 0.2 s of CPU: ua-parser's rules, then the two crawler
+lists, all compiled by ua-parser-rs), not at import, where they would slow every cold start
+past its budget; each distinct user agent is then parsed once (an LRU cache), well under
+0.1 ms for a browser's header and under 1 ms for any header (bench/bench_bots.py).
 """
 
 from __future__ import annotations
