@@ -14,7 +14,8 @@ The sources, in the order a decision takes them (the first that says "bot" names
    crawler-user-agents' patterns are a copy in ``data/`` (see CRAWLER_USER_AGENTS_FILE);
    crawlerdetect is a runtime package.
 4. ``no-browser`` by shape: ua-parser knows no browser in it, it names no operating system,
-   and it does not claim to be Mozilla or Opera. Our client runs in a browser or a webview,
+   it does not claim to be Mozilla or Opera, and it is no feature phone's (Profile/MIDP,
+   Configuration/CLDC). Our client runs in a browser or a webview,
    and every one of those names its engine or its platform; a header with neither is a
    program (``prometheus/2.18.1``, ``claude-code/2.1.107 (cli)``, ``Zendesk Webhook``).
 
@@ -71,7 +72,8 @@ _AUTOMATION_TOKENS = tuple(
 _PERSON_PRODUCT = re.compile(
     r"^(?:Lynx|Links|ELinks|w3m|NCSA[_ ]Mosaic|AmigaVoyager|IBrowse|AWeb|Dillo|NetSurf"
     r"|Microsoft Office|Microsoft Outlook|Outlook-iOS|Outlook-Android|Outlook-Express"
-    r"|Thunderbird|Airmail|fuboTV)[/ ][^ ]*(?: \([^()]*\))?(?: libwww(?:-FM)?/[^ ]*)?",
+    r"|Thunderbird|Airmail|fuboTV|Roku[0-9A-Z]*)[/ ][^ ]*(?: \([^()]*\))?"
+    r"(?: libwww(?:-FM)?/[^ ]*)?",
     re.IGNORECASE,
 )
 # An Electron app (Slack, Teams, Discord, ...) names itself between the engine and Chrome:
@@ -82,7 +84,9 @@ _ELECTRON_APP = re.compile(r"(\(KHTML, like Gecko\) )(?:[^ ()/]+/[^ ()]+ )+(?=Ch
 # crawler-user-agents' patterns and tags, copied from the package with its MIT licence by
 # scripts/update_crawler_patterns.py (the Lambda needs no package for it).
 CRAWLER_USER_AGENTS_FILE = Path(__file__).parent / "data" / "crawler_user_agents.json"
-_CLAIMS_BROWSER = re.compile(r"^(?:Mozilla|Opera)/", re.IGNORECASE)
+# What the shape rule takes as "a browser": the Mozilla/Opera claim, or the Java ME tokens
+# every feature phone's browser sends (no OS ua-parser knows, often no browser either).
+_CLAIMS_BROWSER = re.compile(r"^(?:Mozilla|Opera)/|Profile/MIDP|Configuration/CLDC", re.I)
 # crawler-user-agents' tags that say "a program, not a crawler" or "automation".
 _NO_BROWSER_TAGS = frozenset({"http-library", "monitoring"})
 _AUTOMATION_TAGS = frozenset({"browser-automation"})
@@ -209,7 +213,7 @@ class BotDetector:
             agent = self._crawlerdetect_exclusions.sub("", rest.lower()).strip()
             if agent and self._crawlerdetect.extract(agent) is not None:
                 return CRAWLER_LIST
-        if not (person or browser_known or os_known or _CLAIMS_BROWSER.match(user_agent)):
+        if not (person or browser_known or os_known or _CLAIMS_BROWSER.search(user_agent)):
             return NO_BROWSER
         return ""
 

@@ -169,6 +169,10 @@ def test_the_lists_decide_with_their_tags(user_agent: str, reason: str) -> None:
         "SomeTvApp/1.0 (Linux; Android 9)",
         "Mozilla/5.0 (Unknown-Device)",
         "Dillo/3.0.5",
+        # Feature phones: their Java ME tokens are the platform (the shape rule's reason).
+        "MOT-V3/0E.40.3CR MIB/2.2.1 Profile/MIDP-2.0 Configuration/CLDC-1.1",
+        # A TV's own app: a person's (the people rule's TV apps).
+        "Roku4640X/DVP-7.70 (297.70E04154A)",
         # crawlerdetect's "Yandex(?!Search)": the Yandex search app is a person.
         "Mozilla/5.0 (compatible; YandexSearch/3.0)",
     ],
