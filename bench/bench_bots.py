@@ -192,6 +192,7 @@ def worst_cost(
     times = sorted(((timed(agent, repeats), agent) for agent in agents), reverse=True)
     p99 = times[len(times) // 100][0] * 1000
     worst, worst_agent = max((timed(agent, 5), agent) for _, agent in times[:20])
+    print(f"     (first pass: slowest {times[0][0] * 1000:.3f} ms, timed again {worst * 1000:.3f})")
     return worst * 1000, p99, worst_agent
 
 
