@@ -67,15 +67,17 @@ _AUTOMATION_TOKENS = tuple(
 )
 # Clients a person uses whose product token is on a crawler list: text browsers (Lynx
 # and Mosaic carry libwww, a library crawlerdetect lists), old and niche browsers, mail
-# and office clients, TV apps. Matched at the start of the header only, taken out (with
-# their platform comment and the libwww they carry) before the lists look at the rest.
+# and office clients, TV apps. Matched at the start of the header only and taken out,
+# with the tokens such clients carry that crawlerdetect lists (libwww, Office's
+# "Microsoft Outlook 16.0"), before the lists look at the rest: a crawler's own token
+# anywhere else in the header still counts.
 _PERSON_PRODUCT = re.compile(
     r"^(?:Lynx|Links|ELinks|w3m|NCSA[_ ]Mosaic|AmigaVoyager|IBrowse|AWeb|Dillo|NetSurf"
     r"|Microsoft Office|Microsoft Outlook|Outlook-iOS|Outlook-Android|Outlook-Express"
-    r"|Thunderbird|Airmail|fuboTV|Roku[0-9A-Z]*)[/ ][^ ]*(?: \([^()]*\))?"
-    r"(?: libwww(?:-FM)?/[^ ]*)?",
+    r"|Thunderbird|Airmail|fuboTV|Roku[0-9A-Z]*)[/ ][^ ]*",
     re.IGNORECASE,
 )
+_PERSON_CLIENT_TOKENS = re.compile(r"libwww(?:-FM)?/[^ ;()]*|Microsoft Outlook [0-9.]+")
 # An Electron app (Slack, Teams, Discord, ...) names itself between the engine and Chrome:
 # a person's desktop app, its name on crawlerdetect's list or not.
 # (The first part of each token has no "/", so a token splits one way only: no backtracking
@@ -223,7 +225,7 @@ def _person_product_removed(user_agent: str) -> tuple[str, bool]:
     one."""
     rest, count = _PERSON_PRODUCT.subn("", user_agent, count=1)
     if count:
-        return rest, True
+        return _PERSON_CLIENT_TOKENS.sub("", rest), True
     if " Electron/" in user_agent:
         rest, count = _ELECTRON_APP.subn(r"\1", user_agent, count=1)
         return rest, bool(count)

@@ -11,7 +11,7 @@ From the request's headers and one client signal, once per request (never per ev
 - ``isBot`` and ``botReason``: ``bot_decision`` (below), from the user agent
   (``chalicelib/bots.py``: crawler-user-agents and crawlerdetect's lists, automation tokens,
   the shape of a header no browser sends) and the batch context's ``"webdriver": true`` (the
-  client's ``navigator.webdriver``). ``DROP_BOTS`` and replay follow the same decision.
+  client's ``navigator.webdriver``). ``DROP_BOTS`` follows the same decision.
 - ``country``: CloudFront's ``CloudFront-Viewer-Country`` (API Gateway's edge-optimized
   endpoint forwards it); "" when absent, as under ``chalice local``. No IP is read or stored.
 - ``userAgent``: the raw header, cut to ``MAX_USER_AGENT_CHARS``, only with
@@ -117,7 +117,7 @@ def bot_decision(user_agent: str | None, webdriver: bool = False) -> tuple[bool,
     """Whether a request is a bot's, and why: (isBot, botReason), botReason one of
     ``chalicelib.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
     header as received (cut here); ``webdriver`` the client's ``navigator.webdriver``
-    signal. The one decision the route, ``DROP_BOTS`` and replay share."""
+    signal. The one decision: the route and ``DROP_BOTS`` apply it, replay is to apply it."""
     return _decided(describe_user_agent((user_agent or "")[:MAX_USER_AGENT_CHARS])[1], webdriver)
 
 

@@ -110,6 +110,8 @@ def test_webviews_apps_and_mail_clients_are_people(user_agent: str) -> None:
 def test_the_people_rule_takes_out_the_product_not_the_rest() -> None:
     # A crawler's token after a text browser's product, or in an Electron app, still counts.
     assert bot_decision("Lynx/2.8.9rel.1 libwww-FM/2.14 (compatible; Googlebot/2.1)")[0]
+    assert bot_decision("Lynx/2.8 (compatible; Googlebot/2.1)") == (True, CRAWLER_LIST)
+    assert bot_decision("Microsoft Office/16.0 (Windows NT 10.0; AhrefsBot/7.0)")[0]
     electron = (
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Slack/4.4.2 "
         "Chrome/80.0.3987.163 Electron/8.2.5 Safari/537.36"
