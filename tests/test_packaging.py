@@ -231,6 +231,7 @@ def test_zip_contents(package: Package) -> None:
     assert "ua_parser/regex.py" in names
     assert "ua_parser_builtins/lazy.py" in names
     assert "crawlerdetect/providers/crawlers.py" in names
+    assert "chalicelib/data/crawler_user_agents.json" in names  # chalicelib/bots.py
     # The command lines stay out: click is a development dependency only.
     assert not [
         n for n in names if n.split("/")[0] in ("click", "clitools.py", "deploy", "exporter")
