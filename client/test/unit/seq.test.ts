@@ -1,6 +1,6 @@
-// `seq`: every event's number in its session (issue: delivery you can measure). Numbered when
+// `seq`: every event's number in its session (delivery you can measure). Numbered when
 // trackEvent queues it, kept through storage, adoption and resends; events the client refuses
-// take no number; what consent `denied` discards gives its numbers back.
+// or never creates take no number.
 import { describe, expect, it, vi } from 'vitest';
 import { FakeStorage, deliveredIds, fakeBrowser, hide, load, pagehide, settle, stored, useFakeClock } from './harness';
 
@@ -93,7 +93,7 @@ describe('seq', () => {
     expect(deliveredSeqs(b, m.getSessionId())).toEqual([1, 2]);
   });
 
-  it('consent denied gives the discarded numbers back: granted again, the session goes on without a gap', async () => {
+  it('consent denied discards numbered events: granted again on the same page load, they show as a gap', async () => {
     const b = fakeBrowser();
     const m = await load();
     m.initializeAnalytics({ endpoint: URL_ });
@@ -103,13 +103,13 @@ describe('seq', () => {
     m.trackEvent('held');
     m.trackEvent('held');
     m.setConsent('denied');
-    m.trackEvent('ignored');
+    m.trackEvent('ignored'); // denied: not created, so not numbered
     m.setConsent('granted');
     m.trackEvent('after');
     await m.flush();
     expect(b.fetches.flatMap((s) => s.body.events.map((e) => [e.metricName, e.seq]))).toEqual([
       ['sent', 1],
-      ['after', 2],
+      ['after', 4],
     ]);
   });
 
