@@ -14,7 +14,7 @@ import duckdb
 import orjson
 
 from chalicelib.csv.columns import format_cell
-from exporter.athena.sql import cell_text, number_text
+from chalicelib.athena.sql import cell_text, number_text
 from tests.test_athena_engine import (
     ATHENA_DOC,
     athena_csv,

@@ -25,7 +25,7 @@ from exporter.athena import (
     quote_literal,
     rank_columns,
 )
-from exporter.athena.sql import text_value
+from chalicelib.athena.sql import text_value
 from tests.conftest import REPO_ROOT
 
 DB = "owned_analytics"
