@@ -133,11 +133,12 @@ def test_threshold_zero_builds_the_lambdas_csv_on_athena_and_a_parquet_copy(
 ) -> None:
     published: list[athena_publish.PublishedDay] = []
     hook = athena_publish.on_daily_published
-    monkeypatch.setattr(
-        athena_publish,
-        "on_daily_published",
-        lambda job, day: (published.append(day), hook(job, day)),
-    )
+
+    def spy(job: Any, day: athena_publish.PublishedDay) -> None:
+        published.append(day)
+        hook(job, day)
+
+    monkeypatch.setattr(athena_publish, "on_daily_published", spy)
     use_daily(monkeypatch, athena_threshold_bytes=0, parquet=True)
     tick(client, "2024-02-04T00:30:00Z")
     # The schedule only started queries: the columns query and the Parquet UNLOAD.
