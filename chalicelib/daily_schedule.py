@@ -132,7 +132,9 @@ class DailySchedule:
                 resumed = self._resume(day, state)
                 if resumed != "restart":
                     return resumed, 0
-                return self._start_athena(day, attempt, "retry after the query failed"), 0
+                # A new attempt (a new ClientRequestToken), even on a rerun of this event.
+                retry = f"{attempt} after {state.get('columns')}"
+                return self._start_athena(day, retry, "retry after the query failed"), 0
             if self.job.read_state(day, "lambda.json") is not None:
                 return self._start_athena(day, attempt, "the Lambda build did not finish"), 0
         size = self.size(day)
@@ -197,6 +199,7 @@ class DailySchedule:
             if status in athena_daily.RUNNING_STATES:
                 return "running"
             athena_daily.log_failed(job, day, "parquet", execution)
+            attempt = f"{attempt} after {state['parquet']}"
         elif job.any_under(parquet_day_prefix(self.settings.daily.parquet_prefix, day)):
             return "done"
         athena_daily.start_parquet(job, day, attempt)

@@ -26,26 +26,12 @@ from chalicelib.athena.parquet import TYPED_COLUMNS
 from chalicelib.config import DailyBuild
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, header_cell, neutralize
 from tests.athena_standin import AthenaStandIn
-from tests.conftest import aws_client
 from tests.test_athena_engine import compare, generated_day
 
 DAY = "2024-02-03"
 RESULTS = "athena-results/"
-WORKGROUP = "owned-analytics"
 CSV_KEY = f"csv/{DAY}_combined.csv"
 ERRORS_KEY = f"errors/daily/{DAY}.jsonl"
-
-
-@pytest.fixture
-def standin(moto_endpoint: str, s3: Any, bucket: str, tmp_path: Path) -> AthenaStandIn:
-    athena = aws_client("athena", moto_endpoint)
-    names = [g["Name"] for g in athena.list_work_groups()["WorkGroups"]]
-    if WORKGROUP not in names:
-        athena.create_work_group(
-            Name=WORKGROUP,
-            Configuration={"ResultConfiguration": {"OutputLocation": f"s3://{bucket}/{RESULTS}"}},
-        )
-    return AthenaStandIn(athena, s3, bucket, tmp_path / "athena")
 
 
 @pytest.fixture
