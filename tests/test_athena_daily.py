@@ -247,16 +247,27 @@ def test_a_failed_query_is_logged_with_its_reason_and_retried_by_the_next_run(
     standin.fail = lambda sql: reason if sql.startswith("-- Daily CSV") else None
     use_daily(monkeypatch, athena_threshold_bytes=0)
     tick(client, "2024-02-04T00:30:00Z")
-    deliver(client, standin)
+    with caplog.at_level(logging.INFO):
+        deliver(client, standin)  # the bad-lines result lands: its sibling failed
     assert not keys_under(s3, bucket, CSV_KEY)  # nothing half-published
+    assert failures(caplog) == [{"day": DAY, "step": "csv", "reason": reason}]
+    caplog.clear()
     standin.fail = lambda sql: None
     with caplog.at_level(logging.INFO):
-        tick(client, "2024-02-05T00:30:00Z")
-    logged = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
-    [failure] = [line for line in logged if line.get("state") == "FAILED"]
-    assert failure["reason"] == reason and failure["day"] == DAY and failure["step"] == "csv"
+        tick(client, "2024-02-05T00:30:00Z")  # logs it again, and starts the day again
+    assert failures(caplog) == [{"day": DAY, "step": "csv", "reason": reason}]
     deliver(client, standin)
     assert parse_csv(read(s3, bucket, CSV_KEY))[0] == parse_csv(lambda_build[0])[0]
+
+
+def failures(caplog: pytest.LogCaptureFixture) -> list[dict[str, str]]:
+    """The FAILED queries the log names: day, step and Athena's reason."""
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    return [
+        {"day": line["day"], "step": line["step"], "reason": line["reason"]}
+        for line in logged
+        if line.get("state") == "FAILED"
+    ]
 
 
 def test_a_query_still_running_is_left_to_finish(

@@ -12,9 +12,11 @@ from datetime import date
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from chalicelib.athena.state import (
+    ENDED_BADLY,
     MAX_COPY_BYTES,
     MIN_COPY_PART_BYTES,
     AthenaDaily,
+    log_failed,
     result_location,
     scanned_bytes,
     split_s3_uri,
@@ -37,6 +39,12 @@ def try_publish(job: AthenaDaily, day: date, build: str) -> str:
     csv_execution = job.execution(str(state["csv"]))
     bad_execution = job.execution(str(state["bad_lines"]))
     states = {state_of(e)[0] for e in (csv_execution, bad_execution)}
+    if states & ENDED_BADLY:
+        # No result of a failed query lands: its sibling's event is the first to see it.
+        for step, execution in (("csv", csv_execution), ("bad-lines", bad_execution)):
+            if state_of(execution)[0] in ENDED_BADLY:
+                log_failed(job, day, step, execution)
+        return "not published: a query of the build ended badly; the next run starts it again"
     if states != {"SUCCEEDED"}:
         return f"waiting: {sorted(states)}"
     return publish(job, day, csv_execution, bad_execution)
