@@ -212,3 +212,19 @@ def test_past_the_single_copy_limit_the_result_is_copied_in_parts(s3: Any, bucke
     copied = s3.get_object(Bucket=bucket, Key="csv/2026-11-27_combined.csv")
     assert copied["Body"].read() == body
     assert copied["ETag"].strip('"').endswith("-3")  # a multipart object of 3 parts
+
+
+def test_the_parquet_unload_fits_athenas_query_limit_and_parses_as_trino() -> None:
+    import sqlglot
+
+    from chalicelib.athena import MAX_QUERY_BYTES
+    from chalicelib.athena.parquet import build_parquet_select, build_parquet_unload
+
+    location = "s3://b/parquet/dt=2026-11-27/"
+    sql = build_parquet_unload("owned_analytics", "events", dt.date(2026, 11, 27), location)
+    assert len(sql.encode()) < MAX_QUERY_BYTES
+    assert sql.startswith("UNLOAD (\n") and f"TO '{location}'" in sql
+    assert "format = 'PARQUET', compression = 'ZSTD'" in sql
+    sqlglot.parse_one(build_parquet_select("owned_analytics", "events", "2026-11-27"), read="trino")
+    with pytest.raises(ValueError, match="s3://"):
+        build_parquet_unload("owned_analytics", "events", dt.date(2026, 11, 27), "parquet/")

@@ -173,7 +173,7 @@ def test_cost_scales_roughly_linearly() -> None:
         {"events_per_request": 500, "event_bytes": 4096},  # 2 MB record > 1,000 KiB
     ],
 )
-def test_invalid_inputs_refused(kwargs: dict[str, int]) -> None:
+def test_invalid_inputs_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         monthly_cost(TEN_MILLION, **kwargs)
 
@@ -240,7 +240,7 @@ def test_no_rejects_add_nothing_and_bad_shares_are_refused() -> None:
     assert result.stdout.strip().splitlines()[-1].split()[-1] == "2.21"
 
 
-PROD_DAILY = {"athena_threshold_bytes": 256 * 1024 * 1024, "parquet_daily": True}
+PROD_DAILY: dict[str, Any] = {"athena_threshold_bytes": 256 * 1024 * 1024, "parquet_daily": True}
 
 
 @pytest.mark.parametrize("events", [TEN_MILLION, 1_000_000_000, 10_000_000_000])

@@ -71,13 +71,14 @@ def publish(
 ) -> str:
     csv_id = str(csv_execution["QueryExecutionId"])
     marker = job.state_key(day, f"published-{csv_id}.json")
-    if job.exists(marker):
+    target = daily_key_for(day, job.settings)
+    # A duplicate event publishes nothing twice; a file deleted since is published again.
+    if job.exists(marker) and job.exists(target):
         return "already published"
     bad_objects = [row[0] for row in job.result_rows(bad_execution) if row]
     bad_lines, errors_output = write_bad_lines_report(
         job, bad_objects, daily_errors_key(day, job.settings)
     )
-    target = daily_key_for(day, job.settings)
     size = copy_whole(job.s3, result_location(csv_execution), job.bucket, target)
     published = PublishedDay(
         day=day,
