@@ -14,12 +14,10 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
-from chalicelib.athena import daily as athena_daily
 from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
-from chalicelib.daily_schedule import DailySchedule
 from chalicelib.devloop import DevLoop
 from chalicelib.enrich import Enricher
 from chalicelib.inspector import Inspector, inspector_routes
@@ -192,6 +190,8 @@ if SETTINGS.bucket:
     # or starts it on Athena (ATHENA_DAILY_THRESHOLD_BYTES), and the Parquet copy.
     @app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="build_daily_csv")
     def on_daily_schedule(event: CloudWatchEvent) -> None:
+        from chalicelib.daily_schedule import DailySchedule  # not on the API's cold start
+
         remove_stale_spools()
         schedule = DailySchedule(_s3_store(), _s3_client(), SETTINGS, _athena_client, app.log)
         schedule.run(event.time)
@@ -206,6 +206,8 @@ if SETTINGS.bucket:
         name="athena_daily_step",
     )
     def on_athena_result(event: S3Event) -> None:
+        from chalicelib.athena import daily as athena_daily
+
         remove_stale_spools()
         job = athena_daily.AthenaDaily(_athena_client(), _s3_client(), SETTINGS, app.log)
         done = athena_daily.on_result_object(job, event.key)

@@ -228,3 +228,15 @@ def test_the_parquet_unload_fits_athenas_query_limit_and_parses_as_trino() -> No
     sqlglot.parse_one(build_parquet_select("owned_analytics", "events", "2026-11-27"), read="trino")
     with pytest.raises(ValueError, match="s3://"):
         build_parquet_unload("owned_analytics", "events", dt.date(2026, 11, 27), "parquet/")
+
+
+def test_importing_the_app_does_not_load_the_athena_build() -> None:
+    """The API's cold start does not pay for the daily build's SQL."""
+    from tests.conftest import python_output
+
+    code = (
+        "import sys, app; "
+        "print(sorted(m for m in sys.modules if m.startswith(('chalicelib.athena', "
+        "'chalicelib.daily_schedule'))))"
+    )
+    assert python_output(code) == "[]"
