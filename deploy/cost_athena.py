@@ -27,7 +27,7 @@ ATHENA_MIN_BYTES_PER_QUERY = 10 * 1024**2
 TB = 1024**4
 CSV_QUERIES_PER_DAY = 3
 # Parquet (ZSTD) bytes per byte of JSON lines, from bench/bench_athena.py's 2 M-event day.
-PARQUET_RATIO = 0.074
+PARQUET_RATIO = 0.069
 # Query results under athena-results/ expire after 7 days (AthenaResultsExpirationDays).
 RESULTS_KEPT_DAYS = 7
 # Each step handler call: about a second of the 512 MB function (the publish copies
