@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from chalicelib.athena.sql import cell_text, number_text
 from chalicelib.csv.columns import format_cell
-from exporter.athena.sql import cell_text, number_text
 from tests.test_athena_engine import (
     ATHENA_DOC,
     athena_csv,

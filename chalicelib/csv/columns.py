@@ -1,7 +1,7 @@
 """Cell and column rules: what one stored record becomes as CSV cells, and the column order.
 
 Shared by the converter (``csv/convert.py``) and the Athena query builder
-(``exporter/athena/``), so both follow one set of rules: the fixed leading
+(``chalicelib/athena/``), so both follow one set of rules: the fixed leading
 columns, other top-level fields sorted, then ``attr_*`` sorted; nested objects
 joined with ``_``; lists as JSON; formula-like text neutralised.
 """
@@ -39,7 +39,7 @@ MAX_FLATTEN_DEPTH = 32
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection") start with one
 # of these, or with = + - @ after padding a spreadsheet skips or trims: whitespace,
 # control characters and invisible format characters. The same rule, as ranges, is
-# what the Athena query applies (exporter/athena/sql.py).
+# what the Athena query applies (chalicelib/athena/sql.py).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_PADDING_RANGES = (
     ("\x00", "\x20"),
