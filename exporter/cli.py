@@ -144,7 +144,7 @@ MAX_COLUMNS_OPTION = click.option(
 )
 
 
-def _jobs(requested: int | None, sources: int) -> int:
+def worker_count(requested: int | None, sources: int) -> int:
     wanted = requested if requested is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, sources))
 
@@ -221,7 +221,7 @@ def export_command(
                 on_source_done=advance,
                 # S3 objects are read in this process: a boto3 client does not cross
                 # into worker processes, and network reads gain little from them.
-                jobs=1 if isinstance(store, S3Store) else _jobs(jobs, len(keys)),
+                jobs=1 if isinstance(store, S3Store) else worker_count(jobs, len(keys)),
             )
         )
     click.echo(_summary(report, str(errors_path)))
@@ -260,7 +260,7 @@ def json_to_csv_command(
                 neutralize_formulas=not no_neutralize,
                 max_columns=max_columns,
                 on_source_done=advance,
-                jobs=_jobs(jobs, len(sources)),
+                jobs=worker_count(jobs, len(sources)),
             )
 
     report = report_errors(run)

@@ -6,8 +6,9 @@ bad lines counted) and the same dedupe (``chalicelib.csv.dedupe``: one row per
 (``sessionId``, ``eventId``), the first kept, fingerprints spilled to disk). Three
 passes, none holding the events:
 
-1. every source is read once; each record becomes a short row of the fields the
-   report counts, written to a spool on disk, and its dedupe key is fingerprinted;
+1. every source is read once (in worker processes when ``jobs`` > 1); each record
+   becomes a short row of the fields the report counts, written to the source's
+   spool on disk, and its dedupe key is fingerprinted;
 2. the spool is read back in order, the duplicates the dedupe names are skipped, and
    the per-event counts are made (bounded counters); each kept row with a
    ``sessionId`` goes to one of ``SESSION_PARTITIONS`` files chosen by the session;
@@ -20,15 +21,15 @@ partition's sessions, never by the number of events.
 
 from __future__ import annotations
 
+import concurrent.futures
+import marshal
+import multiprocessing
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import IO, Any, BinaryIO
-
-import orjson
+from typing import Any
 
 from chalicelib.csv.dedupe import ROW_BITS, Fingerprints, fingerprint
 from chalicelib.csv.read import exact_numbers, iter_json_objects
@@ -105,42 +106,49 @@ def _row(record: dict[str, Any], bucket: int) -> list[Any]:
     return row
 
 
-def _dumps(row: list[Any]) -> bytes:
-    try:
-        return orjson.dumps(row)
-    except orjson.JSONEncodeError:  # a lone surrogate: kept as its escape
-        return orjson.dumps(
-            [v.encode("utf-8", "backslashreplace").decode() if type(v) is str else v for v in row]
-        )
+def _read_chunks(path: str) -> Iterator[list[Any]]:
+    """The lists ``marshal`` wrote to ``path``, one after another; then the file is gone.
+
+    The spools are this process's own temporary files, so marshal (the fastest
+    way to store Python values, lone surrogates included) is safe to read back."""
+    with open(path, "rb") as handle:
+        while True:
+            try:
+                yield marshal.load(handle)
+            except EOFError:
+                break
+    os.unlink(path)
 
 
-class _EventSpool:
-    """Pass 1: rows in a file, in row order, and the dedupe index of their keys."""
+@dataclass
+class _SpooledSource:
+    """Pass 1's result for one source: its rows' file and its dedupe index."""
 
-    def __init__(self, work: str, buckets: Buckets) -> None:
-        self.path = os.path.join(work, "rows.jsonl")
-        self._handle: IO[bytes] = open(self.path, "wb")
-        self._work = work
-        self._buckets = buckets
-        self._day_index = buckets.day_index()
-        self.fingerprints = Fingerprints(work)
-        self.sources = 0
-        self.bad_lines = 0
+    index: int
+    name: str
+    rows_path: str
+    bad_lines: int
+    firsts: list[bytes]
+    drop_paths: list[str]
 
-    def add_source(self, name: str, stream: BinaryIO) -> None:
-        index = self.sources
-        self.sources += 1
-        # A per-source compact index, handed to the file's, exactly as export does.
-        ids_dir = tempfile.mkdtemp(prefix=f"ids-{index}-", dir=self._work)
-        ids = Fingerprints(ids_dir, compact=True)
-        base = index << ROW_BITS
-        of_time, day_index = self._buckets.of_time, self._day_index
-        default_bucket = self._buckets.of_key(name)
-        pending: list[bytes] = []
-        row = 0
+
+def _spool_source(
+    index: int, name: str, store: ObjectStore, work: str, days: tuple[date, ...]
+) -> _SpooledSource:
+    """Pass 1 for one source (in a worker process when ``jobs`` > 1): its records as
+    rows in a file, and a compact dedupe index handed to the file's, as export does."""
+    buckets = Buckets(days)
+    of_time, day_index = buckets.of_time, buckets.day_index()
+    default_bucket = buckets.of_key(name)
+    ids = Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work), compact=True)
+    base = index << ROW_BITS
+    rows_path = os.path.join(work, f"rows-{index}.marshal")
+    pending: list[list[Any]] = []
+    row = bad_lines = 0
+    with open(rows_path, "wb") as spool, store.open_read(name) as stream:
         for _line_number, value, line in iter_json_objects(stream, name):
             if type(value) is not dict:
-                self.bad_lines += 1
+                bad_lines += 1
                 continue
             session_id, event_id = value.get("sessionId"), value.get("eventId")
             if line is not None and (type(session_id) is float or type(event_id) is float):
@@ -149,79 +157,96 @@ class _EventSpool:
             if event_id is not None and event_id != "":
                 ids.add(fingerprint(session_id, event_id), base | row)
             bucket = of_time(value.get("serverTimestamp"), day_index, default_bucket)
-            pending.append(_dumps(_row(value, bucket)))
+            pending.append(_row(value, bucket))
             row += 1
             if len(pending) == _ROWS_PER_WRITE:
-                self._write(pending)
-        self._write(pending)
-        self.fingerprints.add_source(*ids.finish_source())
-        shutil.rmtree(ids_dir, ignore_errors=True)
+                marshal.dump(pending, spool)
+                pending = []
+        if pending:
+            marshal.dump(pending, spool)
+    firsts, drop_paths = ids.finish_source()
+    return _SpooledSource(index, name, rows_path, bad_lines, firsts, drop_paths)
 
-    def _write(self, rows: list[bytes]) -> None:
-        if rows:
-            self._handle.write(b"\n".join(rows) + b"\n")
-            rows.clear()
 
-    def close(self) -> None:
-        self._handle.close()
+def _spool_all(
+    store: ObjectStore, keys: list[str], work: str, days: tuple[date, ...], jobs: int
+) -> Iterator[_SpooledSource]:
+    """Pass 1 over every source, in order; in ``jobs`` worker processes when > 1."""
+    if jobs <= 1:
+        for index, key in enumerate(keys):
+            yield _spool_source(index, key, store, work, days)
+        return
+    # spawn, not fork: the caller may have threads (a fork copies their locks).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = [
+            pool.submit(_spool_source, index, key, store, work, days)
+            for index, key in enumerate(keys)
+        ]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
-    def rows(self) -> Iterator[tuple[int, list[Any]]]:
-        """``(row id, row)`` in row order (row ids as the dedupe numbers them)."""
-        with open(self.path, "rb") as handle:
-            source, row = 0, 0
-            for line in handle:
-                if line == b"\x00\n":
-                    source, row = source + 1, 0
-                    continue
-                yield (source << ROW_BITS) | row, orjson.loads(line)
+
+def _spooled_rows(spooled: list[_SpooledSource]) -> Iterator[tuple[int, list[Any]]]:
+    """``(row id, row)`` of every source in row order (ids as the dedupe numbers them)."""
+    for source in spooled:
+        base = source.index << ROW_BITS
+        row = 0
+        for chunk in _read_chunks(source.rows_path):
+            for values in chunk:
+                yield base | row, values
                 row += 1
-
-    def end_source(self) -> None:
-        """A marker line between sources: row ids restart per source."""
-        self._handle.write(b"\x00\n")
 
 
 class _SessionPartitions:
     """Pass 2's per-session rows, in files chosen by the session (row order kept)."""
 
     def __init__(self, work: str) -> None:
-        self._paths = [os.path.join(work, f"sessions-{n}.jsonl") for n in range(SESSION_PARTITIONS)]
-        self._pending: list[list[bytes]] = [[] for _ in range(SESSION_PARTITIONS)]
+        self._paths = [
+            os.path.join(work, f"sessions-{n}.marshal") for n in range(SESSION_PARTITIONS)
+        ]
+        self._pending: list[list[list[Any]]] = [[] for _ in range(SESSION_PARTITIONS)]
 
     def add(self, session: str, row: list[Any]) -> None:
         partition = hash(session) % SESSION_PARTITIONS
         pending = self._pending[partition]
-        pending.append(_dumps([session, *row]))
+        pending.append([session, *row])
         if len(pending) >= _PARTITION_BUFFER:
             self._flush(partition)
 
     def _flush(self, partition: int) -> None:
         with open(self._paths[partition], "ab") as handle:
-            handle.write(b"\n".join(self._pending[partition]) + b"\n")
+            marshal.dump(self._pending[partition], handle)
         self._pending[partition] = []
 
     def partitions(self) -> Iterator[Iterator[list[Any]]]:
+        """Each partition's rows in row order: those on disk, then those still held."""
         for partition in range(SESSION_PARTITIONS):
-            if self._pending[partition]:
-                self._flush(partition)
-            if os.path.exists(self._paths[partition]):
-                yield self._read(self._paths[partition])
+            yield self._rows(partition)
 
-    @staticmethod
-    def _read(path: str) -> Iterator[list[Any]]:
-        with open(path, "rb") as handle:
-            for line in handle:
-                yield orjson.loads(line)
-        os.unlink(path)
+    def _rows(self, partition: int) -> Iterator[list[Any]]:
+        if os.path.exists(self._paths[partition]):
+            for chunk in _read_chunks(self._paths[partition]):
+                yield from chunk
+        yield from self._pending[partition]
+        self._pending[partition] = []
 
 
-def _count_events(data: ReportData, spool: _EventSpool, sessions: _SessionPartitions) -> None:
+def _count_events(
+    data: ReportData,
+    rows: Iterable[tuple[int, list[Any]]],
+    drops: Iterator[int],
+    sessions: _SessionPartitions,
+) -> None:
     """Pass 2: every kept row counted; its session's fields sent to the partitions."""
-    drops = spool.fingerprints.drops()
     next_drop = next(drops, -1)
     per_bucket, metrics, pairs = data.per_bucket, data.metrics, data.metric_per_bucket
     counters = [data.by_field[name] for name in EVENT_FIELDS]
-    for row_id, row in spool.rows():
+    for row_id, row in rows:
         if row_id == next_drop:
             data.duplicates += 1
             next_drop = next(drops, -1)
@@ -281,29 +306,31 @@ def _count_sessions(
 
 def count_range(
     store: ObjectStore,
-    raw_keys: Iterable[str],
+    raw_keys: list[str],
     reject_keys: Iterable[str],
     days: Iterable[date],
     *,
     on_source_done: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> ReportData:
-    """Read the raw objects at ``raw_keys`` and the rejects at ``reject_keys`` of ``store``."""
+    """Read the raw objects at ``raw_keys`` and the rejects at ``reject_keys`` of ``store``.
+
+    ``jobs`` > 1 reads raw objects in worker processes (the store must be picklable);
+    the numbers are the same."""
     data = ReportData(tuple(days))
     with tempfile.TemporaryDirectory(prefix=f"report-{os.getpid()}-") as work:
-        spool = _EventSpool(work, data.buckets)
-        try:
-            for key in raw_keys:
-                with store.open_read(key) as stream:
-                    spool.add_source(key, stream)
-                spool.end_source()
-                if on_source_done is not None:
-                    on_source_done(key)
-        finally:
-            spool.close()
-        data.raw_objects, data.bad_lines = spool.sources, spool.bad_lines
+        fingerprints = Fingerprints(work)
+        spooled: list[_SpooledSource] = []
+        for source in _spool_all(store, raw_keys, work, data.days, jobs):
+            fingerprints.add_source(source.firsts, source.drop_paths)
+            source.firsts, source.drop_paths = [], []
+            data.raw_objects += 1
+            data.bad_lines += source.bad_lines
+            spooled.append(source)
+            if on_source_done is not None:
+                on_source_done(source.name)
         sessions = _SessionPartitions(work)
-        _count_events(data, spool, sessions)
-        os.unlink(spool.path)
+        _count_events(data, _spooled_rows(spooled), fingerprints.drops(), sessions)
         data.delivery = delivery_of(_count_sessions(data, sessions))
     for key in reject_keys:
         data.reject_objects += 1

@@ -9,8 +9,16 @@ import click
 
 from chalicelib.config import Settings
 from chalicelib.jobs import keys_for_days
-from chalicelib.storage import LocalStore
-from exporter.cli import default_source, open_source, parse_days, progress, report_errors
+from chalicelib.storage import LocalStore, S3Store
+from exporter.cli import (
+    JOBS_OPTION,
+    default_source,
+    open_source,
+    parse_days,
+    progress,
+    report_errors,
+    worker_count,
+)
 from exporter.report.aggregate import ReportData, count_range
 from exporter.report.sections import DEFAULT_TOP, build_sections
 
@@ -52,6 +60,7 @@ def write_report(data: ReportData, out: Path, top: int) -> None:
 )
 @click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
 @click.option("--region", help="AWS region of the bucket. Default: the standard chain.")
+@JOBS_OPTION
 def report_command(
     date_: str,
     to_date: str | None,
@@ -60,6 +69,7 @@ def report_command(
     top: int,
     endpoint_url: str | None,
     region: str | None,
+    jobs: int | None,
 ) -> None:
     """Write one offline HTML page of charts of a day (or range): events, sessions,
     pages, referrers, browsers, countries, bots, rejects and delivery."""
@@ -84,7 +94,16 @@ def report_command(
         )
     with progress(len(raw) + len(rejected), "reading") as advance:
         data = report_errors(
-            lambda: count_range(store, raw, rejected, days, on_source_done=advance)
+            lambda: count_range(
+                store,
+                raw,
+                rejected,
+                days,
+                on_source_done=advance,
+                # As export: S3 objects are read in this process (a boto3 client does
+                # not cross into worker processes).
+                jobs=1 if isinstance(store, S3Store) else worker_count(jobs, len(raw)),
+            )
         )
     data.source = store.describe(prefix)
     report_errors(lambda: write_report(data, out, top))
