@@ -311,3 +311,43 @@ def test_an_s3_source_is_read_the_same_way(
     assert "2 event(s) in 1 session(s)" in result.output and "1 duplicate(s)" in result.output
     page = out.read_text(encoding="utf-8")
     assert f"s3://{bucket}/prod/" in page and "/from-s3" in page
+
+
+def test_make_devs_demo_server_answers_report_with_todays_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo page's "Today's data as charts" link: /report/ on the demo server."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from datetime import UTC, datetime
+    from functools import partial
+    from http.server import ThreadingHTTPServer
+
+    from scripts.dev import CLIENT_DIR, DemoHandler
+
+    monkeypatch.setenv("ANALYTICS_DATA_DIR", str(tmp_path))
+    handler = partial(DemoHandler, directory=str(CLIENT_DIR))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/report/"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(url, timeout=120)
+        assert missing.value.code == 404
+        assert missing.value.headers["Content-Type"].startswith("text/plain")
+        assert "no raw events or rejects" in missing.value.read().decode()
+
+        now = datetime.now(UTC)
+        write(
+            tmp_path,
+            f"raw/{now:%Y/%m/%d/%H}/a.ndjson",
+            record("a", pagePath="/today", serverTimestamp=now.isoformat()),
+        )
+        with urllib.request.urlopen(url, timeout=120) as answer:
+            assert answer.status == 200 and answer.headers["Content-Type"].startswith("text/html")
+            page = answer.read().decode()
+        assert f"Analytics report: {now:%Y-%m-%d}" in page and "/today" in page
+    finally:
+        server.shutdown()
+        server.server_close()
