@@ -10,16 +10,14 @@ its console) rather than load or run it.
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 
 from exporter.report.aggregate import ReportData
 from exporter.report.charts import printable
 from exporter.report.sections import Section, Table, percent
 
-CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-    "base-uri 'none'; form-action 'none'"
-)
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 STYLE = """
 :root { color-scheme: light; --ink: #1b1f24; --muted: #5b636d; --line: #d8dde3; }
@@ -68,6 +66,7 @@ footer { color: var(--muted); font-size: .8rem; }
 }
 """
 
+SHARE = re.compile(r"\d+\.\d %")  # a share cell ("12.5 %"), right-aligned like numbers
 # Sections whose table has one row per hour: the table goes under the chart.
 WIDE = frozenset({"events-per-hour", "sessions-per-hour"})
 
@@ -81,7 +80,7 @@ def _cell(value: str | int, header: bool = False) -> str:
     tag = "th" if header else "td"
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<{tag} class="n">{value:,}</{tag}>'
-    if isinstance(value, str) and value.endswith(" %") and value[:-2].replace(".", "").isdigit():
+    if isinstance(value, str) and SHARE.fullmatch(value):
         return f'<{tag} class="n">{text(value)}</{tag}>'
     return f"<{tag}>{text(value)}</{tag}>"
 

@@ -168,8 +168,10 @@ def rejects(data: ReportData, top: int) -> Section:
     )
     section.facts.extend(
         [
-            f"{summary.events:,} event(s) and {summary.bodies:,} whole bod(y/ies) refused",
-            f"{summary.unreadable:,} unreadable line(s) in {data.reject_objects:,} object(s)",
+            f"{summary.events:,} rejected event(s); {summary.bodies:,} request bod(ies) "
+            "refused whole",
+            f"{summary.unreadable:,} unreadable line(s) in {data.reject_objects:,} object(s) "
+            "under rejected/",
         ]
     )
     return section
