@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_export.py
 	$(PY) bench/bench_hostile.py
 	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_report.py
 	$(PY) bench/bench_dev_post.py
 
 clean:

@@ -29,7 +29,7 @@ h1 { font-size: 1.6rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.15rem; margin: 0 0 .2rem; }
 p.meta, p.about, ul.facts { color: var(--muted); margin: .1rem 0 .6rem; }
 ul.facts { padding-left: 1.2rem; }
-dl.summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(10rem, 1fr));
+dl.summary { display: grid; grid-template-columns: repeat(auto-fit, minmax(8.5rem, 1fr));
   gap: .6rem; margin: 1rem 0 1.5rem; }
 dl.summary div { background: #fff; border: 1px solid var(--line); border-radius: 6px;
   padding: .5rem .75rem; }
@@ -44,7 +44,7 @@ section.wide .body { grid-template-columns: minmax(0, 1fr); }
 figure { margin: 0; }
 figure svg { width: 100%; height: auto; display: block; }
 .table { overflow-x: auto; }
-section.wide .table { max-height: 24rem; overflow-y: auto; }
+section.wide .table { max-height: 13rem; overflow-y: auto; }
 table { border-collapse: collapse; font-size: .85rem; width: 100%; }
 th, td { text-align: left; padding: .2rem .5rem; border-bottom: 1px solid var(--line);
   vertical-align: top; }
