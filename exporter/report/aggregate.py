@@ -73,11 +73,14 @@ class ReportData:
     delivery: Delivery | None = None
 
     def __post_init__(self) -> None:
-        self.buckets = Buckets(self.days)
         self.per_bucket = self.per_bucket or [0] * len(self.buckets)
         self.sessions_per_bucket = self.sessions_per_bucket or [0] * len(self.buckets)
         for name in (*EVENT_FIELDS, *SESSION_FIELDS):
             self.by_field.setdefault(name, CappedCounter())
+
+    @property
+    def buckets(self) -> Buckets:
+        return Buckets(self.days)
 
     @property
     def has_bot_reason(self) -> bool:
