@@ -96,18 +96,22 @@ class ReportData:
 
 
 def _row(record: dict[str, Any], bucket: int) -> list[Any]:
-    """What pass 2 counts of one record, in the spool's order."""
+    """What pass 2 counts of one record: bucket, metricName, sessionId, the ROW_FIELDS
+    as labels, isBot, seq (0 unless a positive integer)."""
     get = record.get
-    # The usual value is short text: taken as it is, without a call per field.
-    row = [bucket, get("metricName"), get("sessionId")]
-    for name in ROW_FIELDS:
-        value = get(name)
-        row.append(value if type(value) is str and 0 < len(value) <= LABEL_CHARS else label(value))
-    row[1] = label(row[1])
-    row.append(get("isBot") is True)
-    value = get("seq")
-    row.append(value if type(value) is int and value > 0 else 0)
-    return row
+    seq = get("seq")
+    return [
+        bucket,
+        label(get("metricName")),
+        get("sessionId"),
+        # The usual value is short text, taken as it is (no call per field).
+        *[
+            value if type(value) is str and 0 < len(value) <= LABEL_CHARS else label(value)
+            for value in map(get, ROW_FIELDS)
+        ],
+        get("isBot") is True,
+        seq if type(seq) is int and seq > 0 else 0,
+    ]
 
 
 def _write_chunk(handle: BinaryIO, chunk: list[Any]) -> None:
