@@ -139,9 +139,9 @@ describe('the report page', () => {
     }));
     expect(dom).toEqual({ pwned: null, scripts: 0, visible: 'block' });
 
-    const dir_ = join(CLIENT_DIR, 'test-results');
-    mkdirSync(dir_, { recursive: true });
-    const shot = join(dir_, 'report.png');
+    const results = join(CLIENT_DIR, 'test-results');
+    mkdirSync(results, { recursive: true });
+    const shot = join(results, 'report.png');
     await tab.screenshot({ path: shot, fullPage: true });
     console.log(`report screenshot: ${shot}`);
     const pdf = await tab.pdf({ format: 'A4', printBackground: true }); // printable
