@@ -70,6 +70,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_amplification.py
 	$(PY) bench/bench_inspector_memory.py
 	$(PY) bench/bench_replay.py
+	$(PY) bench/bench_report.py
 	$(PY) bench/bench_dev_post.py
 	$(PY) bench/bench_erase.py
 

@@ -165,14 +165,14 @@ BOM_OPTION = click.option(
 )
 
 
-def _jobs(requested: int | None, sources: int) -> int:
+def worker_count(requested: int | None, sources: int) -> int:
     wanted = requested if requested is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, sources))
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
-    """Turn raw analytics events into CSV (deployment commands: python -m deploy)."""
+    """Turn raw analytics events into CSV (deployment commands: .venv/bin/python -m deploy)."""
 
 
 @cli.command("export")
@@ -244,7 +244,7 @@ def export_command(
                 on_source_done=advance,
                 # S3 objects are read in this process: a boto3 client does not cross
                 # into worker processes, and network reads gain little from them.
-                jobs=1 if isinstance(store, S3Store) else _jobs(jobs, len(keys)),
+                jobs=1 if isinstance(store, S3Store) else worker_count(jobs, len(keys)),
                 bom=bom,
             )
         )
@@ -290,7 +290,7 @@ def json_to_csv_command(
                 neutralize_formulas=not no_neutralize,
                 max_columns=max_columns,
                 on_source_done=advance,
-                jobs=_jobs(jobs, len(sources)),
+                jobs=worker_count(jobs, len(sources)),
                 bom=bom,
             )
 
@@ -305,15 +305,17 @@ def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
 # Data commands defined beside the features they query (Athena, rejects) or change (erasure).
 def _register_optional_commands() -> None:
     from exporter import athena, erase, rejects
+    from exporter.report import command as report
 
     cli.add_command(athena.athena_query)
     cli.add_command(rejects.rejected_command)
     cli.add_command(rejects.replay_command)
     cli.add_command(erase.erase_command)
+    cli.add_command(report.report_command)
 
 
 _register_optional_commands()
 
 
 def main() -> None:
-    cli(prog_name="python -m exporter")
+    cli(prog_name=".venv/bin/python -m exporter")

@@ -8,6 +8,8 @@
   RELOAD=1``) restarts it instead when the app's own code or settings change.
 - Serves ``client/`` (the demo page and the built client) from this process, so
   its errors (a 404, a port taken meanwhile) are printed, not lost.
+- ``/report/`` on the demo server runs ``.venv/bin/python -m exporter report`` on today's
+  local data (UTC) and answers with the page it writes (the demo page links to it).
 - Prints the URLs once both answer. Ctrl-C (or SIGTERM) stops the API (which
   converts what is still pending first) and the demo server: both ports are free
   when this exits.
@@ -24,10 +26,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -85,12 +89,42 @@ def busy_ports_message(host: str, ports: list[tuple[int, str, str]]) -> str | No
 DEMO_PAGES = ("/demo/", "/demo/index.html")
 # The demo page's placeholder for the API it posts to (client/demo/index.html).
 API_META = b'<meta name="owned-analytics-api" content="">'
+REPORT_PATH = "/report/"
+REPORT_SECONDS = 300
+
+
+def todays_report() -> tuple[HTTPStatus, str, bytes]:
+    """``.venv/bin/python -m exporter report`` of today (UTC) on the data folder ``make dev`` writes
+    to: (status, content type, body). Its error, if any, as plain text."""
+    day = datetime.now(UTC).date().isoformat()
+    data = os.environ.get("ANALYTICS_DATA_DIR") or "analytics_data"
+    command = [sys.executable, "-m", "exporter", "report", "--date", day, "--source", data]
+    with tempfile.TemporaryDirectory(prefix="dev-report-") as folder:
+        out = Path(folder) / "report.html"
+        try:
+            done = subprocess.run(
+                [*command, "--out", str(out)],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=REPORT_SECONDS,
+            )
+        except subprocess.TimeoutExpired:
+            message = f"the report took more than {REPORT_SECONDS} s"
+            return HTTPStatus.GATEWAY_TIMEOUT, "text/plain", message.encode()
+        if done.returncode == 0:
+            return HTTPStatus.OK, "text/html", out.read_bytes()
+    missing = "no raw events or rejects" in done.stderr
+    shown = " ".join(command[2:])
+    message = f"{shown} (in {ROOT}) failed:\n\n{done.stderr.strip()}\n"
+    status = HTTPStatus.NOT_FOUND if missing else HTTPStatus.INTERNAL_SERVER_ERROR
+    return status, "text/plain", message.encode("utf-8", "replace")
 
 
 class DemoHandler(SimpleHTTPRequestHandler):
-    """Serves ``client/`` without caching; prints requests that fail, and only those.
-    The demo page is served with this run's API filled in, so it posts to the API that
-    ``make dev PORT=…`` started without needing ``?api=``."""
+    """Serves ``client/`` without caching, and today's report under /report/; prints
+    requests that fail, and only those. The demo page is served with this run's API
+    filled in, so it posts to the API that ``make dev PORT=…`` started without ``?api=``."""
 
     api_events_url = ""
 
@@ -103,6 +137,14 @@ class DemoHandler(SimpleHTTPRequestHandler):
             return
         if path in DEMO_PAGES and self.api_events_url:
             self._send_demo_page()
+            return
+        if path in (REPORT_PATH, REPORT_PATH.rstrip("/")):
+            status, kind, body = todays_report()
+            self.send_response(status)
+            self.send_header("Content-Type", f"{kind}; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         super().do_GET()
 
@@ -220,6 +262,7 @@ class DevServers:
             f"API:       {self.api_url}/events   (data under {data.rstrip('/')}/)",
             f"inspector: {self.api_url}/_dev/events   {self.api_url}/_dev/rejected",
             f"demo page: {self.demo_url}/demo/?api={self.api_url}/events",
+            f"report:    {self.demo_url}{REPORT_PATH}   (today's data as charts)",
             "Ctrl-C stops both." + ("  Code changes restart the API." if self.reload else ""),
         ]
         print("\n".join(lines), flush=True)
