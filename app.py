@@ -18,6 +18,7 @@ from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
 from chalicelib.config import Settings
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.delivery import measure_delivery
 from chalicelib.devloop import DevLoop
 from chalicelib.enrich import Enricher
 from chalicelib.inspector import Inspector, inspector_routes
@@ -188,8 +189,17 @@ if SETTINGS.bucket:
     def on_daily_schedule(event: CloudWatchEvent) -> None:
         remove_stale_spools()
         day = day_before(event.time)
-        report = build_daily_csv(_s3_store(), day, SETTINGS)
+        store = _s3_store()
+        report = build_daily_csv(store, day, SETTINGS)
         app.log.info(json.dumps({"event": "daily", **report.as_log()}, separators=(",", ":")))
+        # The day's delivery rate, one line for a CloudWatch metric filter ($.rate). The
+        # CSV is published by now: a failure here is logged, never retried into a rebuild.
+        try:
+            delivery = measure_delivery(store, [day], SETTINGS).days[0]
+        except Exception:
+            app.log.exception("the delivery report of %s failed", day)
+        else:
+            app.log.info(json.dumps(delivery.log_record(), separators=(",", ":")))
 
 
 def _s3_store() -> ObjectStore:

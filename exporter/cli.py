@@ -273,9 +273,10 @@ def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
 
 # Data commands defined beside the features they query (Athena, rejects) or change (erasure).
 def _register_optional_commands() -> None:
-    from exporter import athena, erase, rejects
+    from exporter import athena, delivery, erase, rejects
 
     cli.add_command(athena.athena_query)
+    cli.add_command(delivery.delivery_command)
     cli.add_command(rejects.rejected_command)
     cli.add_command(rejects.replay_command)
     cli.add_command(erase.erase_command)
