@@ -23,6 +23,8 @@ export interface QueuedEvent {
   utf8Length: number;
   /** It was in the last snapshot written to localStorage (so another tab may have adopted it). */
   stored?: Flag;
+  /** Its `seq` if this page load tracked it (adopted events have none here). */
+  ownSeq?: number;
 }
 
 type Numeric = 'batchTimeout' | 'retryBaseDelay' | 'retryMaxDelay' | 'maxQueueEvents' | 'maxQueueBytes' | 'batchSize';
@@ -51,6 +53,12 @@ let batchSize: number;
 let consent: ConsentState = 'granted';
 /** Random id of this page load (the events' `sessionId`); set by the first initialisation. */
 let session: string;
+/**
+ * The `seq` of this page load's last numbered event: each event trackEvent queues gets the
+ * next one (page views included). Events it refuses are not numbered; what consent `denied`
+ * discards gives its numbers back (applyConsent). See client/README.md, "Sequence numbers".
+ */
+let sequence = 0;
 let queue: QueuedEvent[] = [];
 /** Sum of `utf8Length` over `queue`, kept up to date on every change. */
 let queueBytes = 0;
@@ -427,6 +435,10 @@ export function applyConsent(next: ConsentState): void {
     // pending: the stored queue moves back to memory. denied: nothing is kept, anywhere.
     forgetEntries(denied);
     if (denied) {
+      // The discarded events' numbers are given back, so that a session granted again goes on
+      // without a gap. They are the session's latest: the queue sends its oldest first (the one
+      // request in flight may still arrive: its numbers stay taken).
+      for (const event of queue) if (event.ownSeq && !inFlight.includes(event)) sequence = Math.min(sequence, event.ownSeq - 1);
       queue = [];
       queueBytes = 0;
     }
@@ -515,23 +527,25 @@ export function trackEvent(
 ): void {
   try {
     if (!endpoint || consent === 'denied') return;
-    // Serialised now: a snapshot of the attributes; cycles and BigInts throw here, not later.
-    queue.push(
-      entry(
-        JSON.stringify({
-          eventId: uuid(),
-          timestamp: Date.now(),
-          sessionId: session,
-          metricName: String(metricName),
-          value: Number.isFinite(value) ? value! : null,
-          // undefined: left out of the JSON
-          demoContentId: demoContentId == null ? undefined : String(demoContentId),
-          metricAttributes: attributes ? (typeof attributes === 'string' ? parseAttributes(attributes) : attributes) : undefined,
-          // A `pagePath` in the host's own context wins: then the event carries none of its own.
-          context: pageContext && settings.context?.pagePath === undefined ? { pagePath: pagePath() } : undefined,
-        } satisfies AnalyticsEvent),
-      ),
+    // Serialised now: a snapshot of the attributes; cycles and BigInts throw here, not later,
+    // and then the event takes no number.
+    const event = entry(
+      JSON.stringify({
+        eventId: uuid(),
+        timestamp: Date.now(),
+        sessionId: session,
+        seq: sequence + 1,
+        metricName: String(metricName),
+        value: Number.isFinite(value) ? value! : null,
+        // undefined: left out of the JSON
+        demoContentId: demoContentId == null ? undefined : String(demoContentId),
+        metricAttributes: attributes ? (typeof attributes === 'string' ? parseAttributes(attributes) : attributes) : undefined,
+        // A `pagePath` in the host's own context wins: then the event carries none of its own.
+        context: pageContext && settings.context?.pagePath === undefined ? { pagePath: pagePath() } : undefined,
+      } satisfies AnalyticsEvent),
     );
+    event.ownSeq = ++sequence;
+    queue.push(event);
     boundQueue();
     // Tracked while the page is hidden or being left (the host's own exit handlers): sent now.
     onPageExit();

@@ -27,6 +27,12 @@ export interface AnalyticsEvent {
   eventId: string;
   timestamp: number;
   sessionId: string;
+  /**
+   * The event's number in its session: 1 for the first event the page load tracked, then one
+   * more per event (page views included), kept through storage, adoption and resends. Missing
+   * numbers at the server are lost events (see README.md, "Sequence numbers").
+   */
+  seq?: number;
   metricName: string;
   value: number | null;
   demoContentId?: string;
