@@ -46,7 +46,7 @@ MAX_LISTED_GAP_RUNS = 100
 # Numbers above this are not a counter's (the client's starts at 1 per page load):
 # such an event counts as unnumbered rather than as 2**53 gaps.
 MAX_SEQ = 2**53
-_CACHE_KIB = 16 * 1024
+_CACHE_KIB = 4 * 1024
 
 
 @dataclass
@@ -226,7 +226,7 @@ def _open_database(folder: Path) -> sqlite3.Connection:
     ):
         database.execute(f"PRAGMA {pragma}")
     database.execute(
-        "CREATE TABLE r (session TEXT NOT NULL, ekey INTEGER NOT NULL, seq INTEGER, "
+        "CREATE TABLE r (session TEXT NOT NULL, seq INTEGER, ekey INTEGER NOT NULL, "
         "arrived TEXT NOT NULL, day INTEGER NOT NULL, browser TEXT NOT NULL, "
         "device TEXT NOT NULL)"
     )
@@ -249,9 +249,10 @@ def _text(value: Any) -> str:
 
 def _rows(
     sources: Iterable[Source], raw_prefix: str, report: DeliveryReport
-) -> Iterator[tuple[str, int, int | None, str, int, str, str]]:
-    """One row per stored record that has a session: (session, event key, seq or None,
-    arrival, day, browser, device type)."""
+) -> Iterator[tuple[str, int | None, int, str, int, str, str]]:
+    """One row per stored record that has a session: (session, seq or None, event key,
+    arrival, day, browser, device type). The event key is the event id's hash: this
+    process's own (salted), so 64 bits that only this run compares."""
     unnamed = 0
     for name, opener in sources:
         report.sources += 1
@@ -270,12 +271,15 @@ def _rows(
                 if event_id is None:  # another sender's record: it is its own event
                     unnamed += 1
                     event_id = f"\x00unnamed:{unnamed}"
-                key = int.from_bytes(fingerprint(session, event_id)[:8], "big", signed=True)
+                if type(event_id) is str:
+                    key = hash(event_id)
+                else:  # a number, or anything a raw line from elsewhere holds
+                    key = int.from_bytes(fingerprint(session, event_id)[:8], "big", signed=True)
                 seq = record.get("seq")
                 yield (
                     session,
-                    key,
                     seq if type(seq) is int and 1 <= seq <= MAX_SEQ else None,
+                    key,
                     _text(record.get("serverTimestamp")),
                     day,
                     _text(record.get("uaBrowser")),
@@ -283,18 +287,9 @@ def _rows(
                 )
 
 
-# Each event once, in session and number order, with its session's final arrival (the
-# latest serverTimestamp of a numbered event). Events without a number come first.
-_EVENTS_IN_ORDER = """
-WITH u AS (
-    SELECT session, MIN(seq) AS seq, MIN(arrived) AS arrived, MIN(day) AS day,
-           MIN(browser) AS browser, MIN(device) AS device, COUNT(*) - 1 AS copies
-    FROM r GROUP BY session, ekey
-)
-SELECT session, seq, arrived, day, browser, device, copies,
-       MAX(CASE WHEN seq IS NOT NULL THEN arrived END) OVER (PARTITION BY session)
-FROM u ORDER BY session, seq
-"""
+# One sort: a session's records in number order (those without one first), the copies
+# of an event next to each other, its first arrival first.
+_RECORDS_IN_ORDER = "SELECT * FROM r ORDER BY session, seq, ekey, arrived"
 
 
 class _Session:
@@ -308,15 +303,17 @@ class _Session:
         self.counts = DeliveryCounts(sessions=0)
         self.top = 0  # highest number seen
         self.distinct = 0
-        # The highest number that arrived before the final send, and the size of the
-        # missing run above it (the numbers above it all came with the final send).
+        # The latest arrival so far (at the end: the final send's), the highest number
+        # that arrived before it, and the size of the missing run above that number (None
+        # until a number that came with the latest arrival is seen above it).
+        self.latest = ""
         self.before_final = 0
         self.end_run: int | None = None
         self.runs: list[tuple[int, int]] = []  # the first few missing runs, to list
         self.run_count = 0
 
-    def add(self, seq: int | None, arrived: str, final_arrival: str | None, copies: int) -> None:
-        self.counts.duplicates += copies
+    def add(self, seq: int | None, arrived: str) -> None:
+        """One event (its first copy), in number order."""
         if seq is None:
             self.counts.unnumbered += 1
             return
@@ -327,13 +324,18 @@ class _Session:
             self.run_count += 1
             if len(self.runs) < MAX_LISTED_GAP_RUNS:
                 self.runs.append((self.top + 1, seq - 1))
-        self.top = seq
-        self.distinct += 1
-        if arrived != final_arrival:
+        if arrived > self.latest or not self.distinct:
+            # A later send: every number before this one arrived before it.
+            self.latest = arrived
+            self.before_final = self.top
+            self.end_run = seq - self.top - 1
+        elif arrived < self.latest:
             self.before_final = seq
             self.end_run = None
         elif self.end_run is None:
             self.end_run = seq - self.before_final - 1
+        self.top = seq
+        self.distinct += 1
 
     def finish(self) -> DeliveryCounts:
         counts = self.counts
@@ -357,18 +359,22 @@ def _tally(database: sqlite3.Connection, report: DeliveryReport) -> None:
     database.execute("COMMIT")
     by_ordinal = {day.day.toordinal(): day for day in report.days}
     current: _Session | None = None
-    for session, seq, arrived, day, browser, device, copies, final in database.execute(
-        _EVENTS_IN_ORDER
-    ):
+    event: tuple[int | None, int] | None = None
+    for session, seq, key, arrived, day, browser, device in database.execute(_RECORDS_IN_ORDER):
         if current is None or current.session != session:
             if current is not None:
                 _close(current, by_ordinal)
             current = _Session(session, day, browser, device)
-        # The session's first day, browser and device type: the least of its events'.
+            event = None
+        # The session's first day, browser and device type: the least of its records'.
         current.day = min(current.day, day)
         current.browser = min(current.browser, browser)
         current.device = min(current.device, device)
-        current.add(seq, arrived, final, copies)
+        if event == (seq, key):
+            current.counts.duplicates += 1
+            continue
+        event = (seq, key)
+        current.add(seq, arrived)
     if current is not None:
         _close(current, by_ordinal)
 

@@ -56,6 +56,7 @@ def test_attribute_options_and_columns() -> None:
         "derivedTimestamp",
         "eventId",
         "gitCommitSha",
+        "seq",
         "screenSize",
         "attr_a",
         "attr_n_d",

@@ -29,7 +29,13 @@ DEFAULT_DATABASE = "owned_analytics"
 DEFAULT_TABLE = "events"
 # Top-level fields the route and the browser client always send besides the fixed
 # columns: the columns of a query printed without --run (which finds the real ones).
-KNOWN_EXTRA_COLUMNS: tuple[str, ...] = ("appVersion", "derivedTimestamp", "eventId", "gitCommitSha")
+KNOWN_EXTRA_COLUMNS: tuple[str, ...] = (
+    "appVersion",
+    "derivedTimestamp",
+    "eventId",
+    "gitCommitSha",
+    "seq",
+)
 
 
 # --- columns named on the command line -----------------------------------------------
