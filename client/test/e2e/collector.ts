@@ -14,8 +14,11 @@ export interface Collector {
   mode: CollectorMode;
   /** Events to drop while answering 200: session id → seq numbers. */
   drop: Map<string, Set<number>>;
-  /** Requests answered, by how. */
-  counts: Record<'forwarded' | 'refused' | 'reset' | 'dropped', number>;
+  /**
+   * Requests answered, by how; `beaconEventsLost`: events of page-exit beacons (Chromium sends
+   * them with `Sec-Fetch-Mode: no-cors`, fetch with `cors`) refused or reset, which no one resends.
+   */
+  counts: Record<'forwarded' | 'refused' | 'reset' | 'dropped' | 'beaconEventsLost', number>;
   close(): Promise<void>;
 }
 
@@ -31,7 +34,7 @@ export async function startCollector(api: string): Promise<Collector> {
     url: `http://127.0.0.1:${port}`,
     mode: 'up',
     drop: new Map(),
-    counts: { forwarded: 0, refused: 0, reset: 0, dropped: 0 },
+    counts: { forwarded: 0, refused: 0, reset: 0, dropped: 0, beaconEventsLost: 0 },
     close: () => Promise.resolve(),
   };
   const answer = (res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void => {
@@ -39,6 +42,13 @@ export async function startCollector(api: string): Promise<Collector> {
     res.end(JSON.stringify(body));
   };
   const forward = async (req: IncomingMessage, res: ServerResponse, text: string): Promise<void> => {
+    if (collector.mode !== 'up' && req.headers['sec-fetch-mode'] === 'no-cors') {
+      try {
+        collector.counts.beaconEventsLost += (JSON.parse(text) as Batch).events.length;
+      } catch {
+        // not a batch
+      }
+    }
     if (collector.mode === 'reset') {
       collector.counts.reset++;
       req.socket.destroy();
