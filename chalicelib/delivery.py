@@ -20,15 +20,14 @@ keep a page load that straddles midnight whole, the hour before the range and th
 after it are read too; sessions first seen there belong to the neighbouring days.
 
 Memory stays flat in the number of events: the records go into an on-disk SQLite
-database (a bounded page cache, sorting spilled to temporary files), and one ordered
-pass over it keeps a few counters per session and per slice.
+database (``delivery_scan``), and one ordered pass over it keeps a few counters per
+session and per slice.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -36,17 +35,12 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.csv.convert import Source
-from chalicelib.csv.dedupe import fingerprint
-from chalicelib.csv.read import BadLine, iter_json_objects
+from chalicelib.delivery_scan import RecordSpool
 from chalicelib.jobs import day_prefix, keys_for_days, raw_keys, sources_for
 from chalicelib.storage import ObjectStore
 
 # Gap runs listed per day (the counts cover all of them).
 MAX_LISTED_GAP_RUNS = 100
-# Numbers above this are not a counter's (the client's starts at 1 per page load):
-# such an event counts as unnumbered rather than as 2**53 gaps.
-MAX_SEQ = 2**53
-_CACHE_KIB = 4 * 1024
 
 
 @dataclass
@@ -126,8 +120,8 @@ class GapRun:
 
 @dataclass
 class DayDelivery:
-    """One UTC day: its counts, by browser and by device type, and its gap runs (the
-    first ``MAX_LISTED_GAP_RUNS`` in session id order; ``gap_runs_total`` counts all)."""
+    """One UTC day: its counts, by browser and by device type, and its gap runs (at most
+    ``MAX_LISTED_GAP_RUNS``, sorted by session id; ``gap_runs_total`` counts all)."""
 
     day: date
     total: DeliveryCounts = field(default_factory=DeliveryCounts)
@@ -202,117 +196,38 @@ def delivery_from_sources(
     ``raw/YYYY/MM/DD/`` says the day its records arrived)."""
     report = DeliveryReport(days=[DayDelivery(day) for day in days])
     with tempfile.TemporaryDirectory(prefix="delivery-") as folder:
-        database = _open_database(Path(folder))
+        spool = RecordSpool(Path(folder))
         try:
-            database.executemany(
-                "INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?)",
-                _rows(sources, raw_prefix, report),
-            )
-            _tally(database, report)
+            spool.load(sources, raw_prefix)
+            report.sources, report.bad_lines = spool.sources, spool.bad_lines
+            _tally(spool, report)
         finally:
-            database.close()
+            spool.close()
     for day in report.days:
         report.total.add(day.total)
     return report
 
 
-def _open_database(folder: Path) -> sqlite3.Connection:
-    database = sqlite3.connect(folder / "delivery.sqlite3", isolation_level=None)
-    for pragma in (
-        "journal_mode = OFF",
-        "synchronous = OFF",
-        "temp_store = FILE",
-        f"cache_size = -{_CACHE_KIB}",
-    ):
-        database.execute(f"PRAGMA {pragma}")
-    database.execute(
-        "CREATE TABLE r (session TEXT NOT NULL, seq INTEGER, ekey INTEGER NOT NULL, "
-        "arrived TEXT NOT NULL, day INTEGER NOT NULL, browser TEXT NOT NULL, "
-        "device TEXT NOT NULL)"
-    )
-    database.execute("BEGIN")
-    return database
-
-
-def _day_of_key(key: str, raw_prefix: str) -> int | None:
-    """``raw/YYYY/MM/DD/…`` → the day's ordinal, or None for a key of another layout."""
-    relative = key[len(raw_prefix) :] if key.startswith(raw_prefix) else key
-    try:
-        return date(int(relative[0:4]), int(relative[5:7]), int(relative[8:10])).toordinal()
-    except ValueError:
-        return None
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else ""
-
-
-def _rows(
-    sources: Iterable[Source], raw_prefix: str, report: DeliveryReport
-) -> Iterator[tuple[str, int | None, int, str, int, str, str]]:
-    """One row per stored record that has a session: (session, seq or None, event key,
-    arrival, day, browser, device type). The event key is the event id's hash: this
-    process's own (salted), so 64 bits that only this run compares."""
-    unnamed = 0
-    for name, opener in sources:
-        report.sources += 1
-        day = _day_of_key(name, raw_prefix)
-        if day is None:
-            continue
-        with opener() as stream:
-            for _line, record, _raw in iter_json_objects(stream, name):
-                if type(record) is not dict:
-                    report.bad_lines += type(record) is BadLine
-                    continue
-                session = record.get("sessionId")
-                if type(session) is not str:
-                    continue
-                event_id = record.get("eventId")
-                if event_id is None:  # another sender's record: it is its own event
-                    unnamed += 1
-                    event_id = f"\x00unnamed:{unnamed}"
-                if type(event_id) is str:
-                    key = hash(event_id)
-                else:  # a number, or anything a raw line from elsewhere holds
-                    key = int.from_bytes(fingerprint(session, event_id)[:8], "big", signed=True)
-                seq = record.get("seq")
-                yield (
-                    session,
-                    seq if type(seq) is int and 1 <= seq <= MAX_SEQ else None,
-                    key,
-                    _text(record.get("serverTimestamp")),
-                    day,
-                    _text(record.get("uaBrowser")),
-                    _text(record.get("uaDeviceType")),
-                )
-
-
-# One sort: a session's records in number order (those without one first), the copies
-# of an event next to each other, its first arrival first.
-_RECORDS_IN_ORDER = "SELECT * FROM r ORDER BY session, seq, ekey, arrived"
-
-
 class _Session:
     """One session's counters, fed its events in number order."""
 
-    def __init__(self, session: str, day: int, browser: str, device: str) -> None:
-        self.session = session
+    def __init__(self, key: int, day: int, slice_number: int) -> None:
+        self.key = key
         self.day = day
-        self.browser = browser
-        self.device = device
-        self.counts = DeliveryCounts(sessions=0)
+        self.slice = slice_number
+        self.counts = DeliveryCounts()
         self.top = 0  # highest number seen
         self.distinct = 0
         # The latest arrival so far (at the end: the final send's), the highest number
         # that arrived before it, and the size of the missing run above that number (None
         # until a number that came with the latest arrival is seen above it).
-        self.latest = ""
+        self.latest = 0
         self.before_final = 0
         self.end_run: int | None = None
         self.runs: list[tuple[int, int]] = []  # the first few missing runs, to list
         self.run_count = 0
 
-    def add(self, seq: int | None, arrived: str) -> None:
+    def add(self, seq: int | None, arrived: int) -> None:
         """One event (its first copy), in number order."""
         if seq is None:
             self.counts.unnumbered += 1
@@ -348,46 +263,46 @@ class _Session:
             counts.sessions_with_end_gaps = int(counts.gaps_at_end > 0)
         return counts
 
-    def gap_runs(self) -> list[GapRun]:
-        return [
-            GapRun(self.session, first, last, at_end=first == self.before_final + 1)
-            for first, last in self.runs
-        ]
 
-
-def _tally(database: sqlite3.Connection, report: DeliveryReport) -> None:
-    database.execute("COMMIT")
+def _tally(spool: RecordSpool, report: DeliveryReport) -> None:
     by_ordinal = {day.day.toordinal(): day for day in report.days}
+    slices = spool.slice_names()
+    # Gap runs to list, per day, with their session's key (named once the pass is done).
+    listed: dict[int, list[tuple[int, int, int, bool]]] = {number: [] for number in by_ordinal}
     current: _Session | None = None
     event: tuple[int | None, int] | None = None
-    for session, seq, key, arrived, day, browser, device in database.execute(_RECORDS_IN_ORDER):
-        if current is None or current.session != session:
+
+    def close(session: _Session) -> None:
+        day = by_ordinal.get(session.day)
+        if day is None:
+            return  # first seen in an hour of context: another day's session
+        counts = session.finish()
+        browser, device = slices[session.slice]
+        day.total.add(counts)
+        day.by_browser.setdefault(browser, DeliveryCounts()).add(counts)
+        day.by_device_type.setdefault(device, DeliveryCounts()).add(counts)
+        day.gap_runs_total += session.run_count
+        runs = listed[session.day]
+        for first, last in session.runs[: MAX_LISTED_GAP_RUNS - len(runs)]:
+            runs.append((session.key, first, last, first == session.before_final + 1))
+
+    for key, seq, event_key, arrived, day_number, slice_number in spool.ordered():
+        if current is None or current.key != key:
             if current is not None:
-                _close(current, by_ordinal)
-            current = _Session(session, day, browser, device)
+                close(current)
+            current = _Session(key, day_number, slice_number)
             event = None
-        # The session's first day, browser and device type: the least of its records'.
-        current.day = min(current.day, day)
-        current.browser = min(current.browser, browser)
-        current.device = min(current.device, device)
-        if event == (seq, key):
+        # The session's first day, and (browser, device type): the first seen of its records'.
+        current.day = min(current.day, day_number)
+        current.slice = min(current.slice, slice_number)
+        if event == (seq, event_key):
             current.counts.duplicates += 1
             continue
-        event = (seq, key)
+        event = (seq, event_key)
         current.add(seq, arrived)
     if current is not None:
-        _close(current, by_ordinal)
-
-
-def _close(session: _Session, by_ordinal: dict[int, DayDelivery]) -> None:
-    day = by_ordinal.get(session.day)
-    if day is None:
-        return  # first seen in an hour of context: another day's session
-    counts = session.finish()
-    day.total.add(counts)
-    day.by_browser.setdefault(session.browser, DeliveryCounts()).add(counts)
-    day.by_device_type.setdefault(session.device, DeliveryCounts()).add(counts)
-    day.gap_runs_total += session.run_count
-    room = MAX_LISTED_GAP_RUNS - len(day.gap_runs)
-    if room > 0:
-        day.gap_runs.extend(session.gap_runs()[:room])
+        close(current)
+    names = spool.names(run[0] for runs in listed.values() for run in runs)
+    for number, runs in listed.items():
+        gap_runs = [GapRun(names[key], first, last, at_end) for key, first, last, at_end in runs]
+        by_ordinal[number].gap_runs = sorted(gap_runs, key=lambda run: (run.session_id, run.first))

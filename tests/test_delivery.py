@@ -99,10 +99,11 @@ def test_slices_by_browser_and_device_type(tmp_path: Path) -> None:
 def test_a_session_across_midnight_stays_whole_and_belongs_to_its_first_day(
     tmp_path: Path,
 ) -> None:
-    write_raw(tmp_path, "raw/2026/12/06/23/a.ndjson", *sends("late", ("2026-12-06T23:59", [1, 2])))
+    before, after = "2026-12-06T23:59:00.000", "2026-12-08T00:00:30.000"
+    write_raw(tmp_path, "raw/2026/12/06/23/a.ndjson", *sends("late", (before, [1, 2])))
     write_raw(tmp_path, "raw/2026/12/07/00/a.ndjson", *sends("late", ("00:00:30.000", [3])))
     write_raw(tmp_path, "raw/2026/12/07/23/a.ndjson", *sends("night", ("23:59:00.000", [1])))
-    write_raw(tmp_path, "raw/2026/12/08/00/a.ndjson", *sends("night", ("2026-12-08T00:00", [3])))
+    write_raw(tmp_path, "raw/2026/12/08/00/a.ndjson", *sends("night", (after, [3])))
     day = measure_delivery(LocalStore(tmp_path), [DAY]).days[0]
     # "late" started the day before; "night" is the 7th's, and its 2 is missing.
     assert day.total.sessions == 1
