@@ -7,6 +7,7 @@ as text or as one JSON object.
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import click
 
@@ -75,7 +76,10 @@ def delivery_command(
     """Per day: sessions, events received, sequence gaps, duplicates and the delivery rate."""
     days = parse_days(date_, to_date)
     store, prefix = open_source(source or default_source(), endpoint_url, region)
-    report = report_errors(lambda: measure_delivery(store, days, Settings().under(prefix)))
+    try:
+        report = report_errors(lambda: measure_delivery(store, days, Settings().under(prefix)))
+    except sqlite3.Error as exc:  # the temporary folder is full or unwritable
+        raise click.ClickException(f"the report's temporary database failed: {exc}") from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:

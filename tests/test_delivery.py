@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 import app as app_module
 from chalicelib.delivery import MAX_LISTED_GAP_RUNS, GapRun, measure_delivery
+from chalicelib.delivery_scan import RecordSpool
 from chalicelib.storage import LocalStore, S3Store
 from exporter.cli import cli
 
@@ -227,3 +229,19 @@ def test_the_daily_schedule_logs_the_days_delivery_rate(
         }
     ]
     assert S3Store(s3, bucket).exists("csv/2026-12-07_combined.csv")
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_raw(tmp_path, "raw/2026/12/07/10/a.ndjson", record("s", 1))
+
+    def full(*_: Any) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(RecordSpool, "load", full)
+    arguments = ["delivery", "--date", "2026-12-07", "--source", str(tmp_path)]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 1
+    assert "temporary database failed: database or disk is full" in result.output
+    assert "Traceback" not in result.output
