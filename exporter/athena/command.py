@@ -11,6 +11,7 @@ import click
 
 from chalicelib.config import MIN_CSV_COLUMNS
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX, DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
+from exporter.athena.delivery import build_delivery_query, delivery_log_record
 from exporter.athena.queries import ColumnCounts, DailyQuery, build_bad_lines_query, daily_csv_query
 from exporter.athena.runner import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -163,6 +164,12 @@ def _csv_query(
     help="The query listing objects with lines that are not a JSON object, instead of the CSV.",
 )
 @click.option(
+    "--delivery",
+    is_flag=True,
+    help="The query of the day's delivery counts (python -m exporter delivery's totals); with "
+    "--run, their daily log line.",
+)
+@click.option(
     "--run",
     "run",
     is_flag=True,
@@ -190,6 +197,7 @@ def athena_query(
     context_keys: tuple[str, ...],
     max_columns: int,
     bad_lines: bool,
+    delivery: bool,
     run: bool,
     workgroup: str | None,
     output_location: str | None,
@@ -219,6 +227,15 @@ def athena_query(
             runner = Runner(
                 client, workgroup=workgroup, output_location=output_location, timeout=timeout
             )
+        if delivery:
+            sql = build_delivery_query(database, table, day.date())
+            click.echo(sql)
+            if runner is not None:
+                rows, location = runner.results(sql)
+                record = delivery_log_record(day.date(), rows[0])
+                click.echo(json.dumps(record, separators=(",", ":")))
+                click.echo(location)
+            return
         if bad_lines:
             sql = build_bad_lines_query(database, table, day.date())
             click.echo(sql)
