@@ -180,6 +180,8 @@ def measure_delivery(
 ) -> DeliveryReport:
     """The delivery report of ``days`` (consecutive UTC days) from the raw objects of
     ``store`` (``settings.raw_prefix``), with an hour of context either side."""
+    if not days:
+        raise ValueError("measure_delivery needs at least one day")
     raw_prefix = (settings or Settings()).raw_prefix
     keys = [
         *raw_keys(store, day_prefix(raw_prefix, days[0] - timedelta(days=1)) + "23/"),
