@@ -158,7 +158,20 @@ class DailySchedule:
                 {"event": "daily", "engine": "lambda", **report.as_log()}, separators=(",", ":")
             )
         )
+        self._log_delivery(day)
         return "lambda: built", size.gzip_bytes
+
+    def _log_delivery(self, day: date) -> None:
+        """The day's delivery rate, one line for a CloudWatch metric filter (``$.rate``).
+        The CSV is published by now: a failure here is logged, never a rebuild."""
+        from chalicelib.delivery import measure_delivery  # only the daily build needs it
+
+        try:
+            delivery = measure_delivery(self.store, [day], self.settings).days[0]
+        except Exception:
+            self.log.exception("the delivery report of %s failed", day.isoformat())
+        else:
+            self.log.info(json.dumps(delivery.log_record(), separators=(",", ":")))
 
     def _start_athena(self, day: date, attempt: str, reason: str) -> str:
         athena_daily.start_csv_build(self.job, day, attempt, reason)

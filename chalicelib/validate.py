@@ -24,13 +24,7 @@ import orjson
 
 from chalicelib.column_names import case_clash, key_problem, needs_case_check
 from chalicelib.config import Limits
-from chalicelib.messages import (
-    bounded,
-    case_collision,
-    json_type,
-    schema_message,
-    shown,
-)
+from chalicelib.messages import bounded, case_collision, json_type, schema_message, shown
 from chalicelib.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
@@ -46,6 +40,7 @@ RESERVED_FIELDS = (
     "eventId",
     "timestamp",
     "sessionId",
+    "seq",
     "metricName",
     "value",
     "demoContentId",
@@ -324,6 +319,7 @@ class BatchValidator:
         attributes = event.get("metricAttributes")
         if (
             type(event["timestamp"]) is int
+            and type(event.get("seq", 1)) is int
             and "eventId" in event
             and "context" not in event
             and type(attributes) is not str
@@ -342,6 +338,8 @@ class BatchValidator:
         an event id, the batch context and then the event's own merged in."""
         record = dict(event)
         record["timestamp"] = int(record["timestamp"])
+        if "seq" in record:  # 2.0 is an integer to JSON Schema; stored as 2
+            record["seq"] = int(record["seq"])
         own_context = record.pop("context", None)
         attributes = record.get("metricAttributes")
         if isinstance(attributes, str):

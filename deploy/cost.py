@@ -241,11 +241,14 @@ def monthly_cost(
         stored_gb * storage_months * S3_STANDARD_PER_GB_MONTH,
     )
     # PUTs: Firehose objects, one CSV part per object, the daily files, and the daily
-    # LIST of the day's raw objects (LIST is billed like PUT; 1,000 keys a page). GETs:
-    # each raw object twice, once by its per-object conversion and once more by the
-    # daily combine (build_daily_csv), which reads raw/ rather than the parts.
-    puts = objects + objects + days + days * max(1, math.ceil(objects / max(days, 1) / 1000))
-    gets = objects * 2
+    # LIST of the day's raw objects (LIST is billed like PUT; 1,000 keys a page), plus the
+    # delivery report's two LISTs of the hours either side of the day. GETs: each raw
+    # object three times, by its per-object conversion, by the daily combine
+    # (build_daily_csv, which reads raw/ rather than the parts) and by the day's delivery
+    # report after it (chalicelib.delivery).
+    day_lists = days * max(1, math.ceil(objects / max(days, 1) / 1000)) + 2 * days
+    puts = objects + objects + days + day_lists
+    gets = objects * 3
     add("S3", "PUT/LIST requests", puts, "requests", puts / 1000 * S3_PUT_PER_THOUSAND)
     add("S3", "GET requests", gets, "requests", gets / 1000 * S3_GET_PER_THOUSAND)
 

@@ -172,7 +172,7 @@ def worker_count(requested: int | None, sources: int) -> int:
 
 @click.group(context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
-    """Turn raw analytics events into CSV (deployment commands: .venv/bin/python -m deploy)."""
+    """Turn raw analytics events into CSV (deployment commands: python -m deploy)."""
 
 
 @cli.command("export")
@@ -304,10 +304,11 @@ def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
 
 # Data commands defined beside the features they query (Athena, rejects) or change (erasure).
 def _register_optional_commands() -> None:
-    from exporter import athena, erase, rejects
+    from exporter import athena, delivery, erase, rejects
     from exporter.report import command as report
 
     cli.add_command(athena.athena_query)
+    cli.add_command(delivery.delivery_command)
     cli.add_command(rejects.rejected_command)
     cli.add_command(rejects.replay_command)
     cli.add_command(erase.erase_command)
@@ -318,4 +319,4 @@ _register_optional_commands()
 
 
 def main() -> None:
-    cli(prog_name=".venv/bin/python -m exporter")
+    cli(prog_name="python -m exporter")

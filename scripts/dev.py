@@ -8,7 +8,7 @@
   RELOAD=1``) restarts it instead when the app's own code or settings change.
 - Serves ``client/`` (the demo page and the built client) from this process, so
   its errors (a 404, a port taken meanwhile) are printed, not lost.
-- ``/report/`` on the demo server runs ``.venv/bin/python -m exporter report`` on today's
+- ``/report/`` on the demo server runs ``python -m exporter report`` on today's
   local data (UTC) and answers with the page it writes (the demo page links to it).
 - Prints the URLs once both answer. Ctrl-C (or SIGTERM) stops the API (which
   converts what is still pending first) and the demo server: both ports are free
@@ -94,7 +94,7 @@ REPORT_SECONDS = 300
 
 
 def todays_report() -> tuple[HTTPStatus, str, bytes]:
-    """``.venv/bin/python -m exporter report`` of today (UTC) on the data folder ``make dev`` writes
+    """``python -m exporter report`` of today (UTC) on the data folder ``make dev`` writes
     to: (status, content type, body). Its error, if any, as plain text."""
     day = datetime.now(UTC).date().isoformat()
     data = os.environ.get("ANALYTICS_DATA_DIR") or "analytics_data"

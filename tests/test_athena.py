@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
+from chalicelib.athena.delivery import DELIVERY_COLUMNS
 from exporter.athena import (
     AthenaQueryError,
     AthenaQueryTimeout,
@@ -56,6 +57,7 @@ def test_attribute_options_and_columns() -> None:
         "derivedTimestamp",
         "eventId",
         "gitCommitSha",
+        "seq",
         "screenSize",
         "attr_a",
         "attr_n_d",
@@ -427,6 +429,36 @@ def test_cli_run_bad_lines_lists_objects(aws_env: str) -> None:
     lines = result.stdout.strip().splitlines()
     assert lines[-2] == f"{BAD_OBJECT}\t2\t120"
     assert lines[-1].startswith(RESULTS)
+
+
+def test_cli_delivery_prints_its_query() -> None:
+    result = run_cli("--delivery")
+    assert result.exit_code == 0, result.output
+    assert list(DELIVERY_COLUMNS)[:2] == ["sessions", "received"]
+    assert "WHERE first_day = '2024-02-03'" in result.stdout
+    assert """"hour" = '23'""" in result.stdout and """"day" = '02'""" in result.stdout
+
+
+def test_cli_run_delivery_prints_the_daily_log_line(aws_env: str) -> None:
+    _seed_results(aws_env, [list(DELIVERY_COLUMNS), ["3", "9", "1", "1", "0", "2", "0", "1", "0"]])
+    result = run_cli("--delivery", *moto_args(aws_env))
+    assert result.exit_code == 0, result.output
+    *_, line, location = result.stdout.strip().splitlines()
+    assert json.loads(line) == {
+        "event": "delivery",
+        "date": "2024-02-03",
+        "sessions": 3,
+        "received": 9,
+        "gaps": 1,
+        "gapsInside": 1,
+        "gapsAtEnd": 0,
+        "duplicates": 2,
+        "unnumbered": 0,
+        "sessionsWithGaps": 1,
+        "sessionsWithEndGaps": 0,
+        "rate": 0.9,
+    }
+    assert location.startswith(RESULTS)
 
 
 def test_cli_run_with_given_columns_skips_discovery(aws_env: str) -> None:

@@ -93,16 +93,30 @@ def keys_under(s3: Any, bucket: str, prefix: str) -> list[str]:
     return [item["Key"] for item in found]
 
 
+def delivery_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.getMessage().startswith("{")]
+    return [line for line in logged if line.get("event") == "delivery"]
+
+
 @pytest.fixture
 def lambda_build(
-    client: Client, s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[bytes, bytes]:
+    client: Client,
+    s3: Any,
+    bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> tuple[bytes, bytes, dict[str, Any]]:
     """The generated day in the bucket, and the Lambda's build of it (threshold unset:
-    no Athena), taken away again so that the Athena build has to make it."""
+    no Athena) with its delivery log line, taken away again so that the Athena build has
+    to make it."""
     upload_generated_day(s3, bucket, tmp_path / "day")
     use_daily(monkeypatch)
-    tick(client, "2024-02-04T00:30:00Z")
-    built = read(s3, bucket, CSV_KEY), read(s3, bucket, ERRORS_KEY)
+    with caplog.at_level(logging.INFO):
+        tick(client, "2024-02-04T00:30:00Z")
+    [delivery] = delivery_lines(caplog)
+    caplog.clear()
+    built = read(s3, bucket, CSV_KEY), read(s3, bucket, ERRORS_KEY), delivery
     s3.delete_object(Bucket=bucket, Key=CSV_KEY)
     s3.delete_object(Bucket=bucket, Key=ERRORS_KEY)
     return built
@@ -113,9 +127,10 @@ def test_threshold_zero_builds_the_lambdas_csv_on_athena_and_a_parquet_copy(
     s3: Any,
     bucket: str,
     standin: AthenaStandIn,
-    lambda_build: tuple[bytes, bytes],
+    lambda_build: tuple[bytes, bytes, dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     published: list[athena_publish.PublishedDay] = []
     hook = athena_publish.on_daily_published
@@ -129,11 +144,15 @@ def test_threshold_zero_builds_the_lambdas_csv_on_athena_and_a_parquet_copy(
     tick(client, "2024-02-04T00:30:00Z")
     # The schedule only started queries: the columns query and the Parquet UNLOAD.
     assert len(standin.started) == 2 and not keys_under(s3, bucket, CSV_KEY)
-    delivered = deliver(client, standin)
-    assert len(standin.started) == 4  # then the csv and bad-lines queries
-    assert len(delivered) == 4  # 3 results and the UNLOAD's manifest
+    with caplog.at_level(logging.INFO):
+        delivered = deliver(client, standin)
+    # Then the csv and bad-lines queries, and once published the delivery query.
+    assert len(standin.started) == 5
+    assert len(delivered) == 5  # 4 results and the UNLOAD's manifest
+    lambda_csv, lambda_errors, lambda_delivery = lambda_build
+    # The day's delivery line, as the Lambda logs it for the days it builds.
+    assert delivery_lines(caplog) == [lambda_delivery]
 
-    lambda_csv, lambda_errors = lambda_build
     header, rows = parse_csv(read(s3, bucket, CSV_KEY))
     lambda_header, lambda_rows = parse_csv(lambda_csv)
     assert header == lambda_header

@@ -195,6 +195,9 @@ def generated_day(root: Path) -> None:
                     "eventId": f"evt-{index}",
                     "timestamp": t0 + index * 1000,
                     "sessionId": f"session-{index % 7}",
+                    # The client's number in its session; sent as 2.0 now and then (JSON
+                    # Schema's integer), which the route stores as 2.
+                    "seq": index // 7 + 1 if index % 11 else float(index // 7 + 1),
                     "metricName": "ContentElementInteraction",
                     "value": [1, 2.5, None, -0.0, 1e21, 7][index % 6],
                     "demoContentId": FORMULA_LIKE[(index + 3) % len(FORMULA_LIKE)],

@@ -49,14 +49,14 @@ def test_negative_record_size_refused() -> None:
 @pytest.mark.parametrize(
     ("options", "kwargs", "dollars"),
     [
-        ("", {}, "2.05"),
-        ("--one-record-per-event", {"events_per_record": 1}, "3.32"),
+        ("", {}, "2.06"),
+        ("--one-record-per-event", {"events_per_record": 1}, "3.33"),
         (
             "--events-per-request 1 --one-record-per-event",
             {"events_per_request": 1, "events_per_record": 1},
             "43.13",
         ),
-        ("--storage-months 12", {"storage_months": 12}, "3.32"),
+        ("--storage-months 12", {"storage_months": 12}, "3.33"),
     ],
 )
 def test_ten_million_events_cost_what_the_docs_say(
@@ -187,7 +187,7 @@ def test_cli_prints_table_with_total() -> None:
         assert service in out
     total_line = out.strip().splitlines()[-1]
     assert total_line.startswith("Total")
-    assert total_line.split()[-1] == "2.05"
+    assert total_line.split()[-1] == "2.06"
 
 
 def test_cli_one_record_per_event_and_json() -> None:

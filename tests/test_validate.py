@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.config import Limits
 from chalicelib.validate import BadRequest, BatchValidator, load_schema, parse_body
+from tests.csv_helpers import run, source
 from tests.factories import MISSING, SENT_AT, batch, body_bytes, event
 
 NOW_MS = SENT_AT + 500
@@ -230,6 +231,26 @@ def test_seq_is_optional_and_stored_as_sent(validator: BatchValidator) -> None:
         batch(event(eventId="a", seq=1), event(eventId="b", seq=2**31 - 1), event(eventId="c")),
     )
     assert [record.get("seq") for record in records] == [1, 2**31 - 1, None]
+
+
+def test_seq_sent_as_a_float_is_stored_as_an_integer(validator: BatchValidator) -> None:
+    [record] = stored(validator, batch(event(seq=2.0)))
+    assert record["seq"] == 2 and type(record["seq"]) is int
+
+
+@pytest.mark.parametrize("key", ["seq", "SEQ", "Seq"])
+def test_a_context_key_cannot_respell_seq(validator: BatchValidator, key: str) -> None:
+    with pytest.raises(BadRequest, match="context"):
+        validator.process(batch(event(seq=1), context={key: 9}), NOW_MS)
+    result = validator.process(batch(event(seq=1, context={key: 9})), NOW_MS)
+    assert result.records == [] and "context" in result.rejected[0].error
+
+
+def test_seq_becomes_a_csv_column(validator: BatchValidator) -> None:
+    lines = validator.process(batch(event(eventId="a", seq=3), event(eventId="b")), NOW_MS)
+    rows, header, _, _ = run(source("raw/x.ndjson", b"".join(lines.records)))
+    assert "seq" in header
+    assert [row["seq"] for row in rows] == ["3", ""]
 
 
 def test_missing_event_id_is_generated(validator: BatchValidator) -> None:

@@ -30,7 +30,13 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.athena.parquet import build_parquet_unload, parquet_location
-from chalicelib.athena.publish import PublishedDay, on_daily_published, publish, try_publish
+from chalicelib.athena.publish import (
+    PublishedDay,
+    log_delivery,
+    on_daily_published,
+    publish,
+    try_publish,
+)
 from chalicelib.athena.queries import (
     build_bad_lines_query,
     build_columns_query,
@@ -192,6 +198,8 @@ def advance(job: AthenaDaily, execution: dict[str, Any], tag: dict[str, str]) ->
     if tag["step"] == "columns":
         start_csv_query(job, day, execution)
         return "started the csv query"
+    if tag["step"] == "delivery":
+        return log_delivery(job, day, execution)
     if tag["step"] == "parquet":
         job.log_json(
             logging.INFO,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from chalicelib.athena.delivery import build_delivery_query, delivery_log_record
 from chalicelib.athena.state import (
     ENDED_BADLY,
     MAX_COPY_BYTES,
@@ -111,6 +112,25 @@ def on_daily_published(job: AthenaDaily, published: PublishedDay) -> None:
             "scannedBytes": published.scanned_bytes,
         },
     )
+    start_delivery_query(job, published)
+
+
+def start_delivery_query(job: AthenaDaily, published: PublishedDay) -> str:
+    """The day's delivery counts as one more query: its result's handler writes the same
+    log line the Lambda writes for the days it builds (``chalicelib.delivery``)."""
+    daily = job.settings.daily
+    sql = build_delivery_query(daily.database, daily.table, published.day)
+    build = published.csv_query
+    return job.start(sql, "delivery", published.day, build=build, parent=build)
+
+
+def log_delivery(job: AthenaDaily, day: date, execution: dict[str, Any]) -> str:
+    """The delivery query's one row → the daily ``{"event": "delivery", …}`` log line."""
+    rows = job.result_rows(execution)
+    if len(rows) != 1:
+        return f"delivery: {len(rows)} rows, expected one"
+    job.log_json(logging.INFO, delivery_log_record(day, rows[0]))
+    return "delivery logged"
 
 
 def write_bad_lines_report(

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 TAG_PREFIX = "-- owned-analytics daily build "
-STEPS = ("columns", "csv", "bad-lines", "parquet")
+STEPS = ("columns", "csv", "bad-lines", "parquet", "delivery")
 RUNNING_STATES = frozenset({"QUEUED", "RUNNING"})
 ENDED_BADLY = frozenset({"FAILED", "CANCELLED"})
 # S3's largest single copy; past it the copy goes in parts (at most 10,000 of them).

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from chalicelib.athena import DEFAULT_DATABASE, DEFAULT_TABLE
+from chalicelib.athena.delivery import build_delivery_query, delivery_log_record
 from chalicelib.athena.queries import (
     ColumnCounts,
     DailyQuery,
@@ -33,7 +34,13 @@ if TYPE_CHECKING:
 
 # Top-level fields the route and the browser client always send besides the fixed
 # columns: the columns of a query printed without --run (which finds the real ones).
-KNOWN_EXTRA_COLUMNS: tuple[str, ...] = ("appVersion", "derivedTimestamp", "eventId", "gitCommitSha")
+KNOWN_EXTRA_COLUMNS: tuple[str, ...] = (
+    "appVersion",
+    "derivedTimestamp",
+    "eventId",
+    "gitCommitSha",
+    "seq",
+)
 
 
 # --- columns named on the command line -----------------------------------------------
@@ -161,6 +168,12 @@ def _csv_query(
     help="The query listing objects with lines that are not a JSON object, instead of the CSV.",
 )
 @click.option(
+    "--delivery",
+    is_flag=True,
+    help="The query of the day's delivery counts (python -m exporter delivery's totals); with "
+    "--run, their daily log line.",
+)
+@click.option(
     "--run",
     "run",
     is_flag=True,
@@ -188,6 +201,7 @@ def athena_query(
     context_keys: tuple[str, ...],
     max_columns: int,
     bad_lines: bool,
+    delivery: bool,
     run: bool,
     workgroup: str | None,
     output_location: str | None,
@@ -217,6 +231,15 @@ def athena_query(
             runner = Runner(
                 client, workgroup=workgroup, output_location=output_location, timeout=timeout
             )
+        if delivery:
+            sql = build_delivery_query(database, table, day.date())
+            click.echo(sql)
+            if runner is not None:
+                rows, location = runner.results(sql)
+                record = delivery_log_record(day.date(), rows[0])
+                click.echo(json.dumps(record, separators=(",", ":")))
+                click.echo(location)
+            return
         if bad_lines:
             sql = build_bad_lines_query(database, table, day.date())
             click.echo(sql)
