@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from chalicelib.config import Settings
+from chalicelib.delivery import measure_delivery
 from chalicelib.jobs import keys_for_days
 from chalicelib.storage import LocalStore, S3Store
 from exporter.cli import (
@@ -20,6 +21,7 @@ from exporter.cli import (
     worker_count,
 )
 from exporter.report.aggregate import ReportData, count_range
+from exporter.report.delivery import delivery_from_report
 from exporter.report.sections import DEFAULT_TOP, build_sections
 
 
@@ -106,6 +108,9 @@ def report_command(
             )
         )
     data.source = store.describe(prefix)
+    if raw:
+        measured = report_errors(lambda: measure_delivery(store, days, settings))
+        data.delivery = delivery_from_report(measured) or data.delivery
     report_errors(lambda: write_report(data, out, top))
     rejects = data.rejects.events + data.rejects.bodies
     click.echo(

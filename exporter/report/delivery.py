@@ -14,6 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chalicelib.delivery import DeliveryReport
 
 # Per-session delivery bands, the best first: (label, lowest rate in the band).
 BANDS = (("100 %", 1.0), ("90-99 %", 0.9), ("50-89 %", 0.5), ("under 50 %", 0.0))
@@ -25,6 +29,10 @@ class Delivery:
     expected: int
     received: int
     bands: tuple[tuple[str, int], ...]
+    # What the rows count: sessions per band (the report's own reading) or numbered
+    # events by fate (exporter delivery's reading).
+    unit: str = "Sessions"
+    label: str = "Delivery per session"
 
     @property
     def rate(self) -> float:
@@ -49,3 +57,25 @@ def delivery_of(sessions: Iterable[tuple[int, int, int]]) -> Delivery | None:
         return None
     bands = tuple((name, n) for (name, _), n in zip(BANDS, in_band, strict=True))
     return Delivery(count, expected, received, bands)
+
+
+def delivery_from_report(report: DeliveryReport) -> Delivery | None:
+    """``exporter delivery``'s reading of the same days (``chalicelib.delivery``: gaps from
+    1 to the highest number, placed inside a session or at its end), as the report's
+    section shows it; None when no event of the range carries ``seq``."""
+    total = report.total
+    if total.rate is None:
+        return None
+    rows = (
+        ("stored", total.received),
+        ("missing inside a session", total.gaps_inside),
+        ("missing at a session's end", total.gaps_at_end),
+    )
+    return Delivery(
+        total.sessions,
+        total.received + total.gaps,
+        total.received,
+        rows,
+        unit="Numbered events",
+        label="What became of them",
+    )

@@ -180,8 +180,9 @@ def rejects(data: ReportData, top: int) -> Section:
 def delivery(data: ReportData) -> Section:
     found = data.delivery
     about = (
-        "Per session, the events stored out of those its client numbered (seq), from "
-        "the lowest to the highest number seen; sessions by band."
+        "The events browsers numbered (seq) that were stored, out of every number from 1 "
+        "to each session's highest, as exporter delivery counts them: a number missing "
+        "inside a session or just before its last send."
     )
     if found is None:
         return Section(
@@ -193,7 +194,7 @@ def delivery(data: ReportData) -> Section:
         )
     title = f"Delivery rate: {100 * found.rate:.1f} %"
     rows = list(found.bands)
-    table = Table(("Delivery per session", "Sessions"), [(name, n) for name, n in rows])
+    table = Table((found.label, found.unit), [(name, n) for name, n in rows])
     chart = charts.horizontal_bars("delivery", rows, _description(title))
     facts = [f"{found.received:,} of {found.expected:,} numbered events stored"]
     return Section("delivery", title, about, table, chart, facts=facts)
