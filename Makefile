@@ -73,6 +73,9 @@ bench: $(VENV)/.installed
 	$(PY) bench/bench_report.py
 	$(PY) bench/bench_dev_post.py
 	$(PY) bench/bench_erase.py
+	$(PY) bench/bench_bots.py
+	$(PY) bench/bench_delivery.py
+	$(PY) bench/bench_athena.py
 
 clean:
 	rm -rf $(VENV) client/node_modules client/dist .mypy_cache .ruff_cache .pytest_cache
