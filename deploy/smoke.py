@@ -19,6 +19,8 @@ from urllib.request import Request, urlopen
 
 import click
 
+from clitools import echo
+
 
 class Unreachable(Exception):
     """The endpoint could not be reached at all (DNS, refused, TLS, timeout)."""
@@ -202,13 +204,13 @@ def smoke_test(url: str, origin: str, timeout: float) -> None:
     posted = False
     try:
         for check in run_smoke_checks(url, origin, smoke_test_id, http_request, timeout, now_ms):
-            click.echo(check.line())
+            echo(check.line())
             failed += not check.ok
             posted = posted or check.name.startswith("POST /events (one")
     except Unreachable as exc:
-        click.echo(f"FAIL {exc}")
+        echo(f"FAIL {exc}")
         click.get_current_context().exit(1)
     if posted:
-        click.echo(f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId)")
+        echo(f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId)")
     if failed:
         click.get_current_context().exit(1)

@@ -20,7 +20,7 @@ from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
 from chalicelib.jobs import convert_sources, days_between, export_range, keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
-from clitools import CONTEXT_SETTINGS, aws_errors
+from clitools import CONTEXT_SETTINGS, TerminalSafeGroup, aws_errors, echo
 
 
 def parse_day(value: str, option: str) -> date:
@@ -149,7 +149,7 @@ def _jobs(requested: int | None, sources: int) -> int:
     return max(1, min(wanted, sources))
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=TerminalSafeGroup, context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """Turn raw analytics events into CSV (deployment commands: python -m deploy)."""
 
@@ -224,7 +224,7 @@ def export_command(
                 jobs=1 if isinstance(store, S3Store) else _jobs(jobs, len(keys)),
             )
         )
-    click.echo(_summary(report, str(errors_path)))
+    echo(_summary(report, str(errors_path)))
 
 
 @cli.command("json-to-csv")
@@ -264,7 +264,7 @@ def json_to_csv_command(
             )
 
     report = report_errors(run)
-    click.echo(_summary(report, str(errors_path)))
+    echo(_summary(report, str(errors_path)))
 
 
 def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:
