@@ -39,7 +39,8 @@ class TerminalSafeGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
-            exc.message = terminal_safe(exc.message)
+            # click types ``message`` Final; what it shows is read from it when shown.
+            vars(exc)["message"] = terminal_safe(exc.message)
             raise
 
 

@@ -110,6 +110,8 @@ class Collector:
                 reason=exc.message,
                 raw=raw,
                 content_type=content_type,
+                # For a replay: the rule about bots is the stage's then, so it is not applied here.
+                server_fields=self._enricher.describe(request_headers),
             )
             self._keep_rejects(log, [record])
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))

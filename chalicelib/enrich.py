@@ -40,6 +40,19 @@ USER_AGENT_CACHE_SIZE = 4096
 WEBDRIVER = "webdriver"
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
 
+# Every field the server adds to a request's records, in the order it adds them: all a
+# stored ``server`` object (kept with rejects, for replay) may give back.
+SERVER_FIELDS = (
+    "uaBrowser",
+    "uaBrowserVersion",
+    "uaOs",
+    "uaOsVersion",
+    "uaDeviceType",
+    "isBot",
+    "country",
+    "userAgent",
+)
+
 _HEADLESS = re.compile("headless", re.IGNORECASE)
 # Televisions, consoles, watches, streaming sticks: browsers, but not one of the three.
 _OTHER_DEVICE = re.compile(
@@ -144,15 +157,53 @@ class Enricher:
         bot's and the stage drops those. ``headers`` is case-insensitive (Chalice's) or
         has lower-case names. Removes the client's ``webdriver`` signal from the
         (already validated) batch context: it is read, not stored."""
+        return self.apply_bot_rule(self.describe(headers), batch_context)
+
+    def describe(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        """What the headers say (user agent, country, bot), before the stage's bot rule:
+        what a body refused whole keeps, so that a replay can apply the rule."""
         user_agent = (headers.get("user-agent") or "")[:MAX_USER_AGENT_CHARS]
-        described, is_bot = describe_user_agent(user_agent)
-        webdriver = batch_context.pop(WEBDRIVER, None) is True
-        if (is_bot or webdriver) and self.drop_bots:
-            return None
+        described, _is_bot = describe_user_agent(user_agent)
         fields = dict(described)
-        if webdriver and not is_bot:
-            fields.update(uaDeviceType="bot", isBot=True)
         fields["country"] = country(headers.get("cloudfront-viewer-country"))
         if self.store_user_agent:
             fields["userAgent"] = _encodable(user_agent)
         return fields
+
+    def apply_bot_rule(
+        self, fields: dict[str, Any], batch_context: MutableMapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The stage's bot rule over a request's fields: the client's ``webdriver``
+        signal (taken out of the batch context) makes it a bot's; with ``drop_bots`` a
+        bot's request is dropped (None). The route and replay both decide here."""
+        webdriver = batch_context.pop(WEBDRIVER, None) is True
+        is_bot = fields.get("isBot") is True
+        if (is_bot or webdriver) and self.drop_bots:
+            return None
+        if webdriver and not is_bot:
+            fields.update(uaDeviceType="bot", isBot=True)
+        return fields
+
+
+def stored_server_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored ``server`` object (kept with a reject) as the fields the server would add:
+    only the names it adds (``SERVER_FIELDS``), each only with the type and length it
+    gives; anything else in the object is ignored. So an edited reject cannot overwrite
+    an event's own fields, add columns, or duplicate a key in the replayed line."""
+    kept: dict[str, Any] = {}
+    for name, value in stored.items():
+        if name not in SERVER_FIELDS:
+            continue
+        if name == "isBot":
+            if type(value) is bool:
+                kept[name] = value
+        elif type(value) is str:
+            if name == "country":
+                kept[name] = country(value)
+            elif name == "userAgent":
+                kept[name] = _encodable(value[:MAX_USER_AGENT_CHARS])
+            elif name == "uaDeviceType":
+                kept[name] = value if value in DEVICE_TYPES else "other"
+            else:
+                kept[name] = _encodable(_cut(value))
+    return kept

@@ -24,10 +24,11 @@ from typing import Any
 
 from chalicelib.config import Limits
 from chalicelib.csv.read import BadLine
+from chalicelib.enrich import Enricher
 from chalicelib.jobs import day_prefix
 from chalicelib.reject_summary import iter_records
 from chalicelib.rejects import SCHEMA_VERSION
-from chalicelib.revalidate import Group, Outcome, Revalidator
+from chalicelib.revalidate import DROPPED_BOT, Group, Outcome, Revalidator
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.storage import ObjectStore
 from chalicelib.validate import iso_ms
@@ -56,6 +57,7 @@ class ReplayReport:
     replayed: int = 0
     already_replayed: int = 0
     repeated: int = 0  # the same reject stored twice (at-least-once delivery)
+    dropped_bots: int = 0  # a bot's, and the stage drops those (DROP_BOTS)
     still_invalid: Counter[str] = field(default_factory=Counter)
     not_replayable: Counter[str] = field(default_factory=Counter)
     ledgers: list[str] = field(default_factory=list)
@@ -66,6 +68,7 @@ class ReplayReport:
             "replayed": self.replayed,
             "alreadyReplayed": self.already_replayed,
             "repeated": self.repeated,
+            "droppedBots": self.dropped_bots,
             "stillInvalid": sum(self.still_invalid.values()),
             "stillInvalidByReason": dict(self.still_invalid.most_common()),
             "notReplayable": sum(self.not_replayable.values()),
@@ -169,7 +172,9 @@ class _Day:
         return True
 
     def take(self, outcome: Outcome) -> None:
-        if outcome.line is None:
+        if outcome.reason == DROPPED_BOT:
+            self._report.dropped_bots += 1
+        elif outcome.line is None:
             self._report.still_invalid[outcome.reason] += 1
         elif self._sender is None:
             self._report.replayed += 1
@@ -183,17 +188,21 @@ def replay(
     *,
     limits: Limits,
     sink: Sink | None,
+    drop_bots: bool = False,
     rejected_prefix: str = "rejected/",
     replayed_prefix: str = REPLAYED_PREFIX,
     now: datetime | None = None,
 ) -> ReplayReport:
     """Replay the rejects of ``days``; ``sink`` None is a dry run (nothing is written).
+    ``drop_bots``: the stage's ``DROP_BOTS``; a bot's events are dropped as the route
+    drops them (counted, not sent, not in the ledger: a stage that keeps bots can
+    still replay them).
 
     Raises ``ReplayError`` when the sink fails; what was sent until then is in the
     ledger and in the error's report.
     """
     report = ReplayReport(dry_run=sink is None)
-    revalidator = Revalidator(limits)
+    revalidator = Revalidator(limits, Enricher(drop_bots=drop_bots))
     ledger = _Ledger(store, replayed_prefix, now or datetime.now(UTC))
     try:
         for day in days:

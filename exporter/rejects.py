@@ -223,6 +223,7 @@ def replay_command(
             days,
             limits=settings.limits,
             sink=sink,
+            drop_bots=settings.drop_bots,
             rejected_prefix=layout.rejected_prefix,
             replayed_prefix=prefix + REPLAYED_PREFIX,
         )
@@ -234,7 +235,8 @@ def replay_command(
         raise click.ClickException(str(exc)) from None
     _convert_written(store, layout, written)
     _print_report(report, days, destination, as_json)
-    echo(f"limits: {_limits_text(settings.limits)} ({origin})", err=as_json)
+    bots = "dropped" if settings.drop_bots else "kept"
+    echo(f"limits: {_limits_text(settings.limits)}; bots {bots} ({origin})", err=as_json)
 
 
 def _stage_settings(project_dir: Path, stage: str) -> tuple[Settings, str]:
@@ -273,6 +275,8 @@ def _print_report(report: ReplayReport, days: list[date], destination: str, as_j
         f"{_span(days)}: {verb} {report.replayed} event(s) into {destination}",
         f"  already replayed: {report.already_replayed}; stored twice: {report.repeated}",
     ]
+    if report.dropped_bots:
+        lines.append(f"  dropped, a bot's (DROP_BOTS=true): {report.dropped_bots}")
     for title, reasons in (
         ("still invalid", report.still_invalid),
         ("not replayable", report.not_replayable),
