@@ -210,6 +210,56 @@ class S3Store:
                 )
         return len(old)
 
+    # --- conditional writes (S3's If-None-Match / If-Match): what a lock object needs ---
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Write ``key`` only if it does not exist; its ETag, or None when it existed."""
+        try:
+            answer = self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=_content_type(key),
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if _precondition(exc):
+                return None
+            raise
+        return answer["ETag"]
+
+    def replace_if(self, key: str, data: bytes, etag: str) -> str | None:
+        """Overwrite ``key`` only if it still has ``etag``; the new ETag, or None."""
+        try:
+            answer = self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=_content_type(key), IfMatch=etag
+            )
+        except ClientError as exc:
+            if _precondition(exc) or _missing(exc):
+                return None
+            raise
+        return answer["ETag"]
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The content of ``key`` and its ETag, or None when it does not exist."""
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return answer["Body"].read(), answer["ETag"]
+
+    def delete_if(self, key: str, etag: str) -> bool:
+        """Delete ``key`` only if it still has ``etag``."""
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except ClientError as exc:
+            if _missing(exc) or _precondition(exc):
+                return False
+            raise
+        return True
+
     def _versioned(self) -> bool:
         """Has versioning ever been on? A bucket that never had it has no old versions."""
         if self._versioning is None:
@@ -312,6 +362,13 @@ class _MultipartWriter(io.RawIOBase):
 
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def _precondition(exc: ClientError) -> bool:
+    """A conditional write lost: the condition failed (412), or another conditional write
+    of the same key was in flight (409)."""
+    code = exc.response.get("Error", {}).get("Code")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 def _content_type(key: str) -> str:

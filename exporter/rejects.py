@@ -24,6 +24,7 @@ from chalicelib.config import ConfigError, Limits, Settings
 from chalicelib.jobs import convert_raw_object, keys_for_days
 from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
+from chalicelib.replay_lock import ReplayLocked
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore
 from clitools import aws_errors, echo, project_dir_option, terminal_safe
@@ -232,6 +233,8 @@ def replay_command(
         report = report_errors(run)
     except ReplayError as exc:
         _print_report(exc.report, days, destination, as_json)
+        raise click.ClickException(str(exc)) from None
+    except ReplayLocked as exc:  # another replay of a day is running: nothing was sent
         raise click.ClickException(str(exc)) from None
     _convert_written(store, layout, written)
     _print_report(report, days, destination, as_json)
