@@ -7,12 +7,13 @@ half a CSV, and a failed conversion leaves the previous version in place.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
@@ -77,6 +78,9 @@ class ErasableStore(ObjectStore, Protocol):
         """Delete every version of exactly ``key`` but the current object (all of them,
         delete markers included, when there is none); say how many were deleted."""
 
+    def rewriting(self, key: str) -> AbstractContextManager[None]:
+        """Hold off whoever appends to ``key`` in place while it is read and replaced."""
+
 
 class LocalStore:
     def __init__(self, root: Path | str) -> None:
@@ -127,6 +131,21 @@ class LocalStore:
 
     def purge_old_versions(self, key: str) -> int:
         return 0  # a file has no versions: a rename replaced the old content
+
+    @contextmanager
+    def rewriting(self, key: str) -> Iterator[None]:
+        """The local sink's lock (``flock``) of the file: its appends wait, then go to
+        the file renamed over it (the sink checks it still has the file at the path)."""
+        try:
+            fd = os.open(self.root / key, os.O_RDONLY)
+        except FileNotFoundError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
 
 class S3Store:
@@ -259,6 +278,9 @@ class S3Store:
                 return False
             raise
         return True
+
+    def rewriting(self, key: str) -> AbstractContextManager[None]:
+        return nullcontext()  # objects are written whole, never appended to
 
     def _versioned(self) -> bool:
         """Has versioning ever been on? A bucket that never had it has no old versions."""
