@@ -12,12 +12,15 @@ import io
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from botocore.exceptions import ClientError
+
+from chalicelib.unnamed import link_unnamed, unnamed_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -108,8 +111,31 @@ class LocalStore:
 
     @contextmanager
     def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """Written to a file without a name (Linux's ``O_TMPFILE``), named only when
+        whole: a process killed while writing, even by SIGKILL, leaves nothing behind.
+        Elsewhere (or where the file system has no ``O_TMPFILE``) a ``.tmp-`` file."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd = unnamed_file(path.parent)
+        if fd is None:
+            with self._named_temporary(path) as handle:
+                yield handle
+            return
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, new_file_mode())
+            yield handle
+            handle.flush()
+            tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+            link_unnamed(fd, tmp)  # named for the instant before the rename
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+    @staticmethod
+    @contextmanager
+    def _named_temporary(path: Path) -> Iterator[BinaryIO]:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import multiprocessing
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from chalicelib.erase.rewrite import (
 )
 from chalicelib.jobs import day_prefix, days_between
 from chalicelib.storage import ErasableStore
+from chalicelib.workers import process_pool
 
 # --- running tasks in parallel -------------------------------------------------------
 
@@ -76,9 +76,7 @@ class Workers:
             return results
         pool: concurrent.futures.Executor
         if processes:
-            # spawn, not fork: the caller may have threads (a fork copies their locks).
-            context = multiprocessing.get_context("spawn")
-            pool = concurrent.futures.ProcessPoolExecutor(self.count, mp_context=context)
+            pool = process_pool(self.count)
         else:
             pool = concurrent.futures.ThreadPoolExecutor(self.count)
         # Several items per hand-over: a process costs a pickle round trip per chunk.
