@@ -21,7 +21,7 @@ LINES = 20_000
 
 def gone(process: psutil.Process) -> bool:
     try:
-        return process.status() == psutil.STATUS_ZOMBIE
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
@@ -35,7 +35,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.parent.mkdir(parents=True)
         with path.open("w") as handle:
             for n in range(LINES):
-                line = {"sessionId": f"s-{n % 97}", "eventId": f"{source}-{n}", "metricName": "m"}
+                line: dict[str, object] = {"sessionId": f"s-{n % 97}", "eventId": f"{source}-{n}"}
                 line["metricAttributes"] = {"a": n, "b": "x" * 40, "c": {"d": n % 7}}
                 handle.write(json.dumps(line) + "\n")
     return root
