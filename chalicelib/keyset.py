@@ -3,8 +3,8 @@
 A replay must know which rejects it met already (a reject stored twice) and which a
 ledger names (sent by an earlier run): one key per reject, 10 million of them in a
 day's worth is about 1.2 GB as Python objects. SQLite (standard library) holds them in
-a temporary file instead, with a page cache of ``CACHE_KIB``: the lookups are B-tree
-searches, about 3 µs each, against a replay's ~100 µs per reject.
+a temporary file instead, with a page cache of ``CACHE_KIB``; the keys of a request are
+looked up and added together, a few µs per key against a replay's ~50 µs per reject.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 # SQLite's page cache for the file (its default is 2 MiB); the OS caches the rest.
 CACHE_KIB = 8 * 1024
+# Keys looked up in one query (SQLite allows 32,766 parameters).
+QUERY_KEYS = 500
 
 
 class KeySets:
@@ -34,18 +36,18 @@ class KeySets:
             self._db.execute(f"CREATE TABLE {name} (key BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
 
-    def add(self, name: str, key: bytes) -> bool:
-        """Add ``key`` to the set; False when it was there already."""
-        cursor = self._db.execute(f"INSERT OR IGNORE INTO {name} VALUES (?)", (key,))
-        return cursor.rowcount == 1
-
     def update(self, name: str, keys: Iterable[bytes]) -> None:
         self._db.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", ((k,) for k in keys))
 
-    def __contains__(self, item: tuple[str, bytes]) -> bool:
-        name, key = item
-        found = self._db.execute(f"SELECT 1 FROM {name} WHERE key = ?", (key,)).fetchone()
-        return found is not None
+    def present(self, name: str, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of ``keys`` are in the set: one query per ``QUERY_KEYS`` keys."""
+        found: set[bytes] = set()
+        for start in range(0, len(keys), QUERY_KEYS):
+            chunk = keys[start : start + QUERY_KEYS]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key FROM {name} WHERE key IN ({marks})"
+            found.update(row[0] for row in self._db.execute(query, chunk))
+        return found
 
     def clear(self) -> None:
         for name in self._names:

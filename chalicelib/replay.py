@@ -180,15 +180,22 @@ class _Day:
     def __init__(self, keys: KeySets, sender: _Sender | None, report: ReplayReport) -> None:
         self._keys, self._sender, self._report = keys, sender, report
 
-    def fresh(self, key: bytes) -> bool:
-        """Not replayed before, and not met already in this run."""
-        if not self._keys.add(SEEN, key):
-            self._report.repeated += 1
-            return False
-        if (DONE, key) in self._keys:
-            self._report.already_replayed += 1
-            return False
-        return True
+    def fresh(self, keys: Sequence[bytes]) -> list[bool]:
+        """For each key: not replayed before, and not met already in this run."""
+        seen = self._keys.present(SEEN, keys)
+        done = self._keys.present(DONE, keys)
+        flags = []
+        for key in keys:
+            if key in seen:
+                self._report.repeated += 1
+                flags.append(False)
+                continue
+            seen.add(key)
+            if key in done:
+                self._report.already_replayed += 1
+            flags.append(key not in done)
+        self._keys.update(SEEN, keys)
+        return flags
 
     def take(self, outcome: Outcome) -> None:
         if outcome.reason == DROPPED_BOT:
@@ -255,10 +262,11 @@ def _replay_day(
             if locks is not None:
                 locks.renew()
             if isinstance(work, Outcome):
-                if state.fresh(work.key):
+                if state.fresh([work.key])[0]:
                     state.take(work)
                 continue
-            items = [item for item in work.items if state.fresh(item[0])]
+            flags = state.fresh([key for key, _ in work.items])
+            items = [item for item, fresh in zip(work.items, flags, strict=True) if fresh]
             for outcome in revalidator.validate(work, items):
                 state.take(outcome)
         if sender is not None:
