@@ -16,22 +16,18 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
 from chalicelib.aws import make_client
 from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
-from chalicelib.config import Settings
+from chalicelib.config import Settings, refused_origins
 from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.devloop import DevLoop
 from chalicelib.enrich import Enricher
 from chalicelib.inspector import Inspector, inspector_routes
-from chalicelib.jobs import (
-    build_daily_csv,
-    convert_raw_object,
-    day_before,
-    remove_stale_spools,
-)
+from chalicelib.jobs import convert_raw_object, remove_stale_spools
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import ObjectStore, S3Store
 from chalicelib.validate import BatchValidator
 
 if TYPE_CHECKING:
+    from mypy_boto3_athena import AthenaClient
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_s3 import S3Client
 
@@ -67,6 +63,13 @@ def _s3_client() -> S3Client:
     if "s3" not in _clients:
         _clients["s3"] = make_client("s3", region=SETTINGS.region or None)
     client: S3Client = _clients["s3"]
+    return client
+
+
+def _athena_client() -> AthenaClient:
+    if "athena" not in _clients:
+        _clients["athena"] = make_client("athena", region=SETTINGS.region or None)
+    client: AthenaClient = _clients["athena"]
     return client
 
 
@@ -109,6 +112,7 @@ def _make_collector() -> Collector:
         reject_sink_factory=_make_reject_sink if keep_rejects else None,
         observers=[inspector] if inspector is not None else (),
         enricher=Enricher(SETTINGS.store_user_agent, SETTINGS.drop_bots),
+        allowed_origins=refused_origins(SETTINGS),
     )
 
 
@@ -183,13 +187,36 @@ if SETTINGS.bucket:
         app.log.info(json.dumps({"event": "convert", **report.as_log()}, separators=(",", ":")))
 
     # 00:30 UTC: Firehose's buffer interval is at most 15 minutes, so the previous
-    # day's last objects have landed by then.
+    # day's last objects have landed by then. It builds each missing day in this Lambda
+    # or starts it on Athena (ATHENA_DAILY_THRESHOLD_BYTES), and the Parquet copy.
     @app.schedule(Cron(30, 0, "*", "*", "?", "*"), name="build_daily_csv")
     def on_daily_schedule(event: CloudWatchEvent) -> None:
+        from chalicelib.daily_schedule import DailySchedule  # not on the API's cold start
+
         remove_stale_spools()
-        day = day_before(event.time)
-        report = build_daily_csv(_s3_store(), day, SETTINGS)
-        app.log.info(json.dumps({"event": "daily", **report.as_log()}, separators=(",", ":")))
+        schedule = DailySchedule(_s3_store(), _s3_client(), SETTINGS, _athena_client, app.log)
+        schedule.run(event.time)
+
+    # The Athena build's next step, when a query's result lands in the workgroup's
+    # result location (suffix .csv: results and UNLOAD manifests, not .metadata files).
+    @app.on_s3_event(
+        bucket=SETTINGS.bucket,
+        prefix=SETTINGS.daily.results_prefix,
+        suffix=".csv",
+        events=["s3:ObjectCreated:*"],
+        name="athena_daily_step",
+    )
+    def on_athena_result(event: S3Event) -> None:
+        from chalicelib.athena import daily as athena_daily
+
+        remove_stale_spools()
+        job = athena_daily.AthenaDaily(_athena_client(), _s3_client(), SETTINGS, app.log)
+        done = athena_daily.on_result_object(job, event.key)
+        app.log.info(
+            json.dumps(
+                {"event": "athena-result", "key": event.key, "did": done}, separators=(",", ":")
+            )
+        )
 
 
 def _s3_store() -> ObjectStore:

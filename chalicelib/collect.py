@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.budget import fit_rejects, over_budget_message, stored_budget
 from chalicelib.enrich import Enricher
 from chalicelib.messages import shown
-from chalicelib.rejects import body_reject, encode, event_rejects
+from chalicelib.rejects import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.strictjson import json_bytes
 from chalicelib.terminal import terminal_safe
@@ -63,6 +64,7 @@ class Collector:
         reject_sink_factory: Callable[[], Sink] | None = None,
         observers: Sequence[CollectObserver] = (),
         enricher: Enricher | None = None,
+        allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self._validator = validator
         # The sinks (and their boto3 clients) are made on first use, not at import.
@@ -75,8 +77,12 @@ class Collector:
         self._log_event_contents = log_event_contents
         self._clock_ms = clock_ms
         self._enricher = enricher or Enricher()
+        # Non-empty: a POST whose Origin header is not one of these is refused (403).
+        self._allowed_origins = frozenset(allowed_origins)
         # Rejected records that could not be stored since the container started.
         self.rejects_lost = 0
+        # Rejected records not kept because the request's budget had no room for them.
+        self.rejects_over_budget = 0
 
     @property
     def sink(self) -> Sink:
@@ -96,12 +102,18 @@ class Collector:
         now_ms = self._clock_ms()
         request_headers: Mapping[str, str] = headers or {}
         try:
+            self._check_origin(request_headers.get("origin"))
             body = parse_body(raw, content_type, self._validator.limits)
             result = self._validator.process(
                 body,
                 now_ms,
                 lambda context: self._enricher.fields(request_headers, context),
             )
+            stored = sum(map(len, result.records))
+            if stored > stored_budget(len(raw)):
+                events = len(result.records)
+                message = over_budget_message(stored, len(raw), events, body)
+                raise BadRequest(413, message)
         except BadRequest as exc:
             record = body_reject(
                 received_at=iso_ms(now_ms),
@@ -113,7 +125,7 @@ class Collector:
                 # For a replay: the rule about bots is the stage's then, so it is not applied here.
                 server_fields=self._enricher.describe(request_headers),
             )
-            self._keep_rejects(log, [record])
+            self._keep_rejects(log, [record], len(raw))
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
         rejected = [
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
@@ -158,7 +170,7 @@ class Collector:
                 rejections=result.rejected,
                 server_fields=result.server_fields,
             )
-            self._keep_rejects(log, records)
+            self._keep_rejects(log, records, len(raw))
         answer_body: dict[str, Any] = {"accepted": len(result.records)}
         if result.dropped:
             answer_body["dropped"] = result.dropped
@@ -167,15 +179,35 @@ class Collector:
             answer_body["rejectedCount"] = len(result.rejected)
         return self._finish(log, started, Answer(200, answer_body))
 
-    def _keep_rejects(self, log: dict[str, Any], records: list[dict[str, Any]]) -> None:
-        """Best effort: a failure is logged and counted, never changes the answer."""
+    def _check_origin(self, origin: str | None) -> None:
+        """A browser sends Origin on every POST, beacons and text/plain included: one
+        naming a page of another site is refused. No Origin (curl, servers, devices) passes:
+        those can send anything anyway, and the header is what tells a browser apart."""
+        if self._allowed_origins and origin is not None and origin not in self._allowed_origins:
+            raise BadRequest(
+                403,
+                f"Origin {shown(origin)} is not in this stage's ALLOWED_ORIGINS: events from "
+                "other sites' pages are not stored (behind a proxy that sends another origin, "
+                "set ENFORCE_ALLOWED_ORIGINS=false)",
+            )
+
+    def _keep_rejects(
+        self, log: dict[str, Any], records: list[dict[str, Any]], body_bytes: int
+    ) -> None:
+        """Best effort: a failure is logged and counted, never changes the answer. What
+        would take more than the request's budget (8 times its body) is counted, not kept."""
+        given = len(records)
+        records, lines = fit_rejects(records, stored_budget(body_bytes))
+        if len(records) < given:
+            self.rejects_over_budget += given - len(records)
+            log["rejectsOverBudget"] = given - len(records)
         self._notify("rejected", records)
-        if self._reject_sink_factory is None:
+        if self._reject_sink_factory is None or not lines:
             return
         try:
             if self._reject_sink is None:
                 self._reject_sink = self._reject_sink_factory()
-            self._reject_sink.write(encode(records))
+            self._reject_sink.write(lines)
         except Exception as exc:
             self.rejects_lost += len(records)
             log["rejectsLost"] = len(records)

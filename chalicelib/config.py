@@ -54,6 +54,66 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class DailyBuild:
+    """How the daily schedule builds ``csv/YYYY-MM-DD_combined.csv`` and the Parquet copy
+    (docs/ATHENA.md, "Which engine builds the day")."""
+
+    # gzip bytes of a day's raw objects past which Athena builds the day; 0: always
+    # Athena; None (ATHENA_DAILY_THRESHOLD_BYTES unset or -1): never.
+    athena_threshold_bytes: int | None = None
+    # Write parquet/dt=YYYY-MM-DD/ with Athena for every day (PARQUET_DAILY).
+    parquet: bool = False
+    # Days before yesterday the schedule also builds when their combined file is missing.
+    catchup_days: int = 3
+    workgroup: str = "owned-analytics"
+    database: str = "owned_analytics"
+    table: str = "events"
+    # The workgroup's result location (its S3 events drive the Athena build) and the
+    # Parquet copy's prefix, both in the stage's bucket.
+    results_prefix: str = "athena-results/"
+    parquet_prefix: str = "parquet/"
+
+    @property
+    def uses_athena(self) -> bool:
+        return self.athena_threshold_bytes is not None or self.parquet
+
+
+def _threshold(env: Mapping[str, str]) -> int | None:
+    raw = env.get("ATHENA_DAILY_THRESHOLD_BYTES", "").strip()
+    if not raw or raw == "-1":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"ATHENA_DAILY_THRESHOLD_BYTES must be a whole number of bytes, got {raw!r}"
+        ) from None
+    if value < 0:
+        raise ConfigError(
+            f"ATHENA_DAILY_THRESHOLD_BYTES must be 0 (always Athena), positive, or -1 "
+            f"(never), got {value}"
+        )
+    return value
+
+
+def _daily_build(env: Mapping[str, str]) -> DailyBuild:
+    catchup = env.get("DAILY_CATCHUP_DAYS", "").strip()
+    if catchup and not (catchup.isdigit() and int(catchup) <= 7):
+        # athena-results/ (where the build keeps its state) expires after 7 days.
+        raise ConfigError(f"DAILY_CATCHUP_DAYS must be 0 to 7, got {catchup!r}")
+    return DailyBuild(
+        athena_threshold_bytes=_threshold(env),
+        parquet=_true(env, "PARQUET_DAILY"),
+        catchup_days=int(catchup) if catchup else DailyBuild.catchup_days,
+        workgroup=env.get("ATHENA_WORKGROUP", "").strip() or DailyBuild.workgroup,
+        database=env.get("ATHENA_DATABASE", "").strip() or DailyBuild.database,
+        table=env.get("ATHENA_TABLE", "").strip() or DailyBuild.table,
+        results_prefix=_prefix(env.get("ATHENA_RESULTS_PREFIX", DailyBuild.results_prefix)),
+        parquet_prefix=_prefix(env.get("PARQUET_PREFIX", DailyBuild.parquet_prefix)),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
     # "local" writes under data_dir; "firehose" calls PutRecordBatch on stream_name.
@@ -70,14 +130,21 @@ class Settings:
     # Where the local sink keeps rejects (in prod the rejects stream's own prefix decides).
     rejected_prefix: str = "rejected/"
     allowed_origins: tuple[str, ...] = ()
+    # Refuse (403) a POST whose Origin header names an origin outside the allow-list;
+    # "false" for setups that proxy the endpoint through another origin.
+    enforce_allowed_origins: bool = True
     limits: Limits = field(default_factory=Limits)
     log_event_contents: bool = False
     neutralize_formulas: bool = True
+    # Start the daily combined CSV with a UTF-8 byte-order mark (CSV_BOM): LibreOffice's
+    # default import and Excel on Windows then read it as UTF-8, not a legacy charset.
+    csv_bom: bool = False
     # Distinct columns per CSV file, the overflow column included.
     max_csv_columns: int = 1000
     # Keep the raw User-Agent header (cut) as userAgent; drop bots' events instead of storing.
     store_user_agent: bool = False
     drop_bots: bool = False
+    daily: DailyBuild = field(default_factory=DailyBuild)
 
     def under(self, prefix: str) -> Settings:
         """These settings for data kept under ``prefix`` (an ``s3://bucket/prefix/``
@@ -130,15 +197,26 @@ class Settings:
             errors_prefix=_prefix(env.get("ERRORS_PREFIX", "errors/")),
             rejected_prefix=_prefix(env.get("REJECTED_PREFIX", "rejected/")),
             allowed_origins=origins,
+            enforce_allowed_origins=env.get("ENFORCE_ALLOWED_ORIGINS", "true").strip().lower()
+            != "false",
             limits=limits,
             log_event_contents=_true(env, "LOG_EVENT_CONTENTS"),
             neutralize_formulas=env.get("CSV_NEUTRALIZE_FORMULAS", "true").lower() != "false",
+            csv_bom=_true(env, "CSV_BOM"),
             max_csv_columns=max_csv_columns,
             store_user_agent=_true(env, "STORE_USER_AGENT"),
             drop_bots=_true(env, "DROP_BOTS"),
+            daily=_daily_build(env),
         )
 
 
 def _prefix(value: str) -> str:
     value = value.strip().lstrip("/")
     return value if value.endswith("/") else value + "/"
+
+
+def refused_origins(settings: Settings) -> tuple[str, ...]:
+    """The allow-list a POST's Origin is checked against, or () when the stage does not
+    check (no list, ``*``, or ``ENFORCE_ALLOWED_ORIGINS=false``)."""
+    origins = settings.allowed_origins
+    return origins if settings.enforce_allowed_origins and "*" not in origins else ()

@@ -8,17 +8,20 @@ From the request's headers and one client signal, once per request (never per ev
 - ``uaDeviceType``: desktop, mobile, tablet, bot or other, from the tokens browsers send
   ("Mobi", "iPad", "Android" without "Mobile", ...). ua-parser's device rules give a brand
   and model, not a type, and cost more to load than the rest together, so they are not used.
-- ``isBot``: the ``crawlerdetect`` list matches, the UA says headless, or the batch context
-  carries ``"webdriver": true`` (the client's ``navigator.webdriver``).
+- ``isBot`` and ``botReason``: ``bot_decision`` (below), from the user agent
+  (``chalicelib/bots.py``: crawler-user-agents and crawlerdetect's lists, automation tokens,
+  the shape of a header no browser sends) and the batch context's ``"webdriver": true`` (the
+  client's ``navigator.webdriver``). ``DROP_BOTS`` follows the same decision.
 - ``country``: CloudFront's ``CloudFront-Viewer-Country`` (API Gateway's edge-optimized
   endpoint forwards it); "" when absent, as under ``chalice local``. No IP is read or stored.
 - ``userAgent``: the raw header, cut to ``MAX_USER_AGENT_CHARS``, only with
   ``STORE_USER_AGENT=true``.
 
 Unknown values are "" so every record has the same columns. The parsers load on a
-container's first request (0.1 to 0.2 s), not at import, where they would slow every cold
-start past its budget; each distinct user agent is then parsed once (an LRU cache), about
-0.5 ms, nearly all of it crawlerdetect's list.
+container's first request (about 0.2 s of CPU: ua-parser's rules, then the two crawler
+lists, all compiled by ua-parser-rs), not at import, where they would slow every cold start
+past its budget; each distinct user agent is then parsed once (an LRU cache), well under
+0.1 ms for a browser's header and under 1 ms for any header (bench/bench_bots.py).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import re
 import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any
+
+from chalicelib.bots import AUTOMATION, BOT_REASONS, CRAWLER_LIST, BotDetector
 
 # A user agent is read up to this many characters (parsed, matched, stored): a header
 # can be kilobytes, and everything that identifies a browser is near its start.
@@ -49,11 +54,11 @@ SERVER_FIELDS = (
     "uaOsVersion",
     "uaDeviceType",
     "isBot",
+    "botReason",
     "country",
     "userAgent",
 )
 
-_HEADLESS = re.compile("headless", re.IGNORECASE)
 # Televisions, consoles, watches, streaming sticks: browsers, but not one of the three.
 _OTHER_DEVICE = re.compile(
     r"(?i:smart-?tv)|GoogleTV|Android TV|HbbTV|Web0S|CrKey|BRAVIA|; AFT[A-Z]|Tizen"
@@ -66,24 +71,24 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 class _Parsers:
-    """ua-parser's resolver for browser and OS, and crawlerdetect, made on first use."""
+    """ua-parser's resolver for browser and OS, and the bot lists, made on first use."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready = False
+        self.bots = BotDetector()
 
     def load(self) -> None:
         with self._lock:
             if self._ready:
                 return
-            from crawlerdetect import CrawlerDetect
             from ua_parser import BestAvailableResolver, Domain, load_lazy_builtins
 
             user_agents, systems, _devices = load_lazy_builtins()
             # No device rules: see the module's docstring.
             self.resolve = BestAvailableResolver((user_agents, systems, []))
             self.domains = Domain.USER_AGENT | Domain.OS
-            self.is_crawler = CrawlerDetect().is_crawler
+            self.bots.load()
             self._ready = True
 
 
@@ -101,25 +106,38 @@ def _encodable(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=USER_AGENT_CACHE_SIZE)
-def describe_user_agent(user_agent: str) -> tuple[Mapping[str, Any], bool]:
-    """The ua* fields of one user agent (already cut to MAX_USER_AGENT_CHARS) and whether
-    it is a crawler or headless. The mapping is shared between calls: copy, don't change."""
+def describe_user_agent(user_agent: str) -> tuple[Mapping[str, Any], str]:
+    """The ua* fields, isBot and botReason of one user agent (already cut to
+    MAX_USER_AGENT_CHARS), and the bot reason ("" for a person). The mapping is shared
+    between calls: copy, don't change."""
     _PARSERS.load()
     user_agent = _encodable(user_agent)
     parsed = _PARSERS.resolve(user_agent, _PARSERS.domains)
     browser, system = parsed.user_agent, parsed.os
-    is_bot = bool(user_agent) and (
-        _PARSERS.is_crawler(user_agent) or _HEADLESS.search(user_agent) is not None
-    )
+    reason = _PARSERS.bots.reason(user_agent, browser is not None, system is not None)
     fields = {
         "uaBrowser": _cut(browser.family if browser else None),
         "uaBrowserVersion": _cut(browser.major if browser else None),
         "uaOs": _cut(system.family if system else None),
         "uaOsVersion": _cut(system.major if system else None),
-        "uaDeviceType": "bot" if is_bot else device_type(user_agent),
-        "isBot": is_bot,
+        "uaDeviceType": "bot" if reason else device_type(user_agent),
+        "isBot": bool(reason),
+        "botReason": reason,
     }
-    return fields, is_bot
+    return fields, reason
+
+
+def bot_decision(user_agent: str | None, webdriver: bool = False) -> tuple[bool, str]:
+    """Whether a request is a bot's, and why: (isBot, botReason), botReason one of
+    ``chalicelib.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
+    header as received (cut here); ``webdriver`` the client's ``navigator.webdriver``
+    signal. The one decision: the route and ``DROP_BOTS`` apply it, replay is to apply it."""
+    return _decided(describe_user_agent((user_agent or "")[:MAX_USER_AGENT_CHARS])[1], webdriver)
+
+
+def _decided(user_agent_reason: str, webdriver: bool) -> tuple[bool, str]:
+    reason = user_agent_reason or (AUTOMATION if webdriver else "")
+    return bool(reason), reason
 
 
 def device_type(user_agent: str) -> str:
@@ -163,7 +181,7 @@ class Enricher:
         """What the headers say (user agent, country, bot), before the stage's bot rule:
         what a body refused whole keeps, so that a replay can apply the rule."""
         user_agent = (headers.get("user-agent") or "")[:MAX_USER_AGENT_CHARS]
-        described, _is_bot = describe_user_agent(user_agent)
+        described, _reason = describe_user_agent(user_agent)
         fields = dict(described)
         fields["country"] = country(headers.get("cloudfront-viewer-country"))
         if self.store_user_agent:
@@ -173,15 +191,19 @@ class Enricher:
     def apply_bot_rule(
         self, fields: dict[str, Any], batch_context: MutableMapping[str, Any]
     ) -> dict[str, Any] | None:
-        """The stage's bot rule over a request's fields: the client's ``webdriver``
-        signal (taken out of the batch context) makes it a bot's; with ``drop_bots`` a
-        bot's request is dropped (None). The route and replay both decide here."""
+        """The stage's bot rule over a request's fields (what its user agent said, now or
+        as stored with a reject): ``bot_decision``'s decision with the client's
+        ``webdriver`` signal (taken out of the batch context); with ``drop_bots`` a bot's
+        request is dropped (None). The route and replay both decide here."""
         webdriver = batch_context.pop(WEBDRIVER, None) is True
-        is_bot = fields.get("isBot") is True
-        if (is_bot or webdriver) and self.drop_bots:
+        user_agent_reason = fields.get("botReason") or ""
+        if not user_agent_reason and fields.get("isBot") is True:  # kept before botReason
+            user_agent_reason = CRAWLER_LIST
+        is_bot, reason = _decided(user_agent_reason, webdriver)  # bot_decision's
+        if is_bot and self.drop_bots:
             return None
-        if webdriver and not is_bot:
-            fields.update(uaDeviceType="bot", isBot=True)
+        if is_bot:
+            fields.update(uaDeviceType="bot", isBot=True, botReason=reason)
         return fields
 
 
@@ -204,6 +226,8 @@ def stored_server_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
                 kept[name] = _encodable(value[:MAX_USER_AGENT_CHARS])
             elif name == "uaDeviceType":
                 kept[name] = value if value in DEVICE_TYPES else "other"
+            elif name == "botReason":
+                kept[name] = value if value in BOT_REASONS else ""
             else:
                 kept[name] = _encodable(_cut(value))
     return kept

@@ -10,12 +10,17 @@ clicks, and asserts what its tracking sent::
 
 ``Inspector`` is a ``Collector`` observer; ``inspector_routes`` is the blueprint
 ``app.py`` registers in the dev stage only, so the routes do not exist in prod.
-Both lists are bounded (``MAX_KEPT`` items, ``MAX_KEPT_BYTES``): the oldest go first.
+Both lists are bounded (``MAX_KEPT`` items, ``MAX_KEPT_BYTES``), the oldest going first, and
+hold JSON bytes only: the bound counts what the process keeps (a parsed object costs 5 to 25
+times its JSON, which let 8 MiB of rejected events take 200 MB). CORS is the stage's list;
+with ``*`` (the dev stage) only pages on this machine (localhost, 127.0.0.1, [::1]) may read or
+clear the lists, and a request from any other page's origin is refused (403).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -32,13 +37,17 @@ from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
 from chalicelib.strictjson import json_bytes
 
 MAX_KEPT = 1000
+# Per list: the bytes of its items plus ITEM_OVERHEAD_BYTES each (the bytes object, its tuple
+# and deque slot), so the two lists together hold at most about 2 x 16 MiB.
 MAX_KEPT_BYTES = 16 * 1024 * 1024
+ITEM_OVERHEAD_BYTES = 128
 DEFAULT_LIMIT = 100
 # A rejected event is shown whole up to this size, else as the start of its JSON text.
 MAX_SHOWN_EVENT_BYTES = 8 * 1024
 # The first characters of a body refused whole (400, 413, 415).
 MAX_SHOWN_BODY_CHARS = 2048
 INSPECTOR_METHODS = "GET, DELETE, OPTIONS"
+_LOOPBACK_ORIGIN = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?")
 
 
 class BadQuery(ValueError):
@@ -46,18 +55,19 @@ class BadQuery(ValueError):
 
 
 class _Ring:
-    """The newest items within a count and a byte budget; thread-safe."""
+    """The newest JSON texts within a count and a byte budget; thread-safe."""
 
     def __init__(self, max_items: int, max_bytes: int) -> None:
-        self._items: deque[tuple[int, Any]] = deque()
+        self._items: deque[tuple[int, bytes]] = deque()
         self._max_items = max_items
         self._max_bytes = max_bytes
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def extend(self, items: Sequence[tuple[int, Any]]) -> None:
+    def extend(self, items: Sequence[bytes]) -> None:
         with self._lock:
-            for size, item in items:
+            for item in items:
+                size = len(item) + ITEM_OVERHEAD_BYTES
                 self._items.append((size, item))
                 self._bytes += size
             while self._items and (
@@ -65,7 +75,7 @@ class _Ring:
             ):
                 self._bytes -= self._items.popleft()[0]
 
-    def newest_first(self) -> list[Any]:
+    def newest_first(self) -> list[bytes]:
         with self._lock:
             return [item for _, item in reversed(self._items)]
 
@@ -87,11 +97,14 @@ class Inspector:
     # --- CollectObserver: called after each request, so this stays cheap -------------------
 
     def stored(self, records: Sequence[bytes]) -> None:
-        self._stored.extend([(len(record), record.rstrip(b"\n")) for record in records])
+        self._stored.extend([record.rstrip(b"\n") for record in records])
 
     def rejected(self, records: Sequence[dict[str, Any]]) -> None:
-        items = [rejected_item(record) for record in records]
-        self._rejected.extend([(len(json_bytes(item)), item) for item in items])
+        # A copy: orjson's result keeps the capacity it grew to (about 256 KiB for an
+        # 8 KiB item), which the ring would hold for as long as the item.
+        self._rejected.extend(
+            [bytes(memoryview(json_bytes(rejected_item(record)))) for record in records]
+        )
 
     # --- what the routes answer ------------------------------------------------------------
 
@@ -116,8 +129,13 @@ class Inspector:
                 chosen.append(line)
         return chosen
 
+    def rejected_json(self, limit: int) -> str:
+        """``{"rejected": [...]}``, newest first, from the kept JSON texts."""
+        chosen = self._rejected.newest_first()[:limit]
+        return '{"rejected":[' + ",".join(item.decode("utf-8") for item in chosen) + "]}"
+
     def rejections(self, limit: int) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self._rejected.newest_first()[:limit]
+        items: list[dict[str, Any]] = json.loads(self.rejected_json(limit))["rejected"]
         return items
 
     def clear(self) -> dict[str, int]:
@@ -186,22 +204,51 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
+def inspector_origins(origin: str | None, allowed_origins: tuple[str, ...]) -> tuple[str, ...]:
+    """The origins the inspector lets ``origin`` be: the stage's list, except that ``*``
+    (the dev stage) stands for pages on this machine only. What the events hold is for
+    the developer's own pages and tests, not for any site their browser has open."""
+    if "*" not in allowed_origins:
+        return allowed_origins
+    return (origin,) if origin and _LOOPBACK_ORIGIN.fullmatch(origin) else ()
+
+
 def inspector_routes(inspector: Inspector, allowed_origins: tuple[str, ...]) -> Blueprint:
-    """``/_dev/events`` (GET, DELETE, OPTIONS) and ``/_dev/rejected`` (GET), with the same
-    CORS as ``/events`` so a page on any dev port can read them."""
+    """``/_dev/events`` (GET, DELETE, OPTIONS) and ``/_dev/rejected`` (GET). A request from
+    a page whose origin the inspector does not allow is refused (403); one without Origin
+    (curl, a test runner) is answered."""
     routes = Blueprint(__name__)
 
-    def answer(status: int, body: str) -> Response:
+    def origin_of() -> str | None:
         request = routes.current_request
-        origin = request.headers.get("origin") if request is not None else None
-        headers = {**JSON_HEADERS, **cors_headers(origin, allowed_origins)}
+        return request.headers.get("origin") if request is not None else None
+
+    def answer(status: int, body: str) -> Response:
+        origin = origin_of()
+        headers = {
+            **JSON_HEADERS,
+            **cors_headers(origin, inspector_origins(origin, allowed_origins)),
+        }
         return Response(body=body, status_code=status, headers=dict(headers))
+
+    def refused() -> Response | None:
+        origin = origin_of()
+        if origin is None or origin in inspector_origins(origin, allowed_origins):
+            return None
+        message = (
+            f"origin {shown(origin)} may not read or clear the inspector: it answers this "
+            "stage's ALLOWED_ORIGINS (with *, pages on localhost, 127.0.0.1 or [::1] only)"
+        )
+        return answer(403, json.dumps({"message": message}))
 
     def query(known: Sequence[str]) -> dict[str, str]:
         request = routes.current_request
         return parse_query(request.query_params if request is not None else None, known)
 
     def guarded(make_body: Callable[[], str]) -> Response:
+        refusal = refused()
+        if refusal is not None:
+            return refusal
         try:
             return answer(200, make_body())
         except BadQuery as exc:
@@ -224,20 +271,22 @@ def inspector_routes(inspector: Inspector, allowed_origins: tuple[str, ...]) -> 
     @routes.route("/_dev/rejected", methods=["GET"])
     def dev_rejected() -> Response:
         def body() -> str:
-            limit = parse_limit(query(("limit",)).get("limit"))
-            return json.dumps({"rejected": inspector.rejections(limit)})
+            return inspector.rejected_json(parse_limit(query(("limit",)).get("limit")))
 
         return guarded(body)
 
     @routes.route("/_dev/events", methods=["DELETE"])
     def dev_clear() -> Response:
-        return answer(200, json.dumps({"cleared": inspector.clear()}))
+        return guarded(lambda: json.dumps({"cleared": inspector.clear()}))
 
     @routes.route("/_dev/events", methods=["OPTIONS"])
     def dev_events_preflight() -> Response:
-        request = routes.current_request
-        origin = request.headers.get("origin") if request is not None else None
-        headers = preflight_headers(origin, allowed_origins, INSPECTOR_METHODS)
+        refusal = refused()
+        if refusal is not None:
+            return refusal
+        origin = origin_of()
+        allowed = inspector_origins(origin, allowed_origins)
+        headers = preflight_headers(origin, allowed, INSPECTOR_METHODS)
         return Response(body="", status_code=204, headers=dict(headers))
 
     return routes

@@ -15,6 +15,7 @@ consoles make) are not raw objects: they make no part and are not read.
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import tempfile
@@ -175,12 +176,16 @@ def convert_sources(
     compress_spool: bool = False,
     on_source_done: Callable[[str], None] | None = None,
     jobs: int = 1,
+    bom: bool = False,
 ) -> ConversionReport:
     """Convert ``sources`` into one CSV published by ``output``; bad lines go, in one
-    piece, to ``errors_key`` in ``errors_store`` (nothing is written there if none)."""
+    piece, to ``errors_key`` in ``errors_store`` (nothing is written there if none).
+    ``bom`` starts the file with a UTF-8 byte-order mark, for spreadsheets."""
     bad_lines = BadLineSpool()  # on disk past 1 MiB: a file of garbage is not held
     try:
         with output() as handle:
+            if bom:
+                handle.write(codecs.BOM_UTF8)
             report = convert(
                 sources,
                 handle,
@@ -221,6 +226,7 @@ def build_daily_csv(
         daily_errors_key(day, settings),
         settings,
         compress_spool=compress_spool,
+        bom=settings.csv_bom,
     )
 
 
@@ -232,6 +238,7 @@ def _convert_in_store(
     settings: Settings,
     *,
     compress_spool: bool = False,
+    bom: bool = False,
 ) -> ConversionReport:
     """The two Lambda jobs: objects of ``store`` → the CSV ``key`` in the same store."""
     return export_range(
@@ -243,6 +250,7 @@ def _convert_in_store(
         errors_store=store,
         errors_key=errors_key,
         compress_spool=compress_spool,
+        bom=bom,
     )
 
 
@@ -262,6 +270,7 @@ def export_range(
     on_source_done: Callable[[str], None] | None = None,
     compress_spool: bool = False,
     jobs: int = 1,
+    bom: bool = False,
 ) -> ConversionReport:
     """``jobs`` > 1 reads objects in worker processes; the store must be picklable."""
     return convert_sources(
@@ -275,4 +284,5 @@ def export_range(
         on_source_done=on_source_done,
         compress_spool=compress_spool,
         jobs=jobs,
+        bom=bom,
     )

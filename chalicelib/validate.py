@@ -1,10 +1,9 @@
 """Validate and enrich one POST /events body.
 
-The JSON Schema in ``schema/events.schema.json`` is the contract. It is
-compiled once (fastjsonschema generates Python code from it, ~20x faster per
-event than an interpreting validator) and applied to the envelope and then to
-each event on its own, so a bad event is a value returned next to the good ones
-and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
+The JSON Schema in ``schema/events.schema.json`` is the contract. Compiled once (fastjsonschema
+generates Python code from it, ~20x faster per event than an interpreting validator), it is
+applied to the envelope, then to each event on its own, so a bad event is a value returned next
+to the good ones and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from typing import Any, cast
 import fastjsonschema
 import orjson
 
+from chalicelib.column_names import case_clash, key_problem, needs_case_check
 from chalicelib.config import Limits
 from chalicelib.messages import (
     bounded,
@@ -38,7 +38,6 @@ JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
 _MAX_ATTRIBUTE_KEY = 256
-_CONTROL_CHARACTER = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 # Fields of a stored record that a context key may not name, in any letter case
 # (Athena's column names are case-insensitive, and two spellings would be two CSV
 # columns): the event's fields and what the server adds. The schema's propertyNames
@@ -62,6 +61,7 @@ RESERVED_FIELDS = (
     "userAgent",
     "country",
     "isBot",
+    "botReason",
 )
 
 
@@ -375,6 +375,8 @@ class BatchValidator:
 
     def _check_attribute_columns(self, attributes: dict[str, Any]) -> None:
         leaves = self._check_attributes(attributes, depth=1)
+        if needs_case_check(attributes) and (clash := case_clash(attributes)):
+            raise _EventError(clash)
         if leaves > self.limits.max_attribute_keys:
             raise _EventError(
                 f"metricAttributes has {leaves} keys once nested objects are flattened "
@@ -404,15 +406,10 @@ class BatchValidator:
                 raise _EventError(
                     f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
                 )
-            keys = "".join(value)
-            # isprintable() is False for every control character (and for a few other
-            # characters): the regex runs only then.
-            if not keys.isprintable() and _CONTROL_CHARACTER.search(keys):
-                bad = next(key for key in value if _CONTROL_CHARACTER.search(key))
-                raise _EventError(
-                    f"metricAttributes key {json.dumps(shown(bad))} holds a control character "
-                    "(keys become CSV column names)"
-                )
+            # isprintable() is False for every character a column name may not hold (and
+            # for a few others, tab among them): the closer look runs only then.
+            if not "".join(value).isprintable() and (problem := key_problem(value)):
+                raise _EventError(problem)
         leaves = 0
         for item in value.values():
             kind = type(item)

@@ -1,9 +1,10 @@
 """Point the prod stage at its streams and bucket (the `configure-prod` command).
 
-It rewrites ``.chalice/config.json`` (the prod environment) and both prod policy
+It rewrites ``.chalice/config.json`` (the prod environment) and the prod policy
 files so that they name exactly the events Firehose stream (and the rejects stream,
-when there is one) and one bucket's prefixes, from explicit values or from the
-outputs of the ``infrastructure/pipeline.yaml`` stack.
+when there is one), one bucket's prefixes and the stack's Athena workgroup and Glue
+tables, from explicit values or from the outputs of the
+``infrastructure/pipeline.yaml`` stack.
 The JSON rewriting is pure functions (dict in, dict out) so it is tested offline.
 """
 
@@ -18,120 +19,50 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import make_client
 from clitools import aws_errors, echo, project_dir_option
+from deploy.target import (
+    STREAM_ARN,
+    ProdTarget,
+    parse_origins,
+    partition_for,
+    validate_target,
+)
 
 PROD_STAGE = "prod"
 API_POLICY_FILE = "policy-prod.json"
 CONVERT_POLICY_FILE = "policy-prod-convert.json"
+DAILY_POLICY_FILE = "policy-prod-daily.json"
 
-_STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
-_ACCOUNT_ID = re.compile(r"^\d{12}$")
-_STREAM_ARN = re.compile(
-    r"^arn:(?P<partition>aws[a-z-]*):firehose:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
-    r"deliverystream/(?P<name>[a-zA-Z0-9_.-]{1,64})$"
-)
-
+__all__ = [
+    "ProdTarget",
+    "ProjectFiles",
+    "configure_prod",
+    "configure_project",
+    "parse_origins",
+    "partition_for",
+    "validate_target",
+]
 
 # --------------------------------------------------------------------------------------
 # Pure: the documents in, the rewritten documents out
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProdTarget:
-    """The streams and bucket the prod stage uses, and where they live."""
-
-    stream_name: str
-    bucket: str
-    region: str
-    account_id: str
-    origins: tuple[str, ...]
-    # The rejects stream; empty: the stage keeps no rejects.
-    rejects_stream_name: str = ""
-
-    @property
-    def partition(self) -> str:
-        return partition_for(self.region)
-
-    @property
-    def stream_arn(self) -> str:
-        return self.stream_arns[0]
-
-    @property
-    def stream_arns(self) -> tuple[str, ...]:
-        """Every stream the API may put records into: events, then rejects."""
-        prefix = f"arn:{self.partition}:firehose:{self.region}:{self.account_id}:deliverystream/"
-        return tuple(prefix + name for name in (self.stream_name, self.rejects_stream_name) if name)
-
-    @property
-    def bucket_arn(self) -> str:
-        return f"arn:{self.partition}:s3:::{self.bucket}"
-
-
-def partition_for(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def parse_origins(value: str) -> tuple[str, ...]:
-    """``https://a,https://b`` → origins exactly as a browser sends them in ``Origin``."""
-    origins: list[str] = []
-    for item in (part.strip() for part in value.split(",")):
-        if not item:
-            continue
-        if "*" in item:
-            raise ValueError(
-                f"{item!r}: the prod stage needs explicit origins (no '*'); "
-                "list every site that embeds the client"
-            )
-        parts = urlsplit(item)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{item!r} is not an origin like https://app.example.com")
-        if parts.path or parts.query or parts.fragment or parts.username:
-            raise ValueError(
-                f"{item!r}: an origin is scheme://host[:port] only, with no path or "
-                "trailing slash (browsers send it that way and it is compared exactly)"
-            )
-        if item != item.lower():
-            raise ValueError(f"{item!r}: write the origin in lower case, as browsers send it")
-        if item not in origins:
-            origins.append(item)
-    if not origins:
-        raise ValueError("no origins given: pass --origins https://app.example.com[,...]")
-    return tuple(origins)
-
-
-def validate_target(target: ProdTarget) -> None:
-    for name in (target.stream_name, *filter(None, [target.rejects_stream_name])):
-        if not _STREAM_NAME.match(name):
-            raise ValueError(f"stream name {name!r} is not a Firehose stream name")
-    if target.rejects_stream_name == target.stream_name:
-        raise ValueError("the rejects stream must not be the events stream")
-    if not _BUCKET_NAME.match(target.bucket) or ".." in target.bucket:
-        raise ValueError(f"bucket {target.bucket!r} is not an S3 bucket name")
-    if not _REGION.match(target.region):
-        raise ValueError(f"region {target.region!r} is not an AWS region like us-east-1")
-    if not _ACCOUNT_ID.match(target.account_id):
-        raise ValueError(f"account id {target.account_id!r} is not 12 digits")
-    if not target.origins:
-        raise ValueError("at least one allowed origin is needed")
-
-
 def stage_prefixes(config: Mapping[str, Any], stage: str = PROD_STAGE) -> dict[str, str]:
     """The raw/csv/errors prefixes the stage's environment sets (defaults as Settings)."""
     env = config.get("stages", {}).get(stage, {}).get("environment_variables", {})
-    defaults = {"RAW_PREFIX": "raw/", "CSV_PREFIX": "csv/", "ERRORS_PREFIX": "errors/"}
+    defaults = {
+        "RAW_PREFIX": "raw/",
+        "CSV_PREFIX": "csv/",
+        "ERRORS_PREFIX": "errors/",
+        "PARQUET_PREFIX": "parquet/",
+        "ATHENA_RESULTS_PREFIX": "athena-results/",
+    }
     prefixes: dict[str, str] = {}
     for name, default in defaults.items():
         value = str(env.get(name, default)).strip().lstrip("/") or default
@@ -157,6 +88,9 @@ def rewrite_config(config: Mapping[str, Any], target: ProdTarget) -> dict[str, A
     env["REJECTS_STREAM_NAME"] = target.rejects_stream_name
     env["ANALYTICS_BUCKET"] = target.bucket
     env["ALLOWED_ORIGINS"] = ",".join(target.origins)
+    env["ATHENA_WORKGROUP"] = target.workgroup
+    env["ATHENA_DATABASE"] = target.database
+    env["ATHENA_TABLE"] = target.table
     return result
 
 
@@ -166,10 +100,19 @@ def _is_stream(arn: str) -> bool:
 
 def _retarget_resources(resources: list[str], target: ProdTarget) -> list[str]:
     """A statement's resources pointed at the target; the streams it names become the
-    target's streams (events, rejects), each once."""
+    target's streams (events, rejects), its Glue ARNs the target's catalog, database and
+    two tables, its workgroup the target's; each once."""
     retargeted: list[str] = []
     for arn in resources:
-        for new in target.stream_arns if _is_stream(arn) else (_retarget_arn(arn, target),):
+        if _is_stream(arn):
+            news: tuple[str, ...] = target.stream_arns
+        elif ":glue:" in arn:
+            news = target.glue_arns
+        elif ":athena:" in arn:
+            news = (target.workgroup_arn,)
+        else:
+            news = (_retarget_arn(arn, target),)
+        for new in news:
             if new not in retargeted:
                 retargeted.append(new)
     return retargeted
@@ -234,6 +177,10 @@ def check_policy_scope(
                 raise ValueError(f"policy names logs outside {log_groups}*: {resource}")
             if ":firehose:" in resource and resource not in target.stream_arns:
                 raise ValueError(f"policy names another stream: {resource}")
+            if ":glue:" in resource and resource not in target.glue_arns:
+                raise ValueError(f"policy names another Glue resource: {resource}")
+            if ":athena:" in resource and resource != target.workgroup_arn:
+                raise ValueError(f"policy names another Athena resource: {resource}")
             if (
                 ":s3:::" in resource
                 and resource != target.bucket_arn
@@ -249,19 +196,25 @@ class ProjectFiles:
     config: dict[str, Any]
     api_policy: dict[str, Any]
     convert_policy: dict[str, Any]
+    # The daily build's (the schedule and the Athena results handler); None: not given.
+    daily_policy: dict[str, Any] | None = None
 
 
 def configure_project(files: ProjectFiles, target: ProdTarget) -> ProjectFiles:
-    """All three rewritten documents, checked; nothing is written here."""
+    """Every document rewritten, checked; nothing is written here."""
     validate_target(target)
     config = rewrite_config(files.config, target)
     prefixes = stage_prefixes(config)
     api_policy = rewrite_policy(files.api_policy, target)
     convert_policy = rewrite_policy(files.convert_policy, target)
+    daily_policy = (
+        None if files.daily_policy is None else rewrite_policy(files.daily_policy, target)
+    )
     log_groups = log_groups_arn_prefix(target, str(config.get("app_name", "owned-analytics")))
-    for policy in (api_policy, convert_policy):
-        check_policy_scope(policy, target, prefixes, log_groups)
-    return ProjectFiles(config, api_policy, convert_policy)
+    for policy in (api_policy, convert_policy, daily_policy):
+        if policy is not None:
+            check_policy_scope(policy, target, prefixes, log_groups)
+    return ProjectFiles(config, api_policy, convert_policy, daily_policy)
 
 
 def target_from_stack_outputs(
@@ -275,7 +228,7 @@ def target_from_stack_outputs(
         raise ValueError(
             f"the stack has no output {', '.join(missing)}: is it infrastructure/pipeline.yaml?"
         )
-    match = _STREAM_ARN.match(outputs["StreamArn"])
+    match = STREAM_ARN.match(outputs["StreamArn"])
     if not match:
         raise ValueError(f"StreamArn output {outputs['StreamArn']!r} is not a Firehose stream ARN")
     stream_name = outputs.get("StreamName") or match.group("name")
@@ -285,7 +238,7 @@ def target_from_stack_outputs(
         raise ValueError(f"--region {region} but the stream is in {match.group('region')}")
     rejects = ""
     if outputs.get("RejectsStreamArn"):
-        found = _STREAM_ARN.match(outputs["RejectsStreamArn"])
+        found = STREAM_ARN.match(outputs["RejectsStreamArn"])
         if not found or found.group("account", "region") != match.group("account", "region"):
             raise ValueError(
                 f"RejectsStreamArn {outputs['RejectsStreamArn']!r} is not a Firehose stream "
@@ -299,6 +252,10 @@ def target_from_stack_outputs(
         account_id=match.group("account"),
         origins=origins,
         rejects_stream_name=rejects,
+        workgroup=outputs.get("AthenaWorkGroup") or ProdTarget.workgroup,
+        database=outputs.get("GlueDatabase") or ProdTarget.database,
+        table=outputs.get("GlueTable") or ProdTarget.table,
+        parquet_table=outputs.get("ParquetTable") or ProdTarget.parquet_table,
     )
 
 
@@ -426,9 +383,13 @@ def configure_prod(
         "config": chalice_dir / "config.json",
         "api": chalice_dir / API_POLICY_FILE,
         "convert": chalice_dir / CONVERT_POLICY_FILE,
+        "daily": chalice_dir / DAILY_POLICY_FILE,
     }
     files = ProjectFiles(
-        _read_json(paths["config"]), _read_json(paths["api"]), _read_json(paths["convert"])
+        _read_json(paths["config"]),
+        _read_json(paths["api"]),
+        _read_json(paths["convert"]),
+        _read_json(paths["daily"]),
     )
     try:
         updated = configure_project(files, target)
@@ -437,6 +398,8 @@ def configure_prod(
     _write_json(paths["config"], updated.config)
     _write_json(paths["api"], updated.api_policy)
     _write_json(paths["convert"], updated.convert_policy)
+    if updated.daily_policy is not None:
+        _write_json(paths["daily"], updated.daily_policy)
     prefixes = stage_prefixes(updated.config)
     echo(f"prod stage now writes to stream {target.stream_arn}")
     for rejects in target.stream_arns[1:] or ["(none: pass --rejects-stream-name)"]:
@@ -445,8 +408,12 @@ def configure_prod(
         f"  and converts in s3://{target.bucket}/ "
         f"({prefixes['RAW_PREFIX']} → {prefixes['CSV_PREFIX']}, {prefixes['ERRORS_PREFIX']})"
     )
+    echo(
+        f"  and builds big days and the Parquet copy on Athena: {target.workgroup_arn} "
+        f"({target.database}.{target.table}, {target.database}.{target.parquet_table})"
+    )
     echo(f"  allowed origins: {', '.join(target.origins)}")
-    echo(f"updated {paths['config']}, {paths['api']}, {paths['convert']}")
+    echo(f"updated {paths['config']}, {paths['api']}, {paths['convert']}, {paths['daily']}")
     echo(
         f"next: AWS_DEFAULT_REGION={target.region} chalice deploy --stage prod "
         "(deploy into the stream's region and account)"

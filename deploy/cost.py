@@ -132,6 +132,8 @@ def monthly_cost(
     log_bytes_per_invocation: int = 600,
     storage_months: float = 1.0,
     rejected_share: float = 0.0,
+    athena_threshold_bytes: int | None = None,
+    parquet_daily: bool = False,
 ) -> CostBreakdown:
     """Monthly cost in USD, per service, of ``events_per_month`` events.
 
@@ -150,6 +152,7 @@ def monthly_cost(
       first month; the steady-state storage bill is roughly this times retention).
     - ``rejected_share``: share of the events the route rejects; adds the rejects
       path (:func:`rejects_path_cost`).
+    - ``athena_threshold_bytes``, ``parquet_daily``: see ``deploy/cost_athena.py``.
     """
     if events_per_month < 0:
         raise ValueError("events per month cannot be negative")
@@ -265,6 +268,10 @@ def monthly_cost(
         ingest_memory_mb=ingest_memory_mb,
         storage_months=storage_months,
     )
+    from deploy.cost_athena import daily_build_cost  # it imports this module's prices
+
+    athena = (athena_threshold_bytes, parquet_daily, storage_months)
+    lines += daily_build_cost(events_per_month, event_bytes, gzip_ratio, csv_ratio, *athena)
     return CostBreakdown(
         events_per_month=events_per_month,
         events_per_request=events_per_request,
@@ -408,6 +415,13 @@ def format_table(breakdown: CostBreakdown) -> str:
     show_default=True,
     help="Share of events the API rejects (kept in the rejects stream), e.g. 0.01.",
 )
+@click.option(
+    "--athena-threshold-bytes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Build days of at least this many gzip bytes on Athena (prod: 268435456).",
+)
+@click.option("--parquet-daily", is_flag=True, help="Add the daily Parquet copy (prod: on).")
 @click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
 def cost(
     events_per_month: int,
@@ -418,6 +432,8 @@ def cost(
     gzip_ratio: float,
     storage_months: float,
     rejected_share: float,
+    athena_threshold_bytes: int | None,
+    parquet_daily: bool,
     as_json: bool,
 ) -> None:
     """Estimate the monthly AWS bill for a number of events, per service."""
@@ -432,6 +448,8 @@ def cost(
             gzip_ratio=gzip_ratio,
             storage_months=storage_months,
             rejected_share=rejected_share,
+            athena_threshold_bytes=athena_threshold_bytes,
+            parquet_daily=parquet_daily,
         )
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -21,6 +21,8 @@ import click
 
 from clitools import echo
 
+SMOKE_USER_AGENT = "Mozilla/5.0 (compatible; owned-analytics-smoke-test/1)"
+
 
 class Unreachable(Exception):
     """The endpoint could not be reached at all (DNS, refused, TLS, timeout)."""
@@ -59,7 +61,9 @@ def http_request(
 ) -> Reply:
     """One request; any HTTP status is a Reply, anything else is ``Unreachable``."""
     request = Request(url, data=body, method=method, headers=dict(headers or {}))
-    request.add_header("User-Agent", "owned-analytics-smoke-test/1")
+    # Browser-shaped, on no crawler list: a stage with DROP_BOTS=true still stores the
+    # smoke event (a bare "name/1" is a program's header, which the bot rule flags).
+    request.add_header("User-Agent", SMOKE_USER_AGENT)
     try:
         with urlopen(request, timeout=timeout) as response:
             return Reply(response.status, dict(response.headers.items()), response.read())
@@ -75,10 +79,15 @@ def http_request(
         raise Unreachable(f"cannot reach {url}: {exc}") from None
 
 
+# The context key that marks test traffic: a CSV column an analyst drops rows by
+# (`synthetic` is true) whatever else the event says.
+SYNTHETIC_KEY = "synthetic"
+
+
 def smoke_event_body(smoke_test_id: str, now_ms: int) -> bytes:
     batch = {
         "sentAt": now_ms,
-        "context": {"device": "smoke-test", "appVersion": "smoke-test"},
+        "context": {"device": "smoke-test", "appVersion": "smoke-test", SYNTHETIC_KEY: True},
         "events": [
             {
                 "eventId": f"smoke-{smoke_test_id}",
@@ -211,6 +220,9 @@ def smoke_test(url: str, origin: str, timeout: float) -> None:
         echo(f"FAIL {exc}")
         click.get_current_context().exit(1)
     if posted:
-        echo(f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId)")
+        echo(
+            f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId; "
+            f"{SYNTHETIC_KEY}=true marks it as test traffic)"
+        )
     if failed:
         click.get_current_context().exit(1)

@@ -101,6 +101,19 @@ def _summary(report: ConversionReport, errors_path: str) -> str:
     return "\n".join(lines)
 
 
+def _finish(report: ConversionReport, errors_path: str, out: Path) -> None:
+    """Prints the summary; a run where lines were read but none converted is an error
+    (exit 1, one line), and its empty CSV is not left behind."""
+    if report.rows or not report.bad_lines:
+        echo(_summary(report, str(errors_path)))
+        return
+    out.unlink(missing_ok=True)
+    raise click.ClickException(
+        f"nothing converted: all {report.bad_lines} line(s) of {report.sources} file(s) are "
+        f"not events (see {errors_path}); no CSV written"
+    )
+
+
 def _file_output(
     path: Path, creatable_under: Path | None = None
 ) -> Callable[[], AbstractContextManager[BinaryIO]]:
@@ -144,6 +157,14 @@ MAX_COLUMNS_OPTION = click.option(
 )
 
 
+BOM_OPTION = click.option(
+    "--bom",
+    is_flag=True,
+    help="Start the CSV with a UTF-8 byte-order mark, so LibreOffice's default import "
+    "and Excel on Windows read it as UTF-8 (pandas, DuckDB and polars do either way).",
+)
+
+
 def _jobs(requested: int | None, sources: int) -> int:
     wanted = requested if requested is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, sources))
@@ -177,6 +198,7 @@ def cli() -> None:
 )
 @MAX_COLUMNS_OPTION
 @JOBS_OPTION
+@BOM_OPTION
 def export_command(
     date_: str,
     to_date: str | None,
@@ -187,6 +209,7 @@ def export_command(
     no_neutralize: bool,
     max_columns: int,
     jobs: int | None,
+    bom: bool,
 ) -> None:
     """Export a day (or a range of days) of raw events as one deduplicated CSV."""
     days = parse_days(date_, to_date)
@@ -222,9 +245,10 @@ def export_command(
                 # S3 objects are read in this process: a boto3 client does not cross
                 # into worker processes, and network reads gain little from them.
                 jobs=1 if isinstance(store, S3Store) else _jobs(jobs, len(keys)),
+                bom=bom,
             )
         )
-    echo(_summary(report, str(errors_path)))
+    _finish(report, str(errors_path), out)
 
 
 @cli.command("json-to-csv")
@@ -241,8 +265,14 @@ def export_command(
 @click.option("--no-neutralize", is_flag=True, help="Keep formula-like cells as they are.")
 @MAX_COLUMNS_OPTION
 @JOBS_OPTION
+@BOM_OPTION
 def json_to_csv_command(
-    inputs: tuple[Path, ...], out: Path, no_neutralize: bool, max_columns: int, jobs: int | None
+    inputs: tuple[Path, ...],
+    out: Path,
+    no_neutralize: bool,
+    max_columns: int,
+    jobs: int | None,
+    bom: bool,
 ) -> None:
     """Convert raw files (gzip or plain NDJSON, in any order given) into one CSV."""
     errors_path = out.with_name(out.name.removesuffix(".csv") + ".errors.jsonl")
@@ -261,10 +291,11 @@ def json_to_csv_command(
                 max_columns=max_columns,
                 on_source_done=advance,
                 jobs=_jobs(jobs, len(sources)),
+                bom=bom,
             )
 
     report = report_errors(run)
-    echo(_summary(report, str(errors_path)))
+    _finish(report, str(errors_path), out)
 
 
 def settings_for(prefix: str, neutralize: bool, max_columns: int) -> Settings:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chalicelib.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from chalicelib.aws import make_client
 from chalicelib.erase import (
     ERASURE_PREFIX,
@@ -41,7 +42,6 @@ from exporter.athena import (
     quote_identifier,
     quote_literal,
 )
-from exporter.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from exporter.cli import (
     MAX_COLUMNS_OPTION,
     open_source,
@@ -81,7 +81,7 @@ def partition_filter(first: dt.date, last: dt.date) -> str:
 def build_locate_query(database: str, table: str, request: ErasureRequest) -> str:
     """``SELECT DISTINCT "$path"`` of the raw objects that may hold a match in the range.
 
-    The events table has one column, each raw line's text (see exporter/athena), so any
+    The events table has one column, each raw line's text (see chalicelib/athena), so any
     top-level field can be located. A line matches when the field's value is one asked
     for, or when its text holds one anywhere (so lines that are not JSON, or that spell a
     value with escapes, are not missed): the scan that follows decides exactly.

@@ -18,6 +18,7 @@ Standard library only: ``--check-ports`` runs before the virtualenv exists.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import signal
 import socket
@@ -81,16 +82,39 @@ def busy_ports_message(host: str, ports: list[tuple[int, str, str]]) -> str | No
     )
 
 
+DEMO_PAGES = ("/demo/", "/demo/index.html")
+# The demo page's placeholder for the API it posts to (client/demo/index.html).
+API_META = b'<meta name="owned-analytics-api" content="">'
+
+
 class DemoHandler(SimpleHTTPRequestHandler):
-    """Serves ``client/`` without caching; prints requests that fail, and only those."""
+    """Serves ``client/`` without caching; prints requests that fail, and only those.
+    The demo page is served with this run's API filled in, so it posts to the API that
+    ``make dev PORT=…`` started without needing ``?api=``."""
+
+    api_events_url = ""
 
     def do_GET(self) -> None:
-        if self.path in ("", "/"):
+        path = self.path.split("?", 1)[0]
+        if path in ("", "/"):
             self.send_response(HTTPStatus.FOUND)
             self.send_header("Location", "/demo/")
             self.end_headers()
             return
+        if path in DEMO_PAGES and self.api_events_url:
+            self._send_demo_page()
+            return
         super().do_GET()
+
+    def _send_demo_page(self) -> None:
+        page = (Path(self.directory) / "demo" / "index.html").read_bytes()
+        url = html.escape(self.api_events_url, quote=True).encode()
+        body = page.replace(API_META, API_META.replace(b'content=""', b'content="' + url + b'"'))
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -103,6 +127,16 @@ class DemoHandler(SimpleHTTPRequestHandler):
 
     def log_error(self, format: str, *args: object) -> None:
         pass  # log_request reports the same request with its status
+
+
+def demo_handler(api_events_url: str) -> type[DemoHandler]:
+    """The demo server's handler class for a run whose API takes events at this URL."""
+
+    class RunDemoHandler(DemoHandler):
+        pass
+
+    RunDemoHandler.api_events_url = api_events_url
+    return RunDemoHandler
 
 
 def _answers(url: str) -> bool:
@@ -135,7 +169,7 @@ class DevServers:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda _signum, _frame: self.stopping.set())
         try:
-            handler = partial(DemoHandler, directory=str(CLIENT_DIR))
+            handler = partial(demo_handler(f"{self.api_url}/events"), directory=str(CLIENT_DIR))
             demo = ThreadingHTTPServer((self.host, self.demo_port), handler)
         except OSError as exc:
             return _fail(

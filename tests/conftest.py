@@ -89,6 +89,24 @@ def bucket(s3: Any) -> Iterator[str]:
     s3.delete_bucket(Bucket=TEST_BUCKET)
 
 
+@pytest.fixture
+def standin(moto_endpoint: str, s3: Any, bucket: str, tmp_path: Path) -> Any:
+    """Athena without AWS (tests/athena_standin.py), its workgroup writing results to
+    ``s3://<bucket>/athena-results/`` as the stack's does."""
+    from tests.athena_standin import AthenaStandIn
+
+    athena = aws_client("athena", moto_endpoint)
+    names = [group["Name"] for group in athena.list_work_groups()["WorkGroups"]]
+    if "owned-analytics" not in names:
+        athena.create_work_group(
+            Name="owned-analytics",
+            Configuration={
+                "ResultConfiguration": {"OutputLocation": f"s3://{bucket}/athena-results/"}
+            },
+        )
+    return AthenaStandIn(athena, s3, bucket, tmp_path / "athena")
+
+
 def route_to(monkeypatch: pytest.MonkeyPatch, sink: Any, **options: Any) -> None:
     """Make the app's POST /events store into ``sink`` (a MemorySink, a local sink…)."""
     import app as app_module

@@ -13,8 +13,8 @@ from typing import Any
 import duckdb
 import orjson
 
+from chalicelib.athena.sql import cell_text, number_text
 from chalicelib.csv.columns import format_cell
-from exporter.athena.sql import cell_text, number_text
 from tests.test_athena_engine import (
     ATHENA_DOC,
     athena_csv,
@@ -66,7 +66,7 @@ def small_day(root: Path) -> None:
         ],
         {"language": "en_us"},
         t0 + 2000,
-        {"country": "NZ", "isBot": False},
+        {"country": "NZ", "isBot": False, "botReason": ""},
     )
     write_object(root, 10, "a.gz", [*first, b"{broken\n"])
     write_object(root, 10, "b.gz", [first[1]])  # a Firehose retry of e2

@@ -140,6 +140,7 @@ SERVER_FIELDS = {
     "uaOs": "Android",
     "country": "NZ",
     "isBot": False,
+    "botReason": "",
 }
 FORMULA_LIKE = [
     "=SUM(A1:A9)",

@@ -12,6 +12,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from chalicelib.athena.sql import text_value
 from chalicelib.csv.columns import FIXED_COLUMNS, OVERFLOW_COLUMN, header_cell
 from exporter.athena import (
     MAX_QUERY_BYTES,
@@ -25,7 +26,6 @@ from exporter.athena import (
     quote_literal,
     rank_columns,
 )
-from exporter.athena.sql import text_value
 from tests.conftest import REPO_ROOT
 
 DB = "owned_analytics"

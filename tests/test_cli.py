@@ -283,6 +283,25 @@ def test_json_to_csv_converts_any_raw_files(tmp_path: Path) -> None:
     assert json.loads(bad)["content"] == "[broken"
 
 
+def test_json_to_csv_of_a_file_with_no_events_fails_with_one_line(tmp_path: Path) -> None:
+    readme = REPO_ROOT / "README.md"
+    out = tmp_path / "x.csv"
+    result = CliRunner().invoke(cli, ["json-to-csv", str(readme), "-o", str(out)])
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("Error: nothing converted: all ") and "not events" in line
+    assert not out.exists()
+
+
+def test_export_of_a_day_of_only_bad_lines_fails(tmp_path: Path) -> None:
+    write_raw(tmp_path, "raw/2026/11/27/10/a.ndjson", b"oops\n", b"[1, 2]\n")
+    out = tmp_path / "x.csv"
+    result = invoke("export", "--date", "2026-11-27", "--source", str(tmp_path), "--out", str(out))
+    assert result.exit_code == 1
+    assert "nothing converted: all 2 line(s) of 1 file(s)" in result.output
+    assert not out.exists()
+
+
 def test_json_to_csv_missing_input(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["json-to-csv", str(tmp_path / "x.gz"), "-o", "o.csv"])
     assert result.exit_code == 2 and "does not exist" in result.output

@@ -202,3 +202,49 @@ def test_listed_origins_are_allowed_in_prod() -> None:
 )
 def test_prefixes_are_normalised(variable: str, field: str, value: str, prefix: str) -> None:
     assert getattr(Settings.from_env({variable: value}), field) == prefix
+
+
+def test_the_daily_build_settings() -> None:
+    from chalicelib.config import DailyBuild
+
+    assert Settings.from_env({}).daily == DailyBuild()
+    assert DailyBuild().athena_threshold_bytes is None and not DailyBuild().uses_athena
+    for unset in ("", " ", "-1"):
+        daily = Settings.from_env({"ATHENA_DAILY_THRESHOLD_BYTES": unset}).daily
+        assert daily.athena_threshold_bytes is None  # never Athena
+    env = {
+        "ATHENA_DAILY_THRESHOLD_BYTES": "0",
+        "PARQUET_DAILY": "true",
+        "DAILY_CATCHUP_DAYS": "5",
+        "ATHENA_WORKGROUP": "wg",
+        "ATHENA_DATABASE": "db",
+        "ATHENA_TABLE": "lines",
+        "ATHENA_RESULTS_PREFIX": "results",
+        "PARQUET_PREFIX": "/columnar",
+    }
+    assert Settings.from_env(env).daily == DailyBuild(
+        athena_threshold_bytes=0,  # always Athena
+        parquet=True,
+        catchup_days=5,
+        workgroup="wg",
+        database="db",
+        table="lines",
+        results_prefix="results/",
+        parquet_prefix="columnar/",
+    )
+    for bad, message in (("-2", "0 \\(always Athena\\)"), ("1e9", "whole number")):
+        with pytest.raises(ConfigError, match=message):
+            Settings.from_env({"ATHENA_DAILY_THRESHOLD_BYTES": bad})
+    for bad in ("8", "-1", "x"):
+        with pytest.raises(ConfigError, match="DAILY_CATCHUP_DAYS must be 0 to 7"):
+            Settings.from_env({"DAILY_CATCHUP_DAYS": bad})
+
+
+def test_prod_config_builds_big_days_on_athena_and_every_day_as_parquet() -> None:
+    import json
+
+    from tests.conftest import REPO_ROOT
+
+    config = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())
+    daily = Settings.from_env(config["stages"]["prod"]["environment_variables"]).daily
+    assert daily.athena_threshold_bytes == 256 * 1024 * 1024 and daily.parquet

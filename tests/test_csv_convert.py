@@ -140,3 +140,51 @@ def test_fast_row_writer_matches_csv_module(values: list[Any]) -> None:
     expected = io.StringIO()
     csv.writer(expected, lineterminator="").writerow(values)
     assert csv_row(values) == expected.getvalue()
+
+
+_CELL = st.one_of(
+    st.sampled_from(["plain", "two\nlines", "crlf\r\nin cell", "a, b", 'q"q', "", "=1"]),
+    st.integers(-5, 5),
+)
+_RECORD = st.fixed_dictionaries(
+    {"eventId": st.integers(0, 30).map(str), "sessionId": st.sampled_from(["s1", "s2"])},
+    optional={
+        "note": _CELL,
+        "late": _CELL,
+        "metricAttributes": st.dictionaries(st.sampled_from(["a", "b", "c"]), _CELL, max_size=3),
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sources=st.lists(st.lists(_RECORD, min_size=1, max_size=40), min_size=1, max_size=3),
+    read_bytes=st.sampled_from([16, 64, 1 << 20]),
+    max_columns=st.sampled_from([6, 1000]),
+)
+def test_block_copy_writes_what_row_by_row_writes(
+    sources: list[list[dict[str, Any]]], read_bytes: int, max_columns: int
+) -> None:
+    """Pass 2's fast path (runs of rows copied whole, tall rows joined across blocks) gives
+    the bytes of the reference path that formats every row on its own: line breaks in
+    cells, duplicates, columns that appear late or overflow, blocks of any size."""
+    from unittest import mock
+
+    from chalicelib.csv import convert as convert_module
+
+    named = [source(f"s{index}", ndjson(*records)) for index, records in enumerate(sources)]
+    outputs = []
+    for reference in (False, True):
+        out = io.BytesIO()
+        with mock.patch.object(convert_module, "READ_BYTES", read_bytes):
+            if reference:
+                with mock.patch.object(
+                    convert_module._SourceReplay,
+                    "in_blocks",
+                    convert_module._SourceReplay.row_by_row,
+                ):
+                    report = convert(named, out, max_columns=max_columns)
+            else:
+                report = convert(named, out, max_columns=max_columns)
+        outputs.append((out.getvalue(), report.rows, report.duplicates))
+    assert outputs[0] == outputs[1]

@@ -80,6 +80,16 @@ def _assert_configured(project: Path, bucket: str, rejects: str = "my-rejects") 
     assert [s.get("Condition") for s in convert["Statement"]] == [
         s.get("Condition") for s in original_convert["Statement"]
     ]
+    # The daily build's policy: the same bucket, and Athena/Glue where the stream is.
+    daily = _load(project / ".chalice" / "policy-prod-daily.json")
+    resources = _resources(daily)
+    assert {r.split(":::")[1].split("/")[0] for r in resources if ":s3:::" in r} == {bucket}
+    assert [r for r in resources if ":athena:" in r] == [
+        "arn:aws:athena:eu-west-1:210987654321:workgroup/owned-analytics"
+    ]
+    glue = [r for r in resources if ":glue:" in r]
+    assert glue and all(r.startswith("arn:aws:glue:eu-west-1:210987654321:") for r in glue)
+    assert env["ATHENA_WORKGROUP"] == "owned-analytics"
 
 
 def test_configure_prod_with_explicit_values(project: Path) -> None:
@@ -330,4 +340,50 @@ def test_log_permissions_name_only_the_stage_functions_log_groups() -> None:
     with pytest.raises(ValueError, match="logs outside"):
         configure.configure_project(
             configure.ProjectFiles(files.config, broad, files.convert_policy), target
+        )
+
+
+def test_the_daily_policy_follows_the_stacks_athena_names() -> None:
+    outputs = {
+        "StreamArn": STREAM_ARN,
+        "BucketName": "b-bucket",
+        "AthenaWorkGroup": "analytics-wg",
+        "GlueDatabase": "my_db",
+        "GlueTable": "lines",
+        "ParquetTable": "daily",
+    }
+    target = configure.target_from_stack_outputs(outputs, None, ("https://a.example",))
+    files = configure.ProjectFiles(
+        _load(CHALICE_DIR / "config.json"),
+        _load(CHALICE_DIR / "policy-prod.json"),
+        _load(CHALICE_DIR / "policy-prod-convert.json"),
+        _load(CHALICE_DIR / "policy-prod-daily.json"),
+    )
+    updated = configure.configure_project(files, target)
+    assert updated.daily_policy is not None
+    resources = _resources(updated.daily_policy)
+    prefix = "arn:aws:glue:eu-west-1:210987654321:"
+    assert [r for r in resources if ":glue:" in r] == [
+        prefix + "catalog",
+        prefix + "database/my_db",
+        prefix + "table/my_db/lines",
+        prefix + "table/my_db/daily",
+    ]
+    assert [r for r in resources if ":athena:" in r] == [
+        "arn:aws:athena:eu-west-1:210987654321:workgroup/analytics-wg"
+    ]
+    env = updated.config["stages"]["prod"]["environment_variables"]
+    assert (env["ATHENA_WORKGROUP"], env["ATHENA_DATABASE"], env["ATHENA_TABLE"]) == (
+        "analytics-wg",
+        "my_db",
+        "lines",
+    )
+    # A policy naming another table is refused.
+    widened = copy.deepcopy(updated.daily_policy)
+    widened["Statement"][-2]["Resource"].append(prefix + "table/my_db/other")
+    with pytest.raises(ValueError, match="another Glue resource"):
+        configure.check_policy_scope(widened, target, configure.stage_prefixes(updated.config))
+    with pytest.raises(ValueError, match="not a Glue database"):
+        configure.validate_target(
+            configure.ProdTarget(**{**target.__dict__, "database": "Bad-Name"})
         )

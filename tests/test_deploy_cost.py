@@ -173,7 +173,7 @@ def test_cost_scales_roughly_linearly() -> None:
         {"events_per_request": 500, "event_bytes": 4096},  # 2 MB record > 1,000 KiB
     ],
 )
-def test_invalid_inputs_refused(kwargs: dict[str, int]) -> None:
+def test_invalid_inputs_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         monthly_cost(TEN_MILLION, **kwargs)
 
@@ -238,3 +238,39 @@ def test_no_rejects_add_nothing_and_bad_shares_are_refused() -> None:
     result = CliRunner().invoke(cost, ["--rejected-share", "0.5"])
     assert result.exit_code == 0 and "Rejects" in result.stdout
     assert result.stdout.strip().splitlines()[-1].split()[-1] == "2.21"
+
+
+PROD_DAILY: dict[str, Any] = {"athena_threshold_bytes": 256 * 1024 * 1024, "parquet_daily": True}
+
+
+@pytest.mark.parametrize("events", [TEN_MILLION, 1_000_000_000, 10_000_000_000])
+def test_the_daily_build_on_athena_costs_what_the_docs_say(events: int) -> None:
+    """COST.md's row for the volume: Athena's scans, the Parquet storage, the total."""
+    with_athena = monthly_cost(events, **PROD_DAILY)
+    athena = [line for line in with_athena.lines if line.service == "Athena"]
+    added = with_athena.total - monthly_cost(events).total
+    assert added == pytest.approx(sum(line.usd for line in athena))
+    row = next(line for line in COST_MD.splitlines() if line.startswith(f"| {events:,} |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == ("Athena" if events > TEN_MILLION else "Lambda")
+    assert cells[3] == f"{athena[0].quantity * 1024:,.1f} GB"
+    assert cells[4] == f"{athena[0].usd:,.2f}"
+    assert cells[5] == f"{athena[1].quantity:,.1f} GB"
+    assert cells[6] == f"{athena[1].usd:,.2f}"
+    assert cells[7] == f"**{added:,.2f}**"
+    assert cells[8] == f"{with_athena.total:,.2f}"
+
+
+def test_athena_scans_at_least_10_mb_a_query_and_nothing_without_it() -> None:
+    from deploy.cost_athena import ATHENA_MIN_BYTES_PER_QUERY, daily_build_cost
+
+    assert daily_build_cost(TEN_MILLION, 400, 0.15, 0.6, None, False) == []
+    tiny = daily_build_cost(1000, 400, 0.15, 0.6, 0, True)
+    assert tiny[0].quantity == pytest.approx(30 * 4 * ATHENA_MIN_BYTES_PER_QUERY / 1024**4)
+    with pytest.raises(ValueError, match="threshold"):
+        daily_build_cost(TEN_MILLION, 400, 0.15, 0.6, -1, False)
+    result = CliRunner().invoke(
+        cost, ["--events-per-month", "1000000000", "--athena-threshold-bytes", "0", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["by_service"]["Athena"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from deploy import smoke
+from exporter.cli import cli as exporter_cli
 from tests.conftest import free_port
 
 
@@ -33,6 +35,23 @@ def test_smoke_test_passes_against_chalice_local(chalice_local: tuple[str, Path]
     tagged = [r for r in stored if r.get("metricAttributes", {}).get("smokeTestId") == smoke_id]
     assert len(tagged) == 1, stored
     assert tagged[0]["metricName"] == "SmokeTest"
+    # Marked as test traffic: one column tells an analyst to drop the row.
+    assert tagged[0]["synthetic"] is True
+
+
+def test_smoke_events_are_one_filter_away_in_the_csv(chalice_local: tuple[str, Path]) -> None:
+    base, data_dir = chalice_local
+    result = CliRunner().invoke(smoke.smoke_test, [base, "--timeout", "10"])
+    assert result.exit_code == 0, result.output
+    raw = [p for p in (data_dir / "raw").rglob("*") if p.is_file()]
+    out = data_dir.parent / "smoke.csv"
+    converted = CliRunner().invoke(exporter_cli, ["json-to-csv", *map(str, raw), "-o", str(out)])
+    assert converted.exit_code == 0, converted.output
+    with out.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    marked = [row for row in rows if row["synthetic"] == "true"]
+    assert marked and all(row["metricName"] == "SmokeTest" for row in marked)
+    assert all(row["metricName"] != "SmokeTest" for row in rows if row["synthetic"] != "true")
 
 
 def test_smoke_test_without_trailing_slash_joins_paths(chalice_local: tuple[str, Path]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -82,6 +83,7 @@ def test_readme_curl_body_is_accepted_by_chalice_local(chalice_local: tuple[str,
 
 
 def test_schema_limits_in_readme_match_the_defaults() -> None:
+    from chalicelib.budget import STORED_BYTES_PER_BODY_BYTE
     from chalicelib.config import Limits
 
     limits = Limits()
@@ -89,6 +91,7 @@ def test_schema_limits_in_readme_match_the_defaults() -> None:
     assert limits.max_events_per_batch == 500
     assert limits.max_event_bytes == 32 * 1024 and "exceeds 32 KiB" in README
     assert f"a string over {limits.max_string_length} characters" in README
+    assert "more than 8 times the body" in README and STORED_BYTES_PER_BODY_BYTE == 8
 
 
 # Backticked paths that start at one of these name a file of the repository.
@@ -185,3 +188,85 @@ def test_readme_export_command_writes_the_file_it_says(
     expected = [line.removeprefix("# ").replace("2026-11-28", today) for line in said]
     assert result.output.splitlines() == expected
     assert (tmp_path / "analytics_data" / "csv" / f"{today}_combined.csv").is_file()
+
+
+# --------------------------------------------------------------------------------------
+# Statements the docs make about the project, checked against the project
+# --------------------------------------------------------------------------------------
+
+DOCUMENTED_COMMAND = re.compile(r"(\S*?)python3? -m (exporter|deploy)(?: ([a-z][a-z-]+))?")
+
+
+def _documented_commands() -> set[tuple[str, str, str]]:
+    """(how it is invoked, package, command) for every command line the docs show."""
+    found = set()
+    for text in NAMING_FILES.values():
+        for launcher, package, command in DOCUMENTED_COMMAND.findall(text):
+            found.add((launcher.lstrip("`($'\"") + "python", package, command))
+    return found
+
+
+def test_every_documented_command_names_the_venvs_python() -> None:
+    """A bare `python -m exporter` is a SyntaxError where `python` is 3.11, or missing."""
+    bare = sorted(
+        {(how, pkg) for how, pkg, _ in _documented_commands()}
+        - {
+            (".venv/bin/python", "exporter"),
+            (".venv/bin/python", "deploy"),
+        }
+    )
+    assert not bare, f"docs show commands that do not run as written: {bare}"
+
+
+@pytest.mark.parametrize(
+    ("package", "command"),
+    sorted({(package, command) for _, package, command in _documented_commands()}),
+)
+def test_documented_commands_run_as_written_from_the_repository(package: str, command: str) -> None:
+    """Each command exactly as the docs start it (`.venv/bin/python -m …`), in a shell at
+    the repository root, as a person pastes it after the README's set-up."""
+    line = f".venv/bin/python -m {package} {command} --help".replace("  ", " ")
+    done = subprocess.run(
+        ["bash", "-c", line], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, f"{line}: {done.stderr}"
+    assert "Usage:" in done.stdout
+
+
+def test_make_bench_runs_every_benchmark() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    recipe = makefile.split("\nbench:", 1)[1].split("\n\n", 1)[0]
+    benches = {path.name for path in (REPO_ROOT / "bench").glob("bench_*.py")}
+    assert benches == set(re.findall(r"bench/(bench_\w+\.py)", recipe))
+    said = README.split("`make bench` runs them all", 1)[1].split("\n\n", 1)[0]
+    assert benches == set(re.findall(r"bench/(bench_\w+\.py)", said))
+
+
+def test_settings_the_readme_places_in_the_stage_config_are_there() -> None:
+    stages = json.loads((REPO_ROOT / ".chalice" / "config.json").read_text())["stages"]
+    sentence = README.split("All limits are per stage:", 1)[1].split("[docs/SPEC.md]", 1)[0]
+    in_config, defaults = sentence.split("are set in `.chalice/config.json`", 1)
+    for name in re.findall(r"`([A-Z_]+)`", in_config):
+        assert all(name in stage["environment_variables"] for stage in stages.values()), name
+    for name in re.findall(r"`([A-Z_]+)`", defaults.split("built-in defaults", 1)[0]):
+        assert all(name not in stage["environment_variables"] for stage in stages.values())
+        assert name in (REPO_ROOT / "chalicelib" / "config.py").read_text(), name
+
+
+def test_docs_list_every_value_that_enables_the_client() -> None:
+    env_ts = (REPO_ROOT / "client" / "src" / "env.ts").read_text()
+    match = re.search(r"/\^\(([a-z0-9|]+)\)\$/i\.test\(String\(vars\.VITE_ENABLE", env_ts)
+    assert match, "client/src/env.ts no longer reads VITE_ENABLE_CSV_ANALYTICS as expected"
+    values = match.group(1).split("|")
+    for path, text in NAMING_FILES.items():
+        for line in re.findall(r"^VITE_ENABLE_CSV_ANALYTICS=.*$", text, re.M):
+            comment = line.split("#", 1)[1]
+            assert all(re.search(rf"\b{value}\b", comment) for value in values), (path, line)
+
+
+def test_integration_guide_does_not_say_webdriver_is_stored() -> None:
+    privacy = DOCS["INTEGRATION.md"].split("## 4. Privacy", 1)[1].split("\n- ", 2)[1]
+    assert privacy.startswith("Stored per event")
+    for sentence in re.split(r"(?<=\.)\s", privacy):
+        if "`webdriver`" in sentence:
+            assert "not stored" in sentence, sentence

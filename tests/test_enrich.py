@@ -29,141 +29,143 @@ SERVER_FIELDS = jsonschema.Draft7Validator(
     json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))["definitions"]["serverFields"]
 )
 
-# (user agent, uaBrowser, uaBrowserVersion, uaOs, uaOsVersion, uaDeviceType, isBot)
+# (user agent, uaBrowser, uaBrowserVersion, uaOs, uaOsVersion, uaDeviceType, botReason)
 USER_AGENTS = [
     pytest.param(
-        CHROME_WINDOWS, "Chrome", "131", "Windows", "10", "desktop", False, id="desktop-chrome"
+        CHROME_WINDOWS, "Chrome", "131", "Windows", "10", "desktop", "", id="desktop-chrome"
     ),
     pytest.param(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
-        *("Firefox", "133", "Windows", "10", "desktop", False),
+        *("Firefox", "133", "Windows", "10", "desktop", ""),
         id="desktop-firefox-windows",
     ),
     pytest.param(
         "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-        *("Firefox", "133", "Linux", "", "desktop", False),
+        *("Firefox", "133", "Linux", "", "desktop", ""),
         id="desktop-firefox-linux",
     ),
     pytest.param(
         "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like "
         "Gecko) Version/18.1 Safari/605.1.15",
-        *("Safari", "18", "Mac OS X", "10", "desktop", False),
+        *("Safari", "18", "Mac OS X", "10", "desktop", ""),
         id="desktop-safari",
     ),
     pytest.param(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
-        *("Edge", "131", "Windows", "10", "desktop", False),
+        *("Edge", "131", "Windows", "10", "desktop", ""),
         id="desktop-edge",
     ),
     pytest.param(
         "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36",
-        *("Chrome", "131", "Chrome OS", "14541", "desktop", False),
+        *("Chrome", "131", "Chrome OS", "14541", "desktop", ""),
         id="chromebook",
     ),
     pytest.param(
         "Mozilla/5.0 (Windows NT 5.1) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/49.0.2623.112 Safari/537.36",
-        *("Chrome", "49", "Windows", "XP", "desktop", False),
+        *("Chrome", "49", "Windows", "XP", "desktop", ""),
         id="windows-xp-version-is-text",
     ),
     pytest.param(
         "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
         "like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
-        *("Mobile Safari", "18", "iOS", "18", "mobile", False),
+        *("Mobile Safari", "18", "iOS", "18", "mobile", ""),
         id="ios-safari",
     ),
     pytest.param(
         "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
         "like Gecko) CriOS/131.0.6778.73 Mobile/15E148 Safari/604.1",
-        *("Chrome Mobile iOS", "131", "iOS", "18", "mobile", False),
+        *("Chrome Mobile iOS", "131", "iOS", "18", "mobile", ""),
         id="ios-chrome",
     ),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Mobile Safari/537.36",
-        *("Chrome Mobile", "131", "Android", "10", "mobile", False),
+        *("Chrome Mobile", "131", "Android", "10", "mobile", ""),
         id="android-chrome",
     ),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like "
         "Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
-        *("Samsung Internet", "26", "Android", "14", "mobile", False),
+        *("Samsung Internet", "26", "Android", "14", "mobile", ""),
         id="android-samsung-internet",
     ),
     pytest.param(
         "Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0",
-        *("Firefox Mobile", "133", "Android", "14", "mobile", False),
+        *("Firefox Mobile", "133", "Android", "14", "mobile", ""),
         id="android-firefox",
     ),
     pytest.param(
         "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
         "Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
-        *("Mobile Safari", "17", "iOS", "17", "tablet", False),
+        *("Mobile Safari", "17", "iOS", "17", "tablet", ""),
         id="ipad",
     ),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 13; SM-X200) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36",
-        *("Chrome", "131", "Android", "13", "tablet", False),
+        *("Chrome", "131", "Android", "13", "tablet", ""),
         id="android-tablet",
     ),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 11; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Silk/131.2.1 like Chrome/131.0.6778.135 Safari/537.36",
-        *("Amazon Silk", "131", "Android", "11", "tablet", False),
+        *("Amazon Silk", "131", "Android", "11", "tablet", ""),
         id="kindle-fire",
     ),
-    pytest.param(GOOGLEBOT, "Googlebot", "2", "", "", "bot", True, id="googlebot"),
+    pytest.param(GOOGLEBOT, "Googlebot", "2", "", "", "bot", "crawler-list", id="googlebot"),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, "
         "like Gecko) Chrome/131.0.6778.108 Mobile Safari/537.36 (compatible; Googlebot/2.1; "
         "+http://www.google.com/bot.html)",
-        *("Googlebot", "2", "Android", "6", "bot", True),
+        *("Googlebot", "2", "Android", "6", "bot", "crawler-list"),
         id="googlebot-smartphone",
     ),
     pytest.param(
         "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; "
         "+http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
-        *("bingbot", "2", "", "", "bot", True),
+        *("bingbot", "2", "", "", "bot", "crawler-list"),
         id="bingbot",
     ),
     pytest.param(
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "HeadlessChrome/131.0.0.0 Safari/537.36",
-        *("HeadlessChrome", "131", "Linux", "", "bot", True),
+        *("HeadlessChrome", "131", "Linux", "", "bot", "automation"),
         id="headless-chrome",
     ),
-    pytest.param("curl/8.5.0", "curl", "8", "", "", "bot", True, id="curl"),
+    pytest.param("curl/8.5.0", "curl", "8", "", "", "bot", "no-browser", id="curl"),
     pytest.param(
-        "python-requests/2.32.3", "Python Requests", "2", "", "", "bot", True, id="python-requests"
+        "python-requests/2.32.3",
+        *("Python Requests", "2", "", "", "bot", "no-browser"),
+        id="python-requests",
     ),
     pytest.param(
         "Mozilla/5.0 (SMART-TV; Linux; Tizen 6.0) AppleWebKit/537.36 (KHTML, like Gecko) "
         "85.0.4183.93/6.0 TV Safari/537.36",
-        *("Safari", "", "Tizen", "6", "other", False),
+        *("Safari", "", "Tizen", "6", "other", ""),
         id="smart-tv",
     ),
     pytest.param(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox One) AppleWebKit/537.36 (KHTML, "
         "like Gecko) Chrome/131.0.0.0 Safari/537.36 Edge/44.18363.8131",
-        *("Edge", "44", "Windows", "10", "other", False),
+        *("Edge", "44", "Windows", "10", "other", ""),
         id="console",
     ),
     pytest.param(
         "Mozilla/5.0 (Linux; Android 9; AFTMM Build/PS7633) AppleWebKit/537.36 (KHTML, like "
         "Gecko) Silk/131.3.1 like Chrome/131.0.6778.200 Safari/537.36",
-        *("Amazon Silk", "131", "Android", "9", "other", False),
+        *("Amazon Silk", "131", "Android", "9", "other", ""),
         id="fire-tv",
     ),
     pytest.param(
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
         "Chrome/131.0.0.0 Safari/537.36 Minecraft/1.21 DraftKings/4",
-        *("Chrome", "131", "Windows", "10", "desktop", False),
+        *("Chrome", "131", "Windows", "10", "desktop", ""),
         id="tv-words-inside-other-words",
     ),
-    pytest.param("", "", "", "", "", "other", False, id="no-user-agent"),
+    pytest.param("", "", "", "", "", "other", "", id="no-user-agent"),
 ]
 
 
@@ -176,7 +178,7 @@ def fields_for(user_agent: str | None = None, **headers: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("user_agent", "browser", "browser_version", "os", "os_version", "device_type", "is_bot"),
+    ("user_agent", "browser", "browser_version", "os", "os_version", "device_type", "reason"),
     USER_AGENTS,
 )
 def test_user_agent_fields(
@@ -186,7 +188,7 @@ def test_user_agent_fields(
     os: str,
     os_version: str,
     device_type: str,
-    is_bot: bool,
+    reason: str,
 ) -> None:
     fields = fields_for(user_agent)
     assert fields == {
@@ -195,7 +197,8 @@ def test_user_agent_fields(
         "uaOs": os,
         "uaOsVersion": os_version,
         "uaDeviceType": device_type,
-        "isBot": is_bot,
+        "isBot": reason != "",
+        "botReason": reason,
         "country": "",
     }
     SERVER_FIELDS.validate({"serverTimestamp": "2026-11-28T12:00:00.000Z", **fields})
@@ -229,6 +232,7 @@ def test_webdriver_signal_marks_a_bot_and_leaves_the_context(
     fields = Enricher().fields({"user-agent": CHROME_WINDOWS}, context)
     assert fields is not None
     assert fields["isBot"] is is_bot
+    assert fields["botReason"] == ("automation" if is_bot else "")
     assert fields["uaDeviceType"] == ("bot" if is_bot else "desktop")
     assert fields["uaBrowser"] == "Chrome"  # still parsed: a bot's browser is worth knowing
     assert context == {"device": "d"}

@@ -178,6 +178,7 @@ def test_every_prefix_holding_events_expires(pipeline: dict[str, Any]) -> None:
         "rejected/": "RejectedExpirationDays",
         "replayed/": "RejectedExpirationDays",
         "erasure/": "ErasureAuditExpirationDays",
+        "parquet/": "ParquetExpirationDays",
     }
     found = {}
     for rule in rules:
@@ -193,8 +194,9 @@ def test_every_prefix_holding_events_expires(pipeline: dict[str, Any]) -> None:
     assert found == {prefix: {"Ref": name} for prefix, name in expected.items()} | {
         "athena-results/": {"Ref": "AthenaResultsExpirationDays"}
     }
-    # CSVs hold raw's events: by default they go when raw/ does.
+    # CSVs and the Parquet copy hold raw's events: by default they go when raw/ does.
     assert params["CsvExpirationDays"]["Default"] == params["RawExpirationDays"]["Default"]
+    assert params["ParquetExpirationDays"]["Default"] == params["RawExpirationDays"]["Default"]
     [versions] = [r for r in rules if "NoncurrentVersionExpiration" in r]
     assert "Prefix" not in versions and "Filter" not in versions
     assert versions["NoncurrentVersionExpiration"] == {
@@ -275,7 +277,7 @@ def test_delivery_role_scoped_to_bucket(pipeline: dict[str, Any]) -> None:
 
 def test_glue_table_partition_projection(pipeline: dict[str, Any]) -> None:
     bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
-    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    table = pipeline["Resources"]["GlueEventsTable"]["Properties"]["TableInput"]
     keys = [k["Name"] for k in table["PartitionKeys"]]
     assert keys == ["year", "month", "day", "hour"]
     params = table["Parameters"]
@@ -291,11 +293,11 @@ def test_glue_table_partition_projection(pipeline: dict[str, Any]) -> None:
 
 
 def test_glue_table_is_one_line_column(pipeline: dict[str, Any]) -> None:
-    # The Athena queries (exporter.athena) parse each raw line themselves, so a new
+    # The Athena queries (chalicelib.athena) parse each raw line themselves, so a new
     # top-level field needs no column here; the table is the line, whole.
-    from exporter.athena import LINE_COLUMN
+    from chalicelib.athena import LINE_COLUMN
 
-    table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    table = pipeline["Resources"]["GlueEventsTable"]["Properties"]["TableInput"]
     storage = table["StorageDescriptor"]
     assert storage["Columns"] == [
         {"Name": LINE_COLUMN, "Type": "string", "Comment": storage["Columns"][0]["Comment"]}
@@ -315,6 +317,40 @@ def test_athena_workgroup_results_in_bucket(pipeline: dict[str, Any]) -> None:
     }
     assert wg["EnforceWorkGroupConfiguration"] is True
     assert _lifecycle_rule(pipeline, "athena-results/")["ExpirationInDays"]
+
+
+def test_events_daily_table_is_the_parquet_copys_schema(pipeline: dict[str, Any]) -> None:
+    """The columns the UNLOAD writes (chalicelib/athena/parquet.py), typed, then the two
+    maps; one partition per day by projection, where the daily build writes it."""
+    from chalicelib.athena.parquet import (
+        ATTRIBUTES_COLUMN,
+        CONTEXT_COLUMN,
+        PARQUET_COMPRESSION,
+        TYPED_COLUMNS,
+    )
+    from chalicelib.config import DailyBuild
+
+    bucket_id = _logical_id(pipeline, "AWS::S3::Bucket")
+    table = pipeline["Resources"]["GlueEventsDailyTable"]["Properties"]["TableInput"]
+    assert table["Name"] == {"Ref": "ParquetTableName"}
+    assert pipeline["Parameters"]["ParquetTableName"]["Default"] == "events_daily"
+    hive = {"varchar": "string"}
+    expected = [(name.lower(), hive.get(kind, kind)) for name, kind in TYPED_COLUMNS]
+    expected += [(ATTRIBUTES_COLUMN, "map<string,string>"), (CONTEXT_COLUMN, "map<string,string>")]
+    columns = table["StorageDescriptor"]["Columns"]
+    assert [(c["Name"], c["Type"]) for c in columns] == expected
+    params = table["Parameters"]
+    assert params["parquet.compression"] == PARQUET_COMPRESSION
+    assert table["PartitionKeys"][0]["Name"] == "dt"
+    assert params["projection.dt.type"] == "date"
+    assert params["projection.dt.format"] == "yyyy-MM-dd"
+    prefix = DailyBuild().parquet_prefix
+    assert params["storage.location.template"] == {
+        "Fn::Sub": "s3://${" + bucket_id + "}/" + prefix + "dt=${!dt}/"
+    }
+    serde = table["StorageDescriptor"]["SerdeInfo"]["SerializationLibrary"]
+    assert serde == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+    assert pipeline["Outputs"]["ParquetTable"]["Value"] == {"Ref": "GlueEventsDailyTable"}
 
 
 def test_outputs(pipeline: dict[str, Any]) -> None:
@@ -376,7 +412,7 @@ def test_rejected_table_projects_the_rejected_layout(pipeline: dict[str, Any]) -
     table = pipeline["Resources"]["RejectedGlueTable"]["Properties"]["TableInput"]
     assert table["Name"] == {"Ref": "RejectedTableName"}
     assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month", "day", "hour"]
-    events_table = _one(pipeline, "AWS::Glue::Table")["Properties"]["TableInput"]
+    events_table = pipeline["Resources"]["GlueEventsTable"]["Properties"]["TableInput"]
     projection = {k: v for k, v in table["Parameters"].items() if k.startswith("projection.")}
     assert projection == {
         k: v for k, v in events_table["Parameters"].items() if k.startswith("projection.")

@@ -16,6 +16,7 @@ from chalice.test import Client
 import app as app_module
 from chalicelib.collect import Collector
 from chalicelib.inspector import (
+    ITEM_OVERHEAD_BYTES,
     MAX_KEPT,
     MAX_SHOWN_BODY_CHARS,
     MAX_SHOWN_EVENT_BYTES,
@@ -28,6 +29,8 @@ from chalicelib.sinks import MemorySink
 from chalicelib.validate import BatchValidator
 from tests.conftest import REPO_ROOT
 from tests.factories import batch, body_bytes, event
+
+LOCAL_PAGE = "http://127.0.0.1:5173"
 
 
 def record(metric: str, n: int) -> bytes:
@@ -56,7 +59,7 @@ def test_bounded_by_count_and_by_bytes() -> None:
     inspector = Inspector(max_items=3)
     inspector.stored([record("A", n) for n in range(10)])
     assert [e["n"] for e in events_of(inspector)] == [9, 8, 7]
-    small = Inspector(max_bytes=100)
+    small = Inspector(max_bytes=ITEM_OVERHEAD_BYTES + 100)
     small.stored([json.dumps({"pad": "x" * 40, "n": n}).encode() for n in range(5)])
     assert [e["n"] for e in events_of(small)] == [4]
 
@@ -146,7 +149,7 @@ def post(client: Client, body: bytes, content_type: str = "application/json") ->
 
 
 def get(client: Client, path: str) -> tuple[int, Any, dict[str, str]]:
-    answer = client.http.get(path, headers={"Origin": "http://127.0.0.1:5173"})
+    answer = client.http.get(path, headers={"Origin": LOCAL_PAGE})
     return answer.status_code, json.loads(answer.body), answer.headers
 
 
@@ -157,7 +160,7 @@ def test_stored_events_are_listed_as_stored_newest_first(
     post(test_client, body_bytes(batch(event(eventId="i-1", metricName="A"))))
     post(test_client, body_bytes(batch(event(eventId="i-2", metricName="B"))))
     status, body, headers = get(test_client, "/_dev/events")
-    assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == LOCAL_PAGE
     assert [e["eventId"] for e in body["events"]] == ["i-2", "i-1"]
     assert body["events"][1] == json.loads(sink.lines()[0])  # exactly what the sink got
     assert body["events"][0]["device"] == "my-device" and body["events"][0]["serverTimestamp"]
@@ -174,7 +177,7 @@ def test_rejected_events_and_bodies_are_listed_with_reasons(
     post(test_client, b"{oops")
     post(test_client, b"{}", content_type="text/csv")
     status, body, headers = get(test_client, "/_dev/rejected")
-    assert status == 200 and headers["Access-Control-Allow-Origin"] == "*"
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == LOCAL_PAGE
     unsupported, not_json, bad_event = body["rejected"]
     assert unsupported["status"] == 415 and "Content-Type" in unsupported["error"]
     assert not_json["status"] == 400 and not_json["body"] == "{oops"
@@ -198,16 +201,16 @@ def test_delete_clears_both_lists_so_a_test_starts_clean(
     assert len(sink.lines()) == 1  # the stored data is not touched
 
 
-def test_a_page_on_another_origin_may_delete(client: tuple[Client, MemorySink]) -> None:
+def test_a_local_page_on_another_port_may_delete(client: tuple[Client, MemorySink]) -> None:
     test_client, _ = client
     answer = test_client.http.request(
         "OPTIONS",
         "/_dev/events",
-        headers={"Origin": "http://127.0.0.1:5173", "Access-Control-Request-Method": "DELETE"},
+        headers={"Origin": LOCAL_PAGE, "Access-Control-Request-Method": "DELETE"},
         body=b"",
     )
     assert answer.status_code == 204
-    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    assert answer.headers["Access-Control-Allow-Origin"] == LOCAL_PAGE
     assert "DELETE" in answer.headers["Access-Control-Allow-Methods"]
 
 
@@ -225,7 +228,7 @@ def test_bad_queries_are_400_with_a_message_and_cors(
 ) -> None:
     status, body, headers = get(client[0], path)
     assert status == 400 and message in body["message"]
-    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Origin"] == LOCAL_PAGE
 
 
 def test_the_routes_exist_only_in_the_dev_stage() -> None:

@@ -89,8 +89,12 @@ def test_make_dev_serves_a_steady_client_without_a_failure_and_ctrl_c_frees_both
         assert f"http://127.0.0.1:{demo_port}/demo/?api=http://127.0.0.1:{port}/events" in (
             output.text()
         )
-        with urllib.request.urlopen(f"http://127.0.0.1:{demo_port}/demo/", timeout=5) as page:
-            assert b"OwnedAnalytics" in page.read()
+        # The page knows its API without ?api=, from / (redirected) and from /demo/ alike.
+        api_meta = f'<meta name="owned-analytics-api" content="http://127.0.0.1:{port}/events">'
+        for path in ("/", "/demo/"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{demo_port}{path}", timeout=5) as page:
+                html = page.read().decode()
+            assert "OwnedAnalytics" in html and api_meta in html
         run = steady(f"http://127.0.0.1:{port}", 8, interval=0.2, burst_every=3, burst=8)
         assert run.failures == [], output.text()
         assert run.posts >= 50 and len(run.accepted) == run.posts * 5 + 2 * 8 * 20
@@ -180,3 +184,23 @@ def test_a_port_taken_after_the_check_is_still_one_line(tmp_path: Path) -> None:
         variable = ("PORT", "DEMO_PORT")[busy]
         assert str(ports[busy]) in line and re.search(rf"make dev {variable}=\d+$", line), line
         assert not port_in_use("127.0.0.1", ports[1 - busy])  # nothing left behind
+
+
+@pytest.mark.parametrize("target", ["dev", "test"])
+def test_without_python_312_or_313_make_says_so_in_one_line(tmp_path: Path, target: str) -> None:
+    """No 3.12/3.13 on PATH nor under pyenv: one message, no `command not found` after it."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    venv = tmp_path / "venv"  # never the project's: this make must not find a Python there
+    done = subprocess.run(
+        ["make", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0
+    assert len(output.splitlines()) == 1, output
+    assert "Python 3.13 or 3.12 is required" in output and "pyenv install 3.13" in output
+    assert "command not found" not in output and "Error 127" not in output

@@ -25,10 +25,12 @@ THROTTLING_TF = ROOT / "infrastructure" / "terraform" / "throttling.tf.json"
 API_FUNCTION = "api_handler"
 CONVERT_FUNCTION = "convert_raw_object"
 DAILY_FUNCTION = "build_daily_csv"
+ATHENA_STEP_FUNCTION = "athena_daily_step"
 POLICY_FILES = {
     API_FUNCTION: "policy-prod.json",
     CONVERT_FUNCTION: "policy-prod-convert.json",
-    DAILY_FUNCTION: "policy-prod-convert.json",
+    DAILY_FUNCTION: "policy-prod-daily.json",
+    ATHENA_STEP_FUNCTION: "policy-prod-daily.json",
 }
 EM_AARCH64 = 0xB7
 # Variables a package step may need to reach PyPI here (index, proxy, CA bundle).
@@ -147,20 +149,30 @@ def test_rest_api_routes(package: Package, config: dict[str, Any]) -> None:
     assert deployment["stage_name"] == config["stages"]["prod"]["api_gateway_stage"]
 
 
-def test_s3_notification_on_raw_prefix(package: Package, prod_env: dict[str, str]) -> None:
+def test_s3_notifications_on_raw_and_results_prefixes(
+    package: Package, prod_env: dict[str, str]
+) -> None:
+    """raw/ objects go to the converter; query results (.csv) under the Athena results
+    prefix go to the daily build's next step; nothing else is notified."""
     notifications = list(package.resources("aws_s3_bucket_notification").values())
     assert len(notifications) == 1
     notification = notifications[0]
     assert notification["bucket"] == prod_env["ANALYTICS_BUCKET"]
-    [target] = notification["lambda_function"]
-    assert target["filter_prefix"] == prod_env.get("RAW_PREFIX", "raw/") == "raw/"
-    assert target["lambda_function_arn"] == f"${{aws_lambda_function.{CONVERT_FUNCTION}.arn}}"
-    assert target["events"] == ["s3:ObjectCreated:*"]
+    targets = {target["lambda_function_arn"]: target for target in notification["lambda_function"]}
+    raw = targets.pop(f"${{aws_lambda_function.{CONVERT_FUNCTION}.arn}}")
+    assert raw["filter_prefix"] == prod_env.get("RAW_PREFIX", "raw/") == "raw/"
+    assert "filter_suffix" not in raw and raw["events"] == ["s3:ObjectCreated:*"]
+    results = targets.pop(f"${{aws_lambda_function.{ATHENA_STEP_FUNCTION}.arn}}")
+    assert results["filter_prefix"] == prod_env["ATHENA_RESULTS_PREFIX"] == "athena-results/"
+    assert results["filter_suffix"] == ".csv" and results["events"] == ["s3:ObjectCreated:*"]
+    assert not targets
     permissions = package.resources("aws_lambda_permission")
     s3_permissions = [p for p in permissions.values() if p["principal"] == "s3.amazonaws.com"]
-    assert len(s3_permissions) == 1
-    assert s3_permissions[0]["function_name"] == f"${{aws_lambda_function.{CONVERT_FUNCTION}.arn}}"
-    assert s3_permissions[0]["source_arn"].endswith(f":s3:::{prod_env['ANALYTICS_BUCKET']}")
+    assert {p["function_name"] for p in s3_permissions} == {
+        f"${{aws_lambda_function.{name}.arn}}" for name in (CONVERT_FUNCTION, ATHENA_STEP_FUNCTION)
+    }
+    for permission in s3_permissions:
+        assert permission["source_arn"].endswith(f":s3:::{prod_env['ANALYTICS_BUCKET']}")
 
 
 def test_daily_schedule(package: Package) -> None:
@@ -176,7 +188,7 @@ def test_functions_arm64_runtime_memory_timeout(
     package: Package, config: dict[str, Any], prod_env: dict[str, str]
 ) -> None:
     functions = package.resources("aws_lambda_function")
-    assert set(functions) == {API_FUNCTION, CONVERT_FUNCTION, DAILY_FUNCTION}
+    assert set(functions) == {API_FUNCTION, CONVERT_FUNCTION, DAILY_FUNCTION, ATHENA_STEP_FUNCTION}
     for name, function in functions.items():
         assert function["architectures"] == ["arm64"], name
         assert function["runtime"] in ("python3.12", "python3.13"), name
@@ -198,6 +210,7 @@ def test_reserved_concurrency(package: Package, config: dict[str, Any]) -> None:
     # take the account's whole pool, and the daily build runs once at a time.
     assert 0 < functions[CONVERT_FUNCTION]["reserved_concurrent_executions"] <= 20
     assert functions[DAILY_FUNCTION]["reserved_concurrent_executions"] == 1
+    assert 0 < functions[ATHENA_STEP_FUNCTION]["reserved_concurrent_executions"] <= 5
     for name, function in functions.items():
         # Chalice gives a function without its own value the stage's.
         expected = _function_setting(config, name, "reserved_concurrency")
@@ -227,10 +240,13 @@ def test_zip_contents(package: Package) -> None:
     assert "orjson/__init__.pyi" in names or "orjson/__init__.py" in names
     assert "chalicelib/__init__.py" in names
     assert "chalicelib/aws.py" in names  # the client factory app.py uses
+    # The Athena SQL the schedule and the results handler build (and the CLI imports).
+    assert {"chalicelib/athena/queries.py", "chalicelib/athena/parquet.py"} <= names
     # The user-agent parser, its precompiled rules and the crawler list (chalicelib/enrich.py).
     assert "ua_parser/regex.py" in names
     assert "ua_parser_builtins/lazy.py" in names
     assert "crawlerdetect/providers/crawlers.py" in names
+    assert "chalicelib/data/crawler_user_agents.json" in names  # chalicelib/bots.py
     # The command lines stay out: click is a development dependency only.
     assert not [
         n for n in names if n.split("/")[0] in ("click", "clitools.py", "deploy", "exporter")
@@ -359,6 +375,57 @@ def test_convert_policy_stays_inside_the_bucket_prefixes(prod_env: dict[str, str
     assert seen
 
 
+def test_daily_policy_is_least_privilege(prod_env: dict[str, str]) -> None:
+    """The schedule and the results handler: Athena on the one workgroup, Glue read on the
+    two tables, S3 read raw/, write csv/ errors/ parquet/ and the results prefix."""
+    bucket = f"arn:aws:s3:::{prod_env['ANALYTICS_BUCKET']}"
+    region_account = "us-east-1:123456789012"
+    database = prod_env["ATHENA_DATABASE"]
+    granted: dict[str, set[str]] = {}
+    for statement in _statements("policy-prod-daily.json"):
+        if _is_logs_statement(statement):
+            continue
+        for action in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                granted.setdefault(action, set()).add(resource)
+        if statement["Resource"] == bucket and "s3:ListBucket" in statement["Action"]:
+            listed = statement["Condition"]["StringLike"]["s3:prefix"]
+            assert _as_list(listed) == ["raw/*", "csv/*", "parquet/*", "athena-results/*"]
+    objects = {prefix: f"{bucket}/{prefix}*" for prefix in ("raw/", "csv/", "errors/")}
+    parquet = f"{bucket}/{prod_env['PARQUET_PREFIX']}*"
+    results = f"{bucket}/{prod_env['ATHENA_RESULTS_PREFIX']}*"
+    assert granted == {
+        "s3:GetObject": {objects["raw/"], results},
+        "s3:PutObject": {objects["csv/"], objects["errors/"], parquet, results},
+        "s3:AbortMultipartUpload": {objects["csv/"], objects["errors/"], parquet, results},
+        "s3:ListMultipartUploadParts": {parquet, results},
+        "s3:DeleteObject": {parquet},
+        "s3:ListBucket": {bucket},
+        "s3:GetBucketLocation": {bucket},
+        "s3:ListBucketMultipartUploads": {bucket},
+        "athena:StartQueryExecution": {
+            f"arn:aws:athena:{region_account}:workgroup/owned-analytics"
+        },
+        "athena:GetQueryExecution": {f"arn:aws:athena:{region_account}:workgroup/owned-analytics"},
+        "athena:StopQueryExecution": {f"arn:aws:athena:{region_account}:workgroup/owned-analytics"},
+        **{
+            action: {
+                f"arn:aws:glue:{region_account}:catalog",
+                f"arn:aws:glue:{region_account}:database/{database}",
+                f"arn:aws:glue:{region_account}:table/{database}/{prod_env['ATHENA_TABLE']}",
+                f"arn:aws:glue:{region_account}:table/{database}/events_daily",
+            }
+            for action in (
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetPartition",
+                "glue:GetPartitions",
+            )
+        },
+    }
+    assert prod_env["ATHENA_WORKGROUP"] == "owned-analytics"
+
+
 # --------------------------------------------------------------------------------------
 # infrastructure/terraform/throttling.tf.json
 # --------------------------------------------------------------------------------------
@@ -385,3 +452,63 @@ def test_throttling_tf_refers_to_chalice_resources(package: Package) -> None:
     for kind, resources in throttling["resource"].items():
         assert not set(resources) & set(package.resources(kind))
     assert not set(variables) & set(package.tf.get("variable", {}))
+
+
+# --------------------------------------------------------------------------------------
+# The zip's dependencies are the runtime lock's
+# --------------------------------------------------------------------------------------
+
+
+def _zip_distributions(package: Package) -> dict[str, str]:
+    """Normalized name -> the *.dist-info folder of every distribution in the zip."""
+    found = {}
+    for name in package.zip.namelist():
+        match = re.fullmatch(r"([^/]+)-([^/-]+)\.dist-info/METADATA", name)
+        if match:
+            found[re.sub(r"[-_.]+", "-", match.group(1)).lower()] = name.rsplit("/", 1)[0]
+    return found
+
+
+@pytest.fixture(scope="module")
+def locked_lambda_wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Lambda's wheels, fetched by pip with hash checking against the runtime lock."""
+    dest = tmp_path_factory.mktemp("locked-wheels")
+    runtime = package_runtime()
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--only-binary=:all:", "--implementation", "cp", "--python-version", runtime]
+    command += ["--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_17_aarch64"]
+    command += ["--require-hashes", "-r", str(ROOT / "requirements.txt"), "--dest", str(dest)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    return dest
+
+
+def package_runtime() -> str:
+    """The Python the package targets: the one that runs Chalice here (major.minor)."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def test_the_zip_holds_exactly_the_locked_runtime_set(package: Package) -> None:
+    from tests.test_locks import pins
+
+    locked = pins(ROOT / "requirements.txt")
+    in_zip = {
+        name: folder.removesuffix(".dist-info").rsplit("-", 1)[1]
+        for name, folder in _zip_distributions(package).items()
+    }
+    assert in_zip == locked
+
+
+def test_the_zip_files_are_the_hash_checked_locked_wheels(
+    package: Package, locked_lambda_wheels: Path
+) -> None:
+    folders = _zip_distributions(package)
+    wheels = sorted(locked_lambda_wheels.glob("*.whl"))
+    assert len(wheels) == len(folders)
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            [record] = [n for n in archive.namelist() if n.endswith(".dist-info/RECORD")]
+            name = re.sub(r"[-_.]+", "-", record.split("-", 1)[0]).lower()
+            # RECORD lists every file of the wheel with its SHA-256: equal RECORDs mean
+            # the zip holds the very files pip checked against the lock's hashes.
+            assert package.zip.read(f"{folders[name]}/RECORD") == archive.read(record), name

@@ -81,6 +81,7 @@ def test_every_record_gets_the_server_fields(client: Client, use: Any) -> None:
             "uaDeviceType": "desktop",
             "country": "FR",
             "isBot": False,
+            "botReason": "",
         }
         assert "userAgent" not in record
         assert record["device"] == "my-device"  # the context is still merged
@@ -93,6 +94,7 @@ def test_header_names_in_any_letter_case(client: Client, use: Any) -> None:
     post(client, batch(), **{"user-agent": GOOGLEBOT, "cloudfront-viewer-country": "JP"})
     [record] = stored(sink)
     assert (record["uaBrowser"], record["isBot"], record["country"]) == ("Googlebot", True, "JP")
+    assert record["botReason"] == "crawler-list"
 
 
 def test_without_the_cloudfront_header_country_is_empty(client: Client, use: Any) -> None:
@@ -108,6 +110,7 @@ def test_webdriver_in_the_batch_context_is_read_not_stored(client: Client, use: 
     post(client, body, **{"User-Agent": CHROME_WINDOWS})
     [record] = stored(sink)
     assert record["isBot"] is True and record["uaDeviceType"] == "bot"
+    assert record["botReason"] == "automation"
     assert "webdriver" not in record
     assert record["device"] == "d"
 
@@ -130,6 +133,28 @@ def test_drop_bots_stores_nothing_and_says_so(
     assert len(sink.records) == 1
 
 
+@pytest.mark.parametrize(
+    ("user_agent", "reason"),
+    [
+        ("prometheus/2.18.1", "no-browser"),
+        ("Mozilla/5.0 (compatible; anthropic-ai/1.0; +https://www.anthropic.com)", "crawler-list"),
+        (CHROME_WINDOWS.replace("Chrome/", "HeadlessChrome/"), "automation"),
+        ("Lynx/2.8.9rel.1 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/1.1.1d", ""),
+    ],
+)
+def test_drop_bots_drops_by_the_decision_stored_otherwise(
+    client: Client, use: Any, user_agent: str, reason: str
+) -> None:
+    flagged = use()
+    post(client, batch(), **{"User-Agent": user_agent})
+    [record] = stored(flagged)
+    assert (record["isBot"], record["botReason"]) == (reason != "", reason)
+    dropping = use(drop_bots=True)
+    answer = post(client, batch(), **{"User-Agent": user_agent})
+    assert ("dropped" in answer.json_body) is (reason != "")
+    assert len(dropping.records) == (0 if reason else 1)
+
+
 def test_a_bots_bad_body_is_still_a_400_with_drop_bots(client: Client, use: Any) -> None:
     use(drop_bots=True)
     response = post(client, {"events": []}, **{"User-Agent": GOOGLEBOT})
@@ -145,7 +170,7 @@ def test_store_user_agent_keeps_the_raw_header(client: Client, use: Any) -> None
 
 def test_context_keys_cannot_take_a_server_fields_name(client: Client, use: Any) -> None:
     use()
-    for name in ("country", "IsBot", "uabrowser", "userAgent"):
+    for name in ("country", "IsBot", "uabrowser", "userAgent", "botreason"):
         response = post(client, batch(context={name: "x"}))
         assert response.status_code == 400, name
         assert "server-added field" in response.json_body["message"]
@@ -163,6 +188,7 @@ def test_the_csv_has_the_columns_the_readme_lists(client: Client, use: Any) -> N
     rows, header, _, _ = run(source("raw", b"".join(sink.lines())))
     assert header[len(FIXED_COLUMNS) :] == [
         "appVersion",
+        "botReason",
         "country",
         "derivedTimestamp",
         "eventId",
@@ -180,10 +206,10 @@ def test_the_csv_has_the_columns_the_readme_lists(client: Client, use: Any) -> N
     readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
     assert f"`{', '.join(header[len(FIXED_COLUMNS) : -3])}`, `userAgent` when stored" in readme
     [row] = rows
-    assert (row["isBot"], row["uaDeviceType"], row["uaOs"], row["country"]) == (
+    assert (row["isBot"], row["botReason"], row["uaDeviceType"], row["country"]) == (
         "true",
+        "crawler-list",
         "bot",
-        "",
         "US",
     )
 
@@ -207,9 +233,5 @@ def test_chalice_local_stores_the_fields_with_an_empty_country(
         for line in path.read_bytes().splitlines()
         if b"enrich-local-1" in line
     ]
-    assert (record["uaBrowser"], record["uaDeviceType"], record["isBot"]) == (
-        "Chrome",
-        "desktop",
-        False,
-    )
+    assert (record["uaBrowser"], record["isBot"], record["botReason"]) == ("Chrome", False, "")
     assert record["country"] == ""

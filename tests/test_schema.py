@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.bots import BOT_REASONS
 from chalicelib.config import Limits
 from chalicelib.enrich import DEVICE_TYPES, MAX_USER_AGENT_CHARS, MAX_VALUE_CHARS
 from chalicelib.validate import (
@@ -229,6 +230,7 @@ def test_server_fields_are_documented_and_reserved() -> None:
     assert set(documented) == set(RESERVED_FIELDS) - event_fields
     assert all(spec["description"] for spec in documented.values())
     assert documented["uaDeviceType"]["enum"] == list(DEVICE_TYPES)
+    assert documented["botReason"]["enum"] == ["", *BOT_REASONS]
     assert documented["userAgent"]["maxLength"] == MAX_USER_AGENT_CHARS
     for name in ("uaBrowser", "uaBrowserVersion", "uaOs", "uaOsVersion"):
         assert documented[name]["maxLength"] == MAX_VALUE_CHARS

@@ -163,6 +163,10 @@ BAD_EVENTS = [
     ),
     pytest.param(event(context={"device": {"nested": 1}}), "context", id="event-context-bad"),
     pytest.param(event(metricAttributes={"s": "\ud800"}), "cannot be stored", id="surrogate"),
+    pytest.param(event(seq=0), "seq", id="seq-zero"),
+    pytest.param(event(seq=1.5), "seq", id="seq-fraction"),
+    pytest.param(event(seq="3"), "seq", id="seq-string"),
+    pytest.param(event(seq=2**31), "seq", id="seq-too-large"),
 ]
 
 
@@ -218,6 +222,14 @@ def test_epoch_ms_sent_as_floats_are_stored_as_integers(validator: BatchValidato
     [record] = stored(validator, body)
     assert record["timestamp"] == 1707782430123 and type(record["timestamp"]) is int
     assert record["derivedTimestamp"] == "2024-02-13T00:00:30.623Z"
+
+
+def test_seq_is_optional_and_stored_as_sent(validator: BatchValidator) -> None:
+    records = stored(
+        validator,
+        batch(event(eventId="a", seq=1), event(eventId="b", seq=2**31 - 1), event(eventId="c")),
+    )
+    assert [record.get("seq") for record in records] == [1, 2**31 - 1, None]
 
 
 def test_missing_event_id_is_generated(validator: BatchValidator) -> None:

@@ -1,7 +1,7 @@
 """Cell and column rules: what one stored record becomes as CSV cells, and the column order.
 
 Shared by the converter (``csv/convert.py``) and the Athena query builder
-(``exporter/athena/``), so both follow one set of rules: the fixed leading
+(``chalicelib/athena/``), so both follow one set of rules: the fixed leading
 columns, other top-level fields sorted, then ``attr_*`` sorted; nested objects
 joined with ``_``; lists as JSON; formula-like text neutralised.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +39,7 @@ MAX_FLATTEN_DEPTH = 32
 # Cells a spreadsheet would run as a formula (OWASP "CSV injection") start with one
 # of these, or with = + - @ after padding a spreadsheet skips or trims: whitespace,
 # control characters and invisible format characters. The same rule, as ranges, is
-# what the Athena query applies (exporter/athena/sql.py).
+# what the Athena query applies (chalicelib/athena/sql.py).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FORMULA_PADDING_RANGES = (
     ("\x00", "\x20"),
@@ -100,15 +101,26 @@ def neutralize(text: str) -> str:
     return "'" + text if text and text[0] in _LOOK_CLOSER and runs_as_formula(text) else text
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f]")
+# Control characters (Cc: C0, DEL, C1 with \x85), line and paragraph separators (Zl, Zp:
+# \u2028, \u2029) and invisible format characters (Cf: \u200b, \xad, bidi controls,
+# \ufeff...): what str.splitlines and other line splitters break on, or what cannot be seen.
+_ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def header_cell(column: str, neutralize_formulas: bool) -> str:
-    """A column name as the header shows it: control characters (possible in keys of
-    raw lines from elsewhere; the route refuses them) escaped as \\uXXXX."""
-    if _CONTROL.search(column):
-        column = _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", column)
+    """A column name as the header shows it: control, line-break and invisible format
+    characters (possible in keys of raw lines from elsewhere; the route refuses them)
+    escaped as \\uXXXX, so that a header is one line and reads as what it holds."""
+    if not column.isprintable():  # False for every such character (and a few others)
+        column = "".join(map(_shown_char, column))
     return neutralize(column) if neutralize_formulas else column
+
+
+def _shown_char(char: str) -> str:
+    if unicodedata.category(char) not in _ESCAPED_CATEGORIES:
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def format_cell(value: Any, neutralize_formulas: bool) -> str:
@@ -232,6 +244,18 @@ def _flatten_into(
             cells[prefix + key] = item
         elif item is not None:
             cells[prefix + key] = _cell_value(item, neutral, exact)
+
+
+def case_spellings(names: Iterable[str]) -> dict[str, str]:
+    """For each name ignoring letter case, the one spelling a file's header uses: the
+    first in code-point order (``attr_A`` before ``attr_a``). Tools match column names
+    ignoring case (DuckDB renames a second ``attr_a``), so such columns are merged."""
+    spelling: dict[str, str] = {}
+    for name in names:
+        folded = name.lower()
+        if folded not in spelling or name < spelling[folded]:
+            spelling[folded] = name
+    return spelling
 
 
 def order_columns(names: Iterable[str]) -> list[str]:

@@ -32,6 +32,7 @@ from chalicelib.csv.columns import (
     DEFAULT_MAX_COLUMNS,
     FIXED_COLUMNS,
     OVERFLOW_COLUMN,
+    case_spellings,
     header_cell,
     order_columns,
 )
@@ -112,7 +113,10 @@ class _ColumnPool:
         )
 
     def header(self) -> list[str]:
-        ranked = self._ranked()
+        # Names equal ignoring case are one column, spelled as case_spellings says, at the
+        # rank of its best-ranked spelling.
+        spelling = case_spellings(self._pool)
+        ranked = list(dict.fromkeys(spelling[name.lower()] for name in self._ranked()))
         overflow = self.overflow or len(ranked) > self.limit
         return order_columns(ranked[: self.limit] + ([OVERFLOW_COLUMN] if overflow else []))
 
@@ -221,10 +225,7 @@ def _write_final(
     for source in spooled:
         replay = _SourceReplay(source, header, pending, output)
         with open_spool(source.spool, "rb", compress_spool) as spool:
-            if source.tall_rows:
-                replay.row_by_row(spool)
-            else:
-                replay.in_blocks(spool)
+            replay.in_blocks(spool)
         rows += replay.rows
         duplicates += replay.duplicates
         os.unlink(source.spool)
@@ -299,19 +300,46 @@ class _SourceReplay:
             self._one(line)
 
     def in_blocks(self, spool: IO[bytes]) -> None:
-        """One line is one row here, so a block of rows under the final header with no
-        possible duplicate is copied in one C call."""
+        """Runs of one-line rows between the tall rows (a cell holding a line break) are
+        copied in one C call when they are under the final header and hold no duplicate;
+        a tall row's lines are joined and written as one row."""
+        tall_rows, tall_lines = self._source.tall_rows, self._source.tall_lines
+        next_tall = 0
+        tall: list[bytes] = []  # the lines read so far of a tall row (it may span blocks)
         while block := spool.readlines(READ_BYTES):
-            start, end = self.row, self.row + len(block)
-            layout = self._layout_for_row()
-            next_layout = self._boundaries[self._segment + 1]
-            if layout.same and not start < next_layout < end and not self._drops_in(start, end):
-                self._write(b"".join(block).replace(b"\n", b"\r\n"))
-                self.rows += len(block)
-                self.row = end
-                continue
-            for line in block:
-                self._one(line)
+            at, size = 0, len(block)
+            while at < size:
+                if tall:
+                    wanted = tall_lines[next_tall] - len(tall)
+                    tall += block[at : at + wanted]
+                    at += wanted
+                elif next_tall < len(tall_rows) and tall_rows[next_tall] == self.row:
+                    tall = [block[at]]
+                    at += 1
+                else:
+                    run = size - at
+                    if next_tall < len(tall_rows):
+                        run = min(run, tall_rows[next_tall] - self.row)
+                    self._copy_run(block[at : at + run])
+                    at += run
+                    continue
+                if len(tall) >= tall_lines[next_tall]:
+                    self._one(b"".join(tall))
+                    tall = []
+                    next_tall += 1
+
+    def _copy_run(self, lines: list[bytes]) -> None:
+        """One-line rows: one write when nothing in them changes, else row by row."""
+        start, end = self.row, self.row + len(lines)
+        layout = self._layout_for_row()
+        next_layout = self._boundaries[self._segment + 1]
+        if layout.same and not start < next_layout < end and not self._drops_in(start, end):
+            self._write(b"".join(lines).replace(b"\n", b"\r\n"))
+            self.rows += len(lines)
+            self.row = end
+            return
+        for line in lines:
+            self._one(line)
 
     def _drops_in(self, start: int, end: int) -> bool:
         return self._drops.next < (self._base | end)
@@ -322,21 +350,35 @@ class _Layout:
 
     def __init__(self, written: list[str], final: list[str], promote: bool) -> None:
         self.same = written == final and not promote
-        position = {name: index for index, name in enumerate(written)}
+        # The final header spells each name one way (case_spellings): a written column
+        # goes to the final column equal to it ignoring case.
+        self._spelling = {name.lower(): name for name in final}
+        targets = [self._spelling.get(name.lower(), name) for name in written]
+        position: dict[str, int] = {}
+        # Final columns that two written spellings fill (rows from different events; in
+        # one row, the later spelling's non-empty cell wins).
+        merged: dict[str, list[int]] = {}
+        for index, target in enumerate(targets):
+            if target in position:
+                merged.setdefault(target, [position[target]]).append(index)
+            position[target] = index
         width = len(written)
         self._pick = operator.itemgetter(*[position.get(name, width) for name in final])
         kept = set(final)
         # Columns of this source that the final header has no room for.
         self._demoted = [
             (index, name)
-            for index, name in enumerate(written)
-            if name not in kept and name != OVERFLOW_COLUMN
+            for index, (name, target) in enumerate(zip(written, targets, strict=True))
+            if target not in kept and name != OVERFLOW_COLUMN
+        ]
+        self._merged = [
+            (final.index(name), indexes) for name, indexes in merged.items() if name in kept
         ]
         self._overflow_in = position.get(OVERFLOW_COLUMN, -1)
         self._overflow_out = final.index(OVERFLOW_COLUMN) if OVERFLOW_COLUMN in kept else -1
         self._final_position = {name: index for index, name in enumerate(final)}
         self._promote = promote
-        self._moves_cells = bool(self._demoted) or promote
+        self._moves_cells = bool(self._demoted) or promote or bool(self._merged)
 
     def _cells(self, line: bytes) -> list[bytes]:
         if b'"' not in line:
@@ -368,11 +410,13 @@ class _Layout:
             if cells[index] != "":
                 extra[name] = cells[index]
         out = list(self._pick(cells))
+        for index, written in self._merged:
+            out[index] = next((cells[i] for i in reversed(written) if cells[i] != ""), "")
         if self._promote:
-            for name in [name for name in extra if name in self._final_position]:
-                index = self._final_position[name]
+            for key in [key for key in extra if key.lower() in self._spelling]:
+                index = self._final_position[self._spelling[key.lower()]]
                 if index != self._overflow_out:
-                    out[index] = extra.pop(name)
+                    out[index] = extra.pop(key)
         if self._overflow_out >= 0:
             out[self._overflow_out] = overflow_text(extra)
         return csv_row(out).encode("utf-8", "backslashreplace") + b"\r\n"

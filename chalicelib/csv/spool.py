@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import re
 import tempfile
 from array import array
 from collections.abc import Callable
@@ -49,17 +48,17 @@ MAX_BAD_BYTES_KEPT = 10 * 1024 * 1024
 # Always a column, whatever the budget: pass 2 compares duplicates on it.
 ID_COLUMN = "eventId"
 _ROWS_PER_WRITE = 4096
-_has_line_break = re.compile("[\r\n]").search
-_NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
 def csv_row(values: list[Any]) -> str:
     """csv.writer's QUOTE_MINIMAL row for 2 or more cells (tested equal), about twice
-    as fast here: only cells holding a delimiter, quote or line break are quoted."""
+    as fast here: only cells holding a delimiter, quote or line break are quoted. Four
+    ``in`` scans (C loops over the string) cost less than one regex search per cell."""
     return ",".join(
         [
             '"' + value.replace('"', '""') + '"'
-            if type(value) is str and _NEEDS_QUOTES.search(value)
+            if type(value) is str
+            and ('"' in value or "," in value or "\n" in value or "\r" in value)
             else str(value)
             for value in values
         ]
@@ -258,7 +257,7 @@ def spool_source(
             text = ",".join(map(str, values))
             # Most rows need no quoting: then joining in C is the CSV row, several
             # times faster than csv.writer. The others go through csv_row.
-            if text.count(",") != commas or '"' in text or _has_line_break(text):
+            if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
                 text = csv_row(values)
                 extra = text.count("\n")
                 if extra:

@@ -36,7 +36,7 @@ function entryProperties() {
 const mangleProps = new RegExp(`^(?:${entryProperties().join('|')})$`);
 
 rmSync(out, { recursive: true, force: true });
-const common = { entryPoints: [entry], bundle: true, target: 'es2020', platform: 'browser', logLevel: 'warning', mangleProps };
+const common = { entryPoints: [entry], bundle: true, target: 'es2020', platform: 'browser', logLevel: 'warning', mangleProps, minifySyntax: true };
 await build({ ...common, format: 'esm', outfile: resolve(out, 'index.js'), sourcemap: true });
 await build({ ...common, format: 'esm', minify: true, outfile: resolve(out, 'index.min.js'), sourcemap: true });
 await build({

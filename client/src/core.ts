@@ -10,6 +10,7 @@
 // load adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
 // crashed tab). Keys of any other shape are the host's, even under the same prefix.
 import { type Context, MAX_CONTEXT_STRING, readLanding } from './page-context';
+import { KEEPALIVE, MAX_DELAY, STALE_AFTER } from './constants';
 import type { AnalyticsConfig, AnalyticsEvent, ConsentState, MetricName, SendResult } from './types';
 
 /** A queued event, serialised once when it was tracked or adopted. */
@@ -23,6 +24,12 @@ export interface QueuedEvent {
   utf8Length: number;
   /** It was in the last snapshot written to localStorage (so another tab may have adopted it). */
   stored?: Flag;
+  /**
+   * A request carrying it has not answered yet (a batch, a page-exit fetch): no other request
+   * of this page load carries it meanwhile. It stays queued (and stored) until an answer
+   * confirms it.
+   */
+  flying?: Flag;
 }
 
 type Numeric = 'batchTimeout' | 'retryBaseDelay' | 'retryMaxDelay' | 'maxQueueEvents' | 'maxQueueBytes' | 'batchSize';
@@ -33,11 +40,6 @@ type Flag = 0 | 1 | undefined;
 type Timer = ReturnType<typeof setTimeout> | 0 | undefined;
 /** The server's answer, as far as the client cares. */
 type Answer = { rejected?: { error: string }[]; message?: string } | null;
-
-/** A stored queue untouched this long (ms) belongs to an ended page load and may be adopted. */
-const STALE_AFTER = 3e5;
-/** Longest delay setTimeout takes (2^31 − 1 ms): a longer one fires at once. */
-const MAX_DELAY = 2147483647;
 
 /** `POST /events` URL; empty while the client is off (not initialised, disabled, opted out). */
 let endpoint: string;
@@ -51,6 +53,12 @@ let batchSize: number;
 let consent: ConsentState = 'granted';
 /** Random id of this page load (the events' `sessionId`); set by the first initialisation. */
 let session: string;
+/**
+ * The `seq` of this page load's last numbered event: each event trackEvent queues gets the
+ * next one (page views included); events it refuses take none. See client/README.md,
+ * "Sequence numbers".
+ */
+let sequence = 0;
 let queue: QueuedEvent[] = [];
 /** Sum of `utf8Length` over `queue`, kept up to date on every change. */
 let queueBytes = 0;
@@ -79,15 +87,17 @@ let retrying: Flag;
 let failures = 0;
 /** Requests go one at a time: each send waits for the previous one. */
 let sending = Promise.resolve();
-/** The events of the request that has not answered yet: the page-exit beacon skips them. */
-let inFlight: QueuedEvent[] = [];
 /**
  * While page context is on (`pageContext` option): the session's landing referrer and campaign
  * fields (see page-context.ts), read once; else false.
  */
 let pageContext: Context | false | undefined;
 
-/** A numeric option: the host's value if it is a positive number, else the default. */
+/**
+ * A numeric option: the host's value if it is a positive number, else the default. A getter
+ * that throws throws here: every caller is inside a try (sendLoop's included), so the queue and
+ * flush() go on, and the option counts again as soon as it reads.
+ */
 const option = (name: Numeric, fallback: number): number => ((settings[name] as number) > 0 ? settings[name]! : fallback);
 
 /** Calls one of the host's callbacks: nothing it does (throwing included) can break the client. */
@@ -209,7 +219,7 @@ function checkAdopted(): void {
  * again; the server checks the rest) or cannot be serialised again (nested too deeply) is
  * dropped and reported. Never throws: sending goes on whatever is stored.
  */
-function adoptLeftovers(): void {
+function adoptLeftovers(): number | undefined {
   if (writableStorage()) {
     try {
       checkAdopted(); // first, so that what another page load adopted is not sent again
@@ -231,7 +241,7 @@ function adoptLeftovers(): void {
             if (+text.slice(5, 18) > Date.now() - STALE_AFTER) continue;
             (JSON.parse(text) as { e: Partial<Record<keyof AnalyticsEvent, unknown>>[] }).e.map((event) => {
               try {
-                if (typeof event.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string' || typeof event.timestamp !== 'number') malformed++;
+                if (typeof event.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string') malformed++;
                 else if (!known[(serialized = JSON.stringify(event))]) {
                   adopted.push(entry(serialized));
                   known[serialized] = 1;
@@ -250,6 +260,7 @@ function adoptLeftovers(): void {
       if (malformed) report(Error(`bad stored events: dropped ${malformed}`));
       queue = adopted.concat(queue);
       boundQueue();
+      return adopted.length;
     } catch (error) {
       report(error);
     }
@@ -291,39 +302,40 @@ function splitIntoBodies(events: QueuedEvent[], maxBytes: number): QueuedEvent[]
 
 const sendingAllowed = (): unknown => endpoint && consent === 'granted';
 
-/** Removes delivered (or finally refused) events from the queue. */
-function removeSent(batch: QueuedEvent[]): void {
-  removeEvents((event) => !batch.includes(event));
-  scheduleSave();
-}
-
 /** Timer callback (batch timeout or retry). */
 function onTimer(): void {
   timer = retrying = 0;
   void sendQueued();
 }
 
+/** Marks events as carried by a request (1) or free again (0). */
+const fly = (batch: QueuedEvent[], flying: Flag): unknown => batch.map((event) => (event.flying = flying));
+
+/** The queued events no request carries now. */
+const ready = (): QueuedEvent[] => queue.filter((event) => !event.flying);
+
 /**
- * Sends one batch with `fetch` and applies the answer; never rejects. Network errors, 408, 429
- * and 5xx may succeed later: retried after a jittered exponential backoff (50–100 % of
- * base·2^failures, capped) or a longer `Retry-After`, nothing else is sent meanwhile. Any other
- * answer ends the batch.
+ * Sends one batch with `fetch` (`keepalive` at page exit: it outlives the page) and applies the
+ * answer; never rejects. Network errors, 408, 429 and 5xx may succeed later: retried after a
+ * jittered exponential backoff (50–100 % of base·2^failures, capped) or a longer `Retry-After`,
+ * nothing else is sent meanwhile. Any other answer ends the batch. Until the answer, the events
+ * stay queued and stored: a page that ends first leaves them to the next page load.
  */
-async function deliver(batch: QueuedEvent[]): Promise<void> {
+async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void> {
   let status = 0;
   let body: Answer = null;
   let rejected: { error: string }[] | undefined;
   let retryAfter: string | null | undefined;
-  inFlight = batch;
+  fly(batch, 1);
   try {
-    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), credentials: 'omit' });
+    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), credentials: 'omit', keepalive });
     status = response.status;
     retryAfter = response.headers.get('retry-after');
     body = (await response.json()) as Answer;
   } catch (error) {
     if (!status) report(error); // a network error; an answer without a JSON body is no error
   }
-  inFlight = [];
+  fly(batch, 0);
   callHost('onSend', { transport: 'fetch', events: batch.length, status, body });
   if (!status || status === 408 || status === 429 || status > 499) {
     const delay = Math.min(
@@ -335,14 +347,15 @@ async function deliver(batch: QueuedEvent[]): Promise<void> {
       ),
     );
     if (status) report(Error(`HTTP ${status}: retry in ${delay | 0} ms`));
-    // (Requests go one at a time, so no retry is scheduled yet.)
+    // (A page-exit fetch may have scheduled one already: the later one counts.)
     clearTimeout(timer);
     retrying = 1;
     timer = setTimeout(onTimer, delay);
     return;
   }
   failures = 0;
-  removeSent(batch);
+  removeEvents((event) => !batch.includes(event));
+  scheduleSave();
   // Another 4xx would fail again: dropped, with the server's reason (`{"message": "…"}`). A 200 with
   // rejected events: those are dropped, the rest are stored.
   if (status > 299) report(Error(`HTTP ${status}: dropped ${batch.length}${body?.message ? ': ' + body.message : ''}`));
@@ -350,25 +363,27 @@ async function deliver(batch: QueuedEvent[]): Promise<void> {
 }
 
 /**
- * Sends queued events while at least `least` are queued (1: all of them; `batchSize`: only full
+ * Sends queued events while at least `least` are ready (1: all of them; `batchSize`: only full
  * batches), one request at a time, after adopting what ended page loads left. Never rejects.
  */
 const sendQueued = (least = 1): Promise<void> => (sending = sending.then(() => sendLoop(least)));
 
 async function sendLoop(least: number): Promise<void> {
-  if (sendingAllowed() && !retrying) {
-    try {
+  let batch: QueuedEvent[];
+  try {
+    if (sendingAllowed() && !retrying) {
       // Two new page loads must not adopt the same leftover queue: the Web Lock serialises them.
-      await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers());
-      while (sendingAllowed() && !retrying && queue.length >= least) {
+      // Adopted events are due: then everything goes, batch after batch (as after a retry).
+      if (await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers())) least = 1;
+      while (sendingAllowed() && !retrying && (batch = ready()).length >= least) {
         // the first body of at most batchSize events and 500 KB (the server allows 1 MiB)
-        await deliver(splitIntoBodies(queue, 5e5)[0]!);
+        await deliver(splitIntoBodies(batch, 5e5)[0]!);
       }
-    } catch (error) {
-      report(error);
     }
+    armBatchTimer();
+  } catch (error) {
+    report(error);
   }
-  armBatchTimer();
 }
 
 /** Sends `batchTimeout` ms after the first event waiting. */
@@ -378,24 +393,26 @@ function armBatchTimer(): void {
 
 /**
  * Page exit (pagehide, visibilitychange to hidden, and any event tracked while the page is
- * hidden or after pagehide): queued events leave by sendBeacon (text/plain, no preflight),
- * < 64 KB each, and the queue is written at once, since the page may never run again. Events
- * stay queued and stored for the next page load instead while the endpoint is failing, and when
- * a beacon is refused (or the browser has none): nothing is sent twice.
+ * hidden or after pagehide): the events no request carries leave by `fetch` with `keepalive`
+ * (text/plain, no preflight, < 64 KB each: the browser's keepalive budget), or by sendBeacon
+ * where fetch has no keepalive; and the queue is written at once, since the page may never run
+ * again. Nothing leaves while the endpoint is failing. Only an answer removes events: until
+ * then they stay queued and stored, and a page that ends first leaves them to the next page
+ * load (at least once: a copy that arrived twice is one row of the CSV). A beacon is never
+ * answered: it is a copy, its events stay queued and stored, sent again by this page load if it
+ * lives on or by the next one.
  */
 function onPageExit(): void {
   if (handedOver || document.hidden) {
     try {
       if (sendingAllowed() && !failures) {
-        for (const batch of splitIntoBodies(queue.filter((event) => !inFlight.includes(event)), 64e3)) {
-          if (navigator.sendBeacon?.(endpoint, requestBody(batch))) {
-            removeSent(batch);
-            callHost('onSend', { transport: 'beacon', events: batch.length });
-          }
+        for (const batch of splitIntoBodies(ready(), 64e3)) {
+          if (KEEPALIVE in Request.prototype) void deliver(batch, true);
+          else navigator.sendBeacon(endpoint, requestBody(batch));
         }
       }
     } catch {
-      // a throwing sendBeacon: its events stay queued, and are stored below
+      // a throwing sendBeacon (or no Request): its events stay queued, and are stored below
     }
     saveNow();
   }
@@ -515,23 +532,25 @@ export function trackEvent(
 ): void {
   try {
     if (!endpoint || consent === 'denied') return;
-    // Serialised now: a snapshot of the attributes; cycles and BigInts throw here, not later.
-    queue.push(
-      entry(
-        JSON.stringify({
-          eventId: uuid(),
-          timestamp: Date.now(),
-          sessionId: session,
-          metricName: String(metricName),
-          value: Number.isFinite(value) ? value! : null,
-          // undefined: left out of the JSON
-          demoContentId: demoContentId == null ? undefined : String(demoContentId),
-          metricAttributes: attributes ? (typeof attributes === 'string' ? parseAttributes(attributes) : attributes) : undefined,
-          // A `pagePath` in the host's own context wins: then the event carries none of its own.
-          context: pageContext && settings.context?.pagePath === undefined ? { pagePath: pagePath() } : undefined,
-        } satisfies AnalyticsEvent),
-      ),
+    // Serialised now: a snapshot of the attributes; cycles and BigInts throw here, not later,
+    // and then the event takes no number (the count moves once it is queued).
+    const event = entry(
+      JSON.stringify({
+        eventId: uuid(),
+        timestamp: Date.now(),
+        sessionId: session,
+        seq: sequence + 1,
+        metricName: String(metricName),
+        value: Number.isFinite(value) ? value! : null,
+        // undefined: left out of the JSON
+        demoContentId: demoContentId == null ? undefined : String(demoContentId),
+        metricAttributes: attributes ? (typeof attributes === 'string' ? parseAttributes(attributes) : attributes) : undefined,
+        // A `pagePath` in the host's own context wins: then the event carries none of its own.
+        context: pageContext && settings.context?.pagePath === undefined ? { pagePath: pagePath() } : undefined,
+      } satisfies AnalyticsEvent),
     );
+    sequence++;
+    queue.push(event);
     boundQueue();
     // Tracked while the page is hidden or being left (the host's own exit handlers): sent now.
     onPageExit();

@@ -27,6 +27,12 @@ export interface AnalyticsEvent {
   eventId: string;
   timestamp: number;
   sessionId: string;
+  /**
+   * The event's number in its session: 1 for the first event the page load tracked, then one
+   * more per event (page views included), kept through storage, adoption and resends. Missing
+   * numbers at the server are lost events (see README.md, "Sequence numbers").
+   */
+  seq?: number;
   metricName: string;
   value: number | null;
   demoContentId?: string;
@@ -37,13 +43,17 @@ export interface AnalyticsEvent {
 
 /** What `onSend` receives after each delivery attempt. */
 export interface SendResult {
-  /** `fetch` (batches) or `beacon` (page exit). */
+  /**
+   * `fetch`: every request whose answer the client sees (batches, and page-exit requests, which
+   * use `fetch` with `keepalive`). `beacon` is never reported any more: a beacon (the page-exit
+   * fallback where `fetch` has no `keepalive`) is never answered.
+   */
   transport: 'fetch' | 'beacon';
   /** Number of events in the request. */
   events: number;
-  /** HTTP status; 0 for a network error. Absent for beacons (their answer is never seen). */
+  /** HTTP status; 0 for a network error. */
   status?: number;
-  /** Parsed JSON answer, e.g. `{"accepted": 3, "rejected": []}`; null if none. Absent for beacons. */
+  /** Parsed JSON answer, e.g. `{"accepted": 3, "rejected": []}`; null if none. */
   body?: unknown;
 }
 

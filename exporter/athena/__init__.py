@@ -1,28 +1,13 @@
-"""Athena: a day's combined CSV as SQL over the raw/ layout, for days past one Lambda.
+"""The command-line side of Athena: ``python -m exporter athena-query`` (``command``).
 
-Past one Lambda's reach the exporter's job moves to Amazon Athena, reading the same
-``raw/YYYY/MM/DD/HH/*.gz`` objects through the lines table that
-``infrastructure/pipeline.yaml`` defines (one string column per raw line, partition
-projection on year/month/day/hour). The modules:
-
-- ``sql``: the per-row SQL expressions that follow the converter's cell rules;
-- ``queries``: the day's columns, CSV and bad-lines queries, within Athena's limits;
-- ``runner``: running them (boto3, polled, stopped on timeout);
-- ``command``: ``python -m exporter athena-query``.
+The SQL and the runner live in ``chalicelib.athena`` (the Lambda handlers build the
+same queries); they are re-exported here for the command line's callers.
 """
 
 from __future__ import annotations
 
-from exporter.athena.command import (
-    DEFAULT_DATABASE,
-    DEFAULT_TABLE,
-    KNOWN_EXTRA_COLUMNS,
-    athena_query,
-    attribute_column,
-    named_columns,
-    parse_attribute_option,
-)
-from exporter.athena.queries import (
+from chalicelib.athena import DEFAULT_DATABASE, DEFAULT_TABLE
+from chalicelib.athena.queries import (
     LINE_COLUMN,
     MAX_QUERY_BYTES,
     DailyQuery,
@@ -33,7 +18,7 @@ from exporter.athena.queries import (
     parse_column_counts,
     rank_columns,
 )
-from exporter.athena.runner import (
+from chalicelib.athena.runner import (
     AthenaQueryError,
     AthenaQueryTimeout,
     BadObject,
@@ -44,7 +29,14 @@ from exporter.athena.runner import (
     fetch_rows,
     find_bad_objects,
 )
-from exporter.athena.sql import partition_predicates, quote_identifier, quote_literal
+from chalicelib.athena.sql import partition_predicates, quote_identifier, quote_literal
+from exporter.athena.command import (
+    KNOWN_EXTRA_COLUMNS,
+    athena_query,
+    attribute_column,
+    named_columns,
+    parse_attribute_option,
+)
 
 __all__ = [
     "DEFAULT_DATABASE",

@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from chalicelib.config import MIN_CSV_COLUMNS
-from chalicelib.csv.columns import ATTRIBUTE_PREFIX, DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
-from clitools import echo
-from exporter.athena.queries import ColumnCounts, DailyQuery, build_bad_lines_query, daily_csv_query
-from exporter.athena.runner import (
+from chalicelib.athena import DEFAULT_DATABASE, DEFAULT_TABLE
+from chalicelib.athena.queries import (
+    ColumnCounts,
+    DailyQuery,
+    build_bad_lines_query,
+    daily_csv_query,
+)
+from chalicelib.athena.runner import (
     DEFAULT_TIMEOUT_SECONDS,
     AthenaQueryError,
     BadObject,
@@ -21,13 +24,14 @@ from exporter.athena.runner import (
     discover_columns,
     find_bad_objects,
 )
-from exporter.athena.sql import FLATTEN_SEPARATOR
+from chalicelib.athena.sql import FLATTEN_SEPARATOR
+from chalicelib.config import MIN_CSV_COLUMNS
+from chalicelib.csv.columns import ATTRIBUTE_PREFIX, DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
+from clitools import echo
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient
 
-DEFAULT_DATABASE = "owned_analytics"
-DEFAULT_TABLE = "events"
 # Top-level fields the route and the browser client always send besides the fixed
 # columns: the columns of a query printed without --run (which finds the real ones).
 KNOWN_EXTRA_COLUMNS: tuple[str, ...] = ("appVersion", "derivedTimestamp", "eventId", "gitCommitSha")

@@ -22,7 +22,7 @@ function page(endpoint: string, kind: 'esm' | 'iife', options: string): string {
 }
 
 describe('browser client against chalice local', () => {
-  it('tracks events (ESM build), navigates away; every event lands in raw/, the page-exit batch and an event the page tracks when hidden included', async () => {
+  it('tracks events (ESM build), navigates away; every event lands in raw/, the page-exit request and an event the page tracks when hidden included', async () => {
     const dataDir = tempDir('oa-data-');
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const api: Api = await startApi(await freePort(), dataDir);
@@ -36,8 +36,12 @@ describe('browser client against chalice local', () => {
     cleanups.push(() => b.close());
     const tab = await b.context.newPage();
     const posts: string[] = [];
+    const types: string[] = [];
     b.context.on('request', (r) => {
-      if (r.url().endsWith('/events')) posts.push(`${r.method()} ${r.headers()['content-type']}`);
+      if (r.url().endsWith('/events')) {
+        posts.push(`${r.method()} ${r.headers()['content-type']}`);
+        types.push(r.resourceType());
+      }
     });
     await tab.goto(`${site.url}/track.html`);
     await tab.waitForFunction(() => (window as unknown as { __ready?: boolean }).__ready === true);
@@ -74,14 +78,14 @@ describe('browser client against chalice local', () => {
     expect(byName.TimeOnPage).toMatchObject({ value: 7 });
     for (const r of mine) expect(typeof r.serverTimestamp).toBe('string');
     // the batch went as text/plain (no preflight); the last two events left with the page-exit
-    // beacon, the one tracked when the page was hidden with its own
+    // request, the one tracked when the page was hidden with its own: fetch with keepalive (their
+    // answers may come after the page is gone, and the DevTools protocol no longer shows them to
+    // this page), no beacon
     expect(posts[0]).toBe('POST text/plain;charset=UTF-8');
+    expect(types[0]).toBe('fetch');
     const sends = await tab.evaluate(() => JSON.parse(sessionStorage.getItem('sends') ?? '[]'));
-    expect(sends).toEqual([
-      { transport: 'fetch', events: 3, status: 200, body: { accepted: 3, rejected: [] } },
-      { transport: 'beacon', events: 2 },
-      { transport: 'beacon', events: 1 },
-    ]);
+    expect(sends[0]).toEqual({ transport: 'fetch', events: 3, status: 200, body: { accepted: 3, rejected: [] } });
+    expect(sends.every((s: { transport: string }) => s.transport === 'fetch')).toBe(true);
   });
 
   it('server down while tracking, up again after a reload (IIFE build): every event arrives exactly once', async () => {

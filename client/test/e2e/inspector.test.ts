@@ -2,29 +2,47 @@
 // run as written against chalice local: tests/test_docs.py checks that the lines between
 // `docs:start` and `docs:end` are the ones the docs show. `page` and `request` are what
 // @playwright/test gives a test: a Page and an APIRequestContext (here from playwright-core).
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { build } from 'esbuild';
 import { request as playwrightRequest, type APIRequestContext, type Page } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, launch, servePages, startApi, tempDir } from './helpers';
+import { CLIENT_DIR, REPO_ROOT, freePort, launch, servePages, startApi, tempDir } from './helpers';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** The app under test: a subscribe button, tracked; batchSize 1 as the docs advise for tests. */
-const APP = `<!doctype html><title>app</title>
-<button id="subscribe">Subscribe</button>
-<script src="/dist/owned-analytics.iife.js"></script>
-<script>
-  OwnedAnalytics.initializeAnalytics({
-    endpoint: new URLSearchParams(location.search).get('api'), batchSize: 1,
-    context: { device: 'web', language: 'en_us', appVersion: '1.0.0' },
+/**
+ * The app under test is docs/INTEGRATION.md's section 2a, as written: its `src/main.ts`
+ * bundled with esbuild (the package name pointing at this client's source, `import.meta.env`
+ * holding what the app's `.env` would, with batchSize 1 as the docs advise for tests) and a
+ * page with the `#subscribe` button it tracks. So the guide's examples are tested as one app.
+ */
+async function viteExampleApp(endpoint: string): Promise<string> {
+  const guide = readFileSync(join(REPO_ROOT, 'docs', 'INTEGRATION.md'), 'utf8');
+  const after = guide.split('<!-- vite-example')[1];
+  const mainTs = /```ts\n([\s\S]*?)```/.exec(after ?? '')?.[1];
+  if (!mainTs) throw new Error('docs/INTEGRATION.md has no vite-example block');
+  const env = {
+    VITE_ANALYTICS_ENDPOINT: endpoint,
+    VITE_ENABLE_CSV_ANALYTICS: 'true',
+    VITE_ANALYTICS_BATCH_SIZE: '1',
+  };
+  const bundled = await build({
+    stdin: { contents: mainTs, loader: 'ts', resolveDir: CLIENT_DIR },
+    bundle: true,
+    write: false,
+    format: 'iife',
+    alias: { 'owned-analytics-client': join(CLIENT_DIR, 'src', 'index.ts') },
+    define: { 'import.meta.env': JSON.stringify(env) },
   });
-  document.querySelector('#subscribe').addEventListener('click', () =>
-    OwnedAnalytics.trackEvent('ContentElementInteraction', undefined, 'ButtonClicked-subscribe',
-      { action: 'click', button: 'subscribe' }));
-</script>`;
+  const script = bundled.outputFiles[0].text.replaceAll('</script', '<\\/script');
+  return `<!doctype html><title>app</title>
+<button id="subscribe">Subscribe</button>
+<script>${script}</script>`;
+}
 
 async function example({ page, request }: { page: Page; request: APIRequestContext }): Promise<void> {
   // docs:start
@@ -54,7 +72,7 @@ describe('asserting tracking with the dev inspector (docs/INTEGRATION.md)', () =
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const api = await startApi(await freePort(), dataDir);
     cleanups.push(() => api.stop());
-    const site = await servePages({ '/': APP });
+    const site = await servePages({ '/': await viteExampleApp(`${api.url}/events`) });
     cleanups.push(() => site.close());
     const b = await launch();
     cleanups.push(() => b.close());
@@ -62,7 +80,7 @@ describe('asserting tracking with the dev inspector (docs/INTEGRATION.md)', () =
     cleanups.push(() => request.dispose());
     const page = await b.context.newPage();
     process.env.ANALYTICS_API = api.url;
-    process.env.APP_URL = `${site.url}/?api=${encodeURIComponent(`${api.url}/events`)}`;
+    process.env.APP_URL = `${site.url}/`;
     cleanups.push(() => {
       delete process.env.ANALYTICS_API;
       delete process.env.APP_URL;

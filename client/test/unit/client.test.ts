@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, pageshow, saved, sentIds, settle, stored, useFakeClock } from './harness';
+import { FakeStorage, deliveredIds, entryKey, fakeBrowser, hide, load, pagehide, saved, sentIds, settle, stored, useFakeClock } from './harness';
 
 const URL_ = 'http://127.0.0.1:8000/events';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -372,8 +372,12 @@ describe('storage', () => {
     await tabB.flush();
     await vi.advanceTimersByTimeAsync(120_000);
     const ids = deliveredIds(b);
-    expect(new Set(ids).size).toBe(ids.length);
-    expect(ids).toHaveLength(10 + 15 + 1);
+    expect(new Set(ids).size).toBe(10 + 15 + 1);
+    // A's events once each. B's 'b' 99, tracked after pagehide, left by an exit request and stayed
+    // in B's handed-over entry until its answer; A (alive in this fake) may adopt it meanwhile: at
+    // least once, so at most that one twice (the CSV keeps one row).
+    expect(ids.length - new Set(ids).size).toBeLessThanOrEqual(1);
+    expect(ids.filter((id, i) => ids.indexOf(id) !== i).every((id) => !sentIds(b.fetches.filter((s) => s.body.events.some((e) => e.metricName === 'a'))).includes(id))).toBe(true);
   });
 
   it('bounds the queue by count, dropping (and counting) the oldest', async () => {
@@ -468,173 +472,7 @@ describe('storage', () => {
   });
 });
 
-describe('page exit', () => {
-  it('visibilitychange to hidden sends the queue with sendBeacon as a string', async () => {
-    const b = fakeBrowser();
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_, context: { appVersion: '1.0.0' } });
-    m.trackEvent('a');
-    m.trackEvent('b');
-    hide(b);
-    expect(b.beacons).toHaveLength(1);
-    expect(b.beacons[0].url).toBe(URL_);
-    expect(b.beacons[0].body.context).toEqual({ appVersion: '1.0.0' });
-    expect(b.beacons[0].body.events).toHaveLength(2);
-    expect(m.getQueueSize()).toBe(0);
-    pagehide(b);
-    expect(b.beacons).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(b.fetches).toHaveLength(0);
-  });
-
-  it('splits beacons to stay under 64 KiB, no event lost or repeated', async () => {
-    const b = fakeBrowser();
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_, batchSize: 500, maxQueueBytes: 5e6 });
-    for (let i = 0; i < 300; i++) m.trackEvent('x', i, undefined, { pad: 'é'.repeat(500), i });
-    pagehide(b);
-    expect(b.beacons.length).toBeGreaterThan(4);
-    for (const s of b.beacons) expect(new TextEncoder().encode(s.raw).length).toBeLessThanOrEqual(64_000);
-    const ids = sentIds(b.beacons);
-    expect(ids).toHaveLength(300);
-    expect(new Set(ids).size).toBe(300);
-  });
-
-  it('a refused beacon: its events stay queued and are handed over in storage, nothing else is sent', async () => {
-    const storage = new FakeStorage();
-    const b = fakeBrowser({ storage });
-    b.beaconOk = false;
-    const m = await load();
-    const onSend = vi.fn();
-    m.initializeAnalytics({ endpoint: URL_, onSend });
-    m.trackEvent('a');
-    pagehide(b);
-    await settle();
-    expect(b.fetches).toHaveLength(0);
-    expect(onSend).not.toHaveBeenCalled();
-    expect(m.getQueueSize()).toBe(1);
-    expect(stored(storage).map((s) => [s.t, s.e.map((e) => e.metricName)])).toEqual([[0, ['a']]]);
-  });
-
-  it("an event tracked in the host's own pagehide listener (run after ours) leaves by beacon too", async () => {
-    const storage = new FakeStorage();
-    const b = fakeBrowser({ storage });
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_ });
-    b.win.addEventListener('pagehide', () => m.trackEvent('timeOnPage', 42));
-    m.trackEvent('a');
-    pagehide(b);
-    expect(b.beacons.map((s) => s.body.events.map((e) => e.metricName))).toEqual([['a'], ['timeOnPage']]);
-    expect(m.getQueueSize()).toBe(0);
-    expect(stored(storage)).toEqual([]);
-  });
-
-  it('an event tracked while the page is hidden leaves at once; with the endpoint failing, it is stored at once', async () => {
-    const storage = new FakeStorage();
-    const b = fakeBrowser({ storage });
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_ });
-    b.doc.addEventListener('visibilitychange', () => m.trackEvent('hidden-by-host'));
-    hide(b);
-    m.trackEvent('later');
-    expect(b.beacons.map((s) => s.body.events.map((e) => e.metricName))).toEqual([['hidden-by-host'], ['later']]);
-    const n = b.beacons.length;
-    b.doc.visibilityState = 'visible';
-    b.fallback = () => 'network-error';
-    m.trackEvent('x');
-    await m.flush(); // fails: a retry is pending, so no beacon
-    b.doc.visibilityState = 'hidden'; // (no event: a background tab)
-    m.trackEvent('y');
-    expect(b.beacons).toHaveLength(n);
-    expect(stored(storage)[0].e.map((e) => e.metricName)).toEqual(['x', 'y']);
-  });
-
-  it.each([
-    ['missing', undefined],
-    [
-      'throwing',
-      () => {
-        throw new TypeError('beacon refused');
-      },
-    ],
-  ])('sendBeacon %s: the queue is still handed over in storage at pagehide', async (_name, sendBeacon) => {
-    const storage = new FakeStorage();
-    const b = fakeBrowser({ storage });
-    b.nav.sendBeacon = sendBeacon;
-    const m = await load();
-    const onError = vi.fn();
-    m.initializeAnalytics({ endpoint: URL_, onError });
-    m.trackEvent('a');
-    expect(() => pagehide(b)).not.toThrow();
-    expect(stored(storage).map((s) => [s.t, s.e.map((e) => e.metricName)])).toEqual([[0, ['a']]]);
-    await settle();
-    expect(b.fetches).toHaveLength(0);
-    expect(onError).not.toHaveBeenCalled();
-  });
-
-  it('events of a refused beacon are sent once, later, even while requests answer slowly', async () => {
-    const b = fakeBrowser();
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_, batchSize: 2 });
-    const realFetch = globalThis.fetch as unknown as (u: string, i: RequestInit) => Promise<unknown>;
-    const gates: (() => void)[] = [];
-    vi.stubGlobal('fetch', async (u: string, i: RequestInit) => {
-      await new Promise<void>((r) => gates.push(r));
-      return realFetch(u, i);
-    });
-    b.beaconOk = false;
-    m.trackEvent('a');
-    hide(b); // refused: 'a' stays queued
-    await settle();
-    b.doc.visibilityState = 'visible';
-    m.trackEvent('b'); // a full batch
-    for (let i = 0; i < 3; i++) {
-      await settle();
-      gates.splice(0).forEach((open) => open());
-    }
-    await vi.advanceTimersByTimeAsync(60_000);
-    expect(b.fetches.flatMap((s) => s.body.events.map((e) => e.metricName))).toEqual(['a', 'b']);
-    expect(b.beacons).toHaveLength(0);
-  });
-
-  it('events already in flight are not sent again by the beacon', async () => {
-    const b = fakeBrowser();
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_ });
-    m.trackEvent('inflight');
-    const realFetch = globalThis.fetch as unknown as (u: string, i: RequestInit) => Promise<unknown>;
-    vi.stubGlobal('fetch', async (u: string, i: RequestInit) => {
-      await gate;
-      return realFetch(u, i);
-    });
-    const p = m.flush();
-    await settle();
-    m.trackEvent('queued');
-    hide(b);
-    expect(b.beacons.flatMap((s) => s.body.events.map((e) => e.metricName))).toEqual(['queued']);
-    release();
-    await p;
-    expect(b.fetches.flatMap((s) => s.body.events.map((e) => e.metricName))).toEqual(['inflight']);
-    expect(m.getQueueSize()).toBe(0);
-  });
-
-  it('back/forward cache: the tracker keeps working after pageshow', async () => {
-    const storage = new FakeStorage();
-    const b = fakeBrowser({ storage });
-    const m = await load();
-    m.initializeAnalytics({ endpoint: URL_, batchTimeout: 1000 });
-    m.trackEvent('before');
-    pagehide(b, true);
-    expect(b.beacons).toHaveLength(1);
-    pageshow(b, true);
-    m.trackEvent('after');
-    await vi.advanceTimersByTimeAsync(1000);
-    await settle();
-    expect(b.fetches.flatMap((s) => s.body.events.map((e) => e.metricName))).toEqual(['after']);
-  });
-});
+// Page exit: page-exit.test.ts.
 
 describe('safe no-ops', () => {
   it('trackEvent/flush before initializeAnalytics do nothing', async () => {

@@ -84,6 +84,8 @@ export interface Browser {
   replies: Reply[];
   fallback: Reply | ((s: Sent) => Reply);
   beaconOk: boolean;
+  /** While set, `fetch` records requests and never answers them (the page went away first). */
+  hang: boolean;
 }
 
 export interface FakeBrowserOptions {
@@ -96,6 +98,8 @@ export interface FakeBrowserOptions {
   webdriver?: boolean;
   doNotTrack?: string;
   globalPrivacyControl?: boolean;
+  /** `fetch` takes `keepalive` (`Request.prototype` has it), as in current browsers. Default true. */
+  keepalive?: boolean;
 }
 
 export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
@@ -162,6 +166,7 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
     replies: [],
     fallback: (s) => ({ status: 200, body: { accepted: s.body.events.length, rejected: [] } }),
     beaconOk: true,
+    hang: false,
   };
   const nav: Browser['nav'] = {
     sendBeacon: vi.fn((url: string, data: string) => {
@@ -181,6 +186,8 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
   vi.stubGlobal('localStorage', undefined);
   Object.defineProperty(globalThis, 'localStorage', { configurable: true, get: () => (win as { localStorage?: unknown }).localStorage });
   vi.stubGlobal('document', doc);
+  // Node's Request has `keepalive`; a browser without it (Firefox before 133) has a Request without.
+  if (opts.keepalive === false) vi.stubGlobal('Request', class Request {});
   vi.stubGlobal('navigator', nav);
   vi.stubGlobal('location', location);
   vi.stubGlobal('history', history);
@@ -199,6 +206,7 @@ export function fakeBrowser(opts: FakeBrowserOptions = {}): Browser {
       const raw = String(init.body);
       const s: Sent = { url, raw, body: JSON.parse(raw), keepalive: !!init.keepalive, at: Date.now(), init };
       b.fetches.push(s);
+      if (b.hang) return new Promise(() => {});
       const next = b.replies.length ? b.replies.shift()! : b.fallback;
       const r = typeof next === 'function' ? next(s) : next;
       if (r === 'network-error') throw new TypeError('Failed to fetch');
@@ -259,6 +267,9 @@ export function pageshow(b: Browser, persisted = true): void {
   e.persisted = persisted;
   b.win.dispatchEvent(e);
 }
+
+/** Requests made at page exit: `fetch` with `keepalive`. */
+export const exits = (b: Browser): Sent[] => b.fetches.filter((s) => s.keepalive);
 
 export const sentIds = (list: Sent[]): string[] => list.flatMap((s) => s.body.events.map((e) => String(e.eventId)));
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exporter.athena.queries import (
+from chalicelib.athena.queries import (
     ColumnCounts,
     build_bad_lines_query,
     build_columns_query,

@@ -21,15 +21,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from chalicelib.csv.columns import (
-    DEFAULT_MAX_COLUMNS,
-    FIXED_COLUMNS,
-    OVERFLOW_COLUMN,
-    header_cell,
-    order_columns,
-)
-from chalicelib.csv.spool import ID_COLUMN
-from exporter.athena.sql import (
+from chalicelib.athena.sql import (
     FLATTEN_LEVELS,
     attributes_object,
     cell_text,
@@ -48,6 +40,14 @@ from exporter.athena.sql import (
     text_value,
     top_level_keys,
 )
+from chalicelib.csv.columns import (
+    DEFAULT_MAX_COLUMNS,
+    FIXED_COLUMNS,
+    OVERFLOW_COLUMN,
+    header_cell,
+    order_columns,
+)
+from chalicelib.csv.spool import ID_COLUMN
 
 ColumnCounts = Mapping[str, tuple[int, str]]
 """``{column: (objects holding it, where it is first seen as sortable text)}``."""
@@ -66,6 +66,10 @@ _KEYS = f'"__k{_LAST}"'
 _VALUES = f'"__v{_LAST}"'
 # JSON string escapes as orjson writes them (the overflow cell is orjson's text).
 _SHORT_ESCAPES = {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}
+# The order of rows, and of the copies of one event (the first is kept).
+ROW_ORDER = '"__path", "__server" ASC NULLS LAST, "__line"'
+# Which rows of ``ranked`` (:func:`deduplicated_rows`) are kept.
+KEPT_ROW = '"__event" IS NULL OR "__rn" = 1'
 
 
 @dataclass(frozen=True)
@@ -207,15 +211,43 @@ def _overflow_cell() -> str:
     )
 
 
-def _row_cells() -> str:
+def _row_cells(neutralize: bool = True) -> str:
     """Each row's cells as a map {column: cell text}. Two paths flattening to one
     name (``{"a": {"b": 1}}`` and ``"a_b"``) keep the first."""
     first = (
         f"filter(sequence(1, cardinality({_KEYS})), i -> array_position({_KEYS}, {_KEYS}[i]) = i)"
     )
     cells = f"map(transform(f, i -> {_KEYS}[i]), transform(f, i -> r[i]))"
-    rendered = f"transform({_VALUES}, v -> {cell_text('v')})"
+    rendered = f"transform({_VALUES}, v -> {cell_text('v', neutralize=neutralize)})"
     return f"IF(cardinality({_KEYS}) > 0, {let(rendered, 'r', let(first, 'f', cells))})"
+
+
+def deduplicated_rows(database: str, table: str, day: dt.date, *, neutralize: bool = True) -> str:
+    """The chain of CTEs ending in ``ranked``: each record's cells (``"__cells"``, a map
+    {column: cell text}) with its place among the copies of its (``sessionId``,
+    ``eventId``). A row is kept when ``"__event" IS NULL OR "__rn" = 1``: one per
+    (``sessionId``, ``eventId``) as the converter dedupes, the first by object
+    (``$path``), then ``serverTimestamp``, then the line's text; rows without an
+    ``eventId`` are all kept. The CSV query and the Parquet copy both read it."""
+    session = f"NULLIF({json_text(_field('sessionId'))}, 'null')"
+    event = f"NULLIF(NULLIF({json_text(_field(ID_COLUMN))}, 'null'), '\"\"')"
+    server = f"json_extract_scalar({_field('serverTimestamp')}, '$')"
+    return (
+        _cells_ctes(database, table, day) + ",\n"
+        "cells AS (\n"
+        '  SELECT "__path", "__line",\n'
+        f'    {_row_cells(neutralize)} AS "__cells",\n'
+        f'    {session} AS "__session",\n'
+        f'    {event} AS "__event",\n'
+        f'    {server} AS "__server"\n'
+        f"  FROM level{_LAST}\n"
+        "),\n"
+        "ranked AS (\n"
+        '  SELECT *, row_number() OVER (PARTITION BY "__session", "__event" '
+        f'ORDER BY {ROW_ORDER}) AS "__rn"\n'
+        "  FROM cells\n"
+        ")"
+    )
 
 
 def build_daily_csv_query(
@@ -230,9 +262,7 @@ def build_daily_csv_query(
     """Athena SQL whose result is the day's CSV with exactly ``columns`` (in that order;
     give them ordered by ``columns.order_columns``), plus ``_overflow`` when asked.
 
-    One row per (``sessionId``, ``eventId``) as the converter dedupes: the first by
-    object (``$path``), then ``serverTimestamp``, then the line's text; rows without an
-    ``eventId`` are all kept. ``order_rows=False`` drops the final ORDER BY.
+    The rows of :func:`deduplicated_rows`. ``order_rows=False`` drops the final ORDER BY.
     """
     if not columns:
         raise ValueError("the CSV needs at least one column")
@@ -244,28 +274,11 @@ def build_daily_csv_query(
     ]
     if overflow:
         select.append(f'"__o" AS {quote_identifier(OVERFLOW_COLUMN)}')
-    session = f"NULLIF({json_text(_field('sessionId'))}, 'null')"
-    event = f"NULLIF(NULLIF({json_text(_field(ID_COLUMN))}, 'null'), '\"\"')"
-    server = f"json_extract_scalar({_field('serverTimestamp')}, '$')"
-    order = '"__path", "__server" ASC NULLS LAST, "__line"'
     overflow_sql = f',\n    {_overflow_cell()} AS "__o"' if overflow else ""
     return (
         _header(d, "Daily CSV (the Lambda's YYYY-MM-DD_combined.csv)")
-        + _cells_ctes(database, table, d)
+        + deduplicated_rows(database, table, d)
         + ",\n"
-        "cells AS (\n"
-        '  SELECT "__path", "__line",\n'
-        f'    {_row_cells()} AS "__cells",\n'
-        f'    {session} AS "__session",\n'
-        f'    {event} AS "__event",\n'
-        f'    {server} AS "__server"\n'
-        f"  FROM level{_LAST}\n"
-        "),\n"
-        "ranked AS (\n"
-        '  SELECT *, row_number() OVER (PARTITION BY "__session", "__event" '
-        f'ORDER BY {order}) AS "__rn"\n'
-        "  FROM cells\n"
-        "),\n"
         f'named_columns AS (SELECT "__names", map("__names", "__names") AS "__named" '
         f'FROM (SELECT ARRAY[{names}] AS "__names") AS listed),\n'
         "named AS (\n"
@@ -273,12 +286,12 @@ def build_daily_csv_query(
         '    transform("__names", n -> element_at("__cells", n)) AS "__n"'
         f"{overflow_sql}\n"
         "  FROM ranked CROSS JOIN named_columns\n"
-        '  WHERE "__event" IS NULL OR "__rn" = 1\n'
+        f"  WHERE {KEPT_ROW}\n"
         ")\n"
         "SELECT\n  "
         + ",\n  ".join(select)
         + "\nFROM named"
-        + (f"\nORDER BY {order}" if order_rows else "")
+        + (f"\nORDER BY {ROW_ORDER}" if order_rows else "")
     )
 
 

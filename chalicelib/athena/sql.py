@@ -275,9 +275,11 @@ def number_text(json: str) -> str:
     return f"IF(regexp_like({json}, '[.eE]'), {floating}, IF({json} = '-0', '0', {json}))"
 
 
-def cell_text(value: str) -> str:
-    """One JSON value as its CSV cell (``columns.format_cell``); NULL for null."""
-    string = neutralized(f"json_extract_scalar({value}, '$')")
+def cell_text(value: str, *, neutralize: bool = True) -> str:
+    """One JSON value as its CSV cell (``columns.format_cell``); NULL for null. Without
+    ``neutralize`` text is kept as it is (the Parquet copy: no spreadsheet reads it)."""
+    text = f"json_extract_scalar({value}, '$')"
+    string = neutralized(text) if neutralize else text
     return let(
         json_text(value),
         "j",
