@@ -32,16 +32,23 @@ class KeySets:
         for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}"):
             self._db.execute(f"PRAGMA {pragma}")
         self._names = tuple(names)
+        self._empty = set(self._names)  # a set with no key needs no query
         for name in self._names:
             self._db.execute(f"CREATE TABLE {name} (key BLOB PRIMARY KEY) WITHOUT ROWID")
         self._db.execute("BEGIN")
 
     def update(self, name: str, keys: Iterable[bytes]) -> None:
-        self._db.executemany(f"INSERT OR IGNORE INTO {name} VALUES (?)", ((k,) for k in keys))
+        cursor = self._db.executemany(
+            f"INSERT OR IGNORE INTO {name} VALUES (?)", ((k,) for k in keys)
+        )
+        if cursor.rowcount > 0:
+            self._empty.discard(name)
 
     def present(self, name: str, keys: Sequence[bytes]) -> set[bytes]:
         """Which of ``keys`` are in the set: one query per ``QUERY_KEYS`` keys."""
         found: set[bytes] = set()
+        if name in self._empty:
+            return found
         for start in range(0, len(keys), QUERY_KEYS):
             chunk = keys[start : start + QUERY_KEYS]
             marks = ",".join("?" * len(chunk))
@@ -52,6 +59,7 @@ class KeySets:
     def clear(self) -> None:
         for name in self._names:
             self._db.execute(f"DELETE FROM {name}")
+        self._empty = set(self._names)
 
     def close(self) -> None:
         self._db.close()
