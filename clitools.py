@@ -1,4 +1,5 @@
-"""Click helpers shared by both command lines: AWS errors become one line, never a traceback.
+"""Click helpers shared by both command lines: AWS errors become one line, never a traceback,
+and nothing stored or received reaches the terminal as a control sequence.
 
 ``python -m exporter`` (data) and ``python -m deploy`` (deployment) both import this;
 neither imports the other's commands. It sits outside ``chalicelib`` because it needs
@@ -16,9 +17,31 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import describe_aws_error
+from chalicelib.terminal import terminal_safe
 
 # Both groups (exporter, deploy) answer -h as well as --help.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
+__all__ = ["CONTEXT_SETTINGS", "TerminalSafeGroup", "aws_errors", "echo", "terminal_safe"]
+
+
+def echo(message: object = "", *, err: bool = False) -> None:
+    """``click.echo`` for every line the commands print: escaped by ``terminal_safe``, on
+    a terminal and in a file alike (a redirected OSC sequence still acts when the file is
+    shown with cat or less -R)."""
+    click.echo(terminal_safe(str(message), layout=True), err=err)
+
+
+class TerminalSafeGroup(click.Group):
+    """A command group whose error lines are escaped like ``echo``: a message may quote a
+    stored path, a reason or a value."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            # click types ``message`` Final; what it shows is read from it when shown.
+            vars(exc)["message"] = terminal_safe(exc.message)
+            raise
 
 
 def project_dir_option[F: Callable[..., Any]](help_text: str) -> Callable[[F], F]:

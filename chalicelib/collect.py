@@ -17,6 +17,7 @@ from chalicelib.messages import shown
 from chalicelib.rejects import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.strictjson import json_bytes
+from chalicelib.terminal import terminal_safe
 from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -121,6 +122,8 @@ class Collector:
                 reason=exc.message,
                 raw=raw,
                 content_type=content_type,
+                # For a replay: the rule about bots is the stage's then, so it is not applied here.
+                server_fields=self._enricher.describe(request_headers),
             )
             self._keep_rejects(log, [record], len(raw))
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
@@ -226,6 +229,7 @@ class Collector:
         log["ms"] = round((time.perf_counter() - started) * 1000, 2)
         level = logging.ERROR if answer.status >= 500 else logging.INFO
         if self._logger.isEnabledFor(level):
-            # json_bytes: something echoed may be what UTF-8 cannot hold.
-            self._logger.log(level, json_bytes(log).decode("utf-8"))
+            # json_bytes: something echoed may be what UTF-8 cannot hold; terminal_safe:
+            # the line reaches a terminal under make dev (JSON escapes, still JSON).
+            self._logger.log(level, terminal_safe(json_bytes(log).decode("utf-8")))
         return answer

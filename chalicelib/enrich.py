@@ -32,7 +32,7 @@ import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from chalicelib.bots import AUTOMATION, BotDetector
+from chalicelib.bots import AUTOMATION, BOT_REASONS, CRAWLER_LIST, BotDetector
 
 # A user agent is read up to this many characters (parsed, matched, stored): a header
 # can be kilobytes, and everything that identifies a browser is near its start.
@@ -44,6 +44,20 @@ USER_AGENT_CACHE_SIZE = 4096
 # The client's signal in the batch context: read, never stored.
 WEBDRIVER = "webdriver"
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
+
+# Every field the server adds to a request's records, in the order it adds them: all a
+# stored ``server`` object (kept with rejects, for replay) may give back.
+SERVER_FIELDS = (
+    "uaBrowser",
+    "uaBrowserVersion",
+    "uaOs",
+    "uaOsVersion",
+    "uaDeviceType",
+    "isBot",
+    "botReason",
+    "country",
+    "userAgent",
+)
 
 # Televisions, consoles, watches, streaming sticks: browsers, but not one of the three.
 _OTHER_DEVICE = re.compile(
@@ -161,16 +175,59 @@ class Enricher:
         bot's and the stage drops those. ``headers`` is case-insensitive (Chalice's) or
         has lower-case names. Removes the client's ``webdriver`` signal from the
         (already validated) batch context: it is read, not stored."""
+        return self.apply_bot_rule(self.describe(headers), batch_context)
+
+    def describe(self, headers: Mapping[str, str]) -> dict[str, Any]:
+        """What the headers say (user agent, country, bot), before the stage's bot rule:
+        what a body refused whole keeps, so that a replay can apply the rule."""
         user_agent = (headers.get("user-agent") or "")[:MAX_USER_AGENT_CHARS]
-        webdriver = batch_context.pop(WEBDRIVER, None) is True
-        described, user_agent_reason = describe_user_agent(user_agent)
-        is_bot, reason = _decided(user_agent_reason, webdriver)  # bot_decision's
-        if is_bot and self.drop_bots:
-            return None
+        described, _reason = describe_user_agent(user_agent)
         fields = dict(described)
-        if is_bot:
-            fields.update(uaDeviceType="bot", isBot=True, botReason=reason)
         fields["country"] = country(headers.get("cloudfront-viewer-country"))
         if self.store_user_agent:
             fields["userAgent"] = _encodable(user_agent)
         return fields
+
+    def apply_bot_rule(
+        self, fields: dict[str, Any], batch_context: MutableMapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """The stage's bot rule over a request's fields (what its user agent said, now or
+        as stored with a reject): ``bot_decision``'s decision with the client's
+        ``webdriver`` signal (taken out of the batch context); with ``drop_bots`` a bot's
+        request is dropped (None). The route and replay both decide here."""
+        webdriver = batch_context.pop(WEBDRIVER, None) is True
+        user_agent_reason = fields.get("botReason") or ""
+        if not user_agent_reason and fields.get("isBot") is True:  # kept before botReason
+            user_agent_reason = CRAWLER_LIST
+        is_bot, reason = _decided(user_agent_reason, webdriver)  # bot_decision's
+        if is_bot and self.drop_bots:
+            return None
+        if is_bot:
+            fields.update(uaDeviceType="bot", isBot=True, botReason=reason)
+        return fields
+
+
+def stored_server_fields(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored ``server`` object (kept with a reject) as the fields the server would add:
+    only the names it adds (``SERVER_FIELDS``), each only with the type and length it
+    gives; anything else in the object is ignored. So an edited reject cannot overwrite
+    an event's own fields, add columns, or duplicate a key in the replayed line."""
+    kept: dict[str, Any] = {}
+    for name, value in stored.items():
+        if name not in SERVER_FIELDS:
+            continue
+        if name == "isBot":
+            if type(value) is bool:
+                kept[name] = value
+        elif type(value) is str:
+            if name == "country":
+                kept[name] = country(value)
+            elif name == "userAgent":
+                kept[name] = _encodable(value[:MAX_USER_AGENT_CHARS])
+            elif name == "uaDeviceType":
+                kept[name] = value if value in DEVICE_TYPES else "other"
+            elif name == "botReason":
+                kept[name] = value if value in BOT_REASONS else ""
+            else:
+                kept[name] = _encodable(_cut(value))
+    return kept

@@ -15,7 +15,9 @@ its body)
 and one per body refused whole (400, 413, 415)::
 
     {"receivedAt", "requestId", "reason", "status", "schemaVersion", "contentType",
-     "bodyBytes", "body" (its first 64 KiB), "bodyEncoding" ("text" or "base64")}
+     "bodyBytes", "body" (its first 64 KiB), "bodyEncoding" ("text" or "base64"),
+     "server" (what the request's headers said: user agent, country, bot flag; the
+     stage's bot rule is applied when it is replayed)}
 
 ``receivedAt`` is the ``serverTimestamp`` the request's accepted events got, so a
 replayed event keeps it. ``schemaVersion`` is a hash of the schema file: a replay
@@ -92,11 +94,13 @@ def body_reject(
     reason: str,
     raw: bytes,
     content_type: str | None,
+    server_fields: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record of a body refused whole: the reason and the body's first 64 KiB."""
+    """The record of a body refused whole: the reason and the body's first 64 KiB, and
+    what the request's headers said (``server_fields``), for replay."""
     head = raw[:MAX_KEPT_BYTES]
     text = _utf8_prefix(head, cut=len(raw) > len(head))
-    return {
+    record: dict[str, Any] = {
         "receivedAt": received_at,
         "requestId": request_id,
         "reason": reason,
@@ -107,6 +111,9 @@ def body_reject(
         "body": text if text is not None else base64.b64encode(head).decode("ascii"),
         "bodyEncoding": "text" if text is not None else "base64",
     }
+    if server_fields:
+        record["server"] = server_fields
+    return record
 
 
 def encode(records: Sequence[dict[str, Any]]) -> list[bytes]:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Limits
+from chalicelib.enrich import Enricher, stored_server_fields
 from chalicelib.reject_summary import is_body_record
 from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
@@ -38,6 +39,7 @@ NOT_A_RECORD = "not a reject record (no receivedAt/requestId, or a bad one)"
 CONTEXT_NOT_FOUND = (
     "its batch context was kept with the request's first reject, which is not next to it"
 )
+DROPPED_BOT = "a bot's request, and the stage drops those (DROP_BOTS)"
 CONTEXT_OF = "contextOf"
 SERVER = "server"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -88,11 +90,14 @@ class Group:
 
 
 class Revalidator:
-    """Stored rejects → groups of events (or reasons they cannot be) → outcomes."""
+    """Stored rejects → groups of events (or reasons they cannot be) → outcomes.
 
-    def __init__(self, limits: Limits) -> None:
+    ``enricher`` holds the stage's bot rule (``DROP_BOTS``), applied as the route does."""
+
+    def __init__(self, limits: Limits, enricher: Enricher | None = None) -> None:
         self.limits = limits
         self._validator = BatchValidator(limits)
+        self._enricher = enricher or Enricher()
 
     def work(self, records: Iterable[dict[str, Any]]) -> Iterator[Group | Outcome | str]:
         """Per request a ``Group``; a body that no longer parses an ``Outcome``; a record
@@ -121,19 +126,34 @@ class Revalidator:
         for start in range(0, len(items), step):
             chunk = items[start : start + step]
             shared = {k: v for k, v in group.shared.items() if k != SERVER}
+            if isinstance(shared.get("context"), dict):  # the bot rule takes webdriver out
+                shared["context"] = dict(shared["context"])
             batch = {**shared, "events": [_with_id(event, key) for key, event in chunk]}
-            server: dict[str, Any] = group.shared.get(SERVER) or {}
+            server = group.shared.get(SERVER)
             try:
                 # The server's fields as the route computed them then (no headers now).
-                result = self._validator.process(batch, group.received_ms, _fields(server))
+                result = self._validator.process(batch, group.received_ms, self._fields(server))
             except BadRequest as exc:  # the batch's context no longer passes
                 yield from (Outcome(key, None, exc.message) for key, _ in chunk)
+                continue
+            if result.dropped:
+                yield from (Outcome(key, None, DROPPED_BOT) for key, _ in chunk)
                 continue
             reasons = {rejection.index: rejection.error for rejection in result.rejected}
             lines = iter(result.records)
             for index, (key, _) in enumerate(chunk):
                 reason = reasons.get(index)
                 yield Outcome(key, next(lines)) if reason is None else Outcome(key, None, reason)
+
+    def _fields(self, server: Any) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+        """The request's server fields as stored (only what the server adds), under the
+        stage's bot rule: the route's own decision (``Enricher.apply_bot_rule``)."""
+        stored = stored_server_fields(server) if isinstance(server, dict) else {}
+
+        def fields(context: dict[str, Any]) -> dict[str, Any] | None:
+            return self._enricher.apply_bot_rule(dict(stored), context)
+
+        return fields
 
     def _read(self, record: dict[str, Any]) -> Group | Outcome | str:
         request_id, received_at = record.get("requestId"), record.get("receivedAt")
@@ -176,15 +196,10 @@ class Revalidator:
             return Outcome(key_bytes(request_id, received_at, -1), None, exc.message)
         events: list[Any] = batch["events"]  # a list: the envelope passed
         shared = {name: value for name, value in batch.items() if name != "events"}
+        if isinstance(record.get("server"), dict):  # what the request's headers said
+            shared[SERVER] = record["server"]
         keys = (key_bytes(request_id, received_at, i) for i in range(len(events)))
         return Group(shared, received_ms, list(zip(keys, events, strict=False)))
-
-
-def _fields(server: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    def fields(_context: dict[str, Any]) -> dict[str, Any]:
-        return server
-
-    return fields
 
 
 def _joins(group: Group, found: Group) -> bool:

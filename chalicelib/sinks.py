@@ -181,9 +181,11 @@ class LocalDirectorySink:
 
     One file per process per minute stands in for Firehose's buffer interval.
     Each request is one ``write`` under an exclusive ``flock``, so concurrent
-    requests (threads or processes) never interleave. If a crashed writer left
-    a torn last line, the next writer terminates it first: the fragment becomes
-    one bad line that the converter reports under ``errors/``, and no good line
+    requests (threads or processes) never interleave. An erasure rewrites a file
+    under the same lock and renames the new one over it: a writer that got the lock
+    of the old file then appends to the new one (no acknowledged line is lost).
+    If a crashed writer left a torn last line, the next writer terminates it first:
+    the fragment becomes one bad line that the converter reports under ``errors/``, and no good line
     is ever glued to it.
     """
 
@@ -229,9 +231,15 @@ class LocalDirectorySink:
 
     @staticmethod
     def _append(path: Path, payload: bytes) -> None:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
+            if _still_at(fd, path):
+                break
+            # An erasure replaced the file while this waited for its lock (it holds the
+            # same lock while it rewrites): append to the file now at the path instead.
+            os.close(fd)
+        try:
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 payload = b"\n" + payload
@@ -241,6 +249,16 @@ class LocalDirectorySink:
                 view = view[written:]
         finally:
             os.close(fd)  # closing releases the flock
+
+
+def _still_at(fd: int, path: Path) -> bool:
+    """Is the open file ``fd`` still the one at ``path``?"""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 class MemorySink:

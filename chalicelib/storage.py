@@ -7,16 +7,20 @@ half a CSV, and a failed conversion leaves the previous version in place.
 
 from __future__ import annotations
 
+import fcntl
 import io
 import os
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from botocore.exceptions import ClientError
+
+from chalicelib.unnamed import link_unnamed, unnamed_file
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -77,6 +81,9 @@ class ErasableStore(ObjectStore, Protocol):
         """Delete every version of exactly ``key`` but the current object (all of them,
         delete markers included, when there is none); say how many were deleted."""
 
+    def rewriting(self, key: str) -> AbstractContextManager[None]:
+        """Hold off whoever appends to ``key`` in place while it is read and replaced."""
+
 
 class LocalStore:
     def __init__(self, root: Path | str) -> None:
@@ -104,8 +111,31 @@ class LocalStore:
 
     @contextmanager
     def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """Written to a file without a name (Linux's ``O_TMPFILE``), named only when
+        whole: a process killed while writing, even by SIGKILL, leaves nothing behind.
+        Elsewhere (or where the file system has no ``O_TMPFILE``) a ``.tmp-`` file."""
         path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
+        fd = unnamed_file(path.parent)
+        if fd is None:
+            with self._named_temporary(path) as handle:
+                yield handle
+            return
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(fd, new_file_mode())
+            yield handle
+            handle.flush()
+            tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+            link_unnamed(fd, tmp)  # named for the instant before the rename
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+    @staticmethod
+    @contextmanager
+    def _named_temporary(path: Path) -> Iterator[BinaryIO]:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -127,6 +157,21 @@ class LocalStore:
 
     def purge_old_versions(self, key: str) -> int:
         return 0  # a file has no versions: a rename replaced the old content
+
+    @contextmanager
+    def rewriting(self, key: str) -> Iterator[None]:
+        """The local sink's lock (``flock``) of the file: its appends wait, then go to
+        the file renamed over it (the sink checks it still has the file at the path)."""
+        try:
+            fd = os.open(self.root / key, os.O_RDONLY)
+        except FileNotFoundError:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
 
 class S3Store:
@@ -209,6 +254,59 @@ class S3Store:
                     f"{error.get('Code')} {error.get('Message')}"
                 )
         return len(old)
+
+    # --- conditional writes (S3's If-None-Match / If-Match): what a lock object needs ---
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Write ``key`` only if it does not exist; its ETag, or None when it existed."""
+        try:
+            answer = self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=_content_type(key),
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if _precondition(exc):
+                return None
+            raise
+        return answer["ETag"]
+
+    def replace_if(self, key: str, data: bytes, etag: str) -> str | None:
+        """Overwrite ``key`` only if it still has ``etag``; the new ETag, or None."""
+        try:
+            answer = self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=_content_type(key), IfMatch=etag
+            )
+        except ClientError as exc:
+            if _precondition(exc) or _missing(exc):
+                return None
+            raise
+        return answer["ETag"]
+
+    def read_tagged(self, key: str) -> tuple[bytes, str] | None:
+        """The content of ``key`` and its ETag, or None when it does not exist."""
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return answer["Body"].read(), answer["ETag"]
+
+    def delete_if(self, key: str, etag: str) -> bool:
+        """Delete ``key`` only if it still has ``etag``."""
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+        except ClientError as exc:
+            if _missing(exc) or _precondition(exc):
+                return False
+            raise
+        return True
+
+    def rewriting(self, key: str) -> AbstractContextManager[None]:
+        return nullcontext()  # objects are written whole, never appended to
 
     def _versioned(self) -> bool:
         """Has versioning ever been on? A bucket that never had it has no old versions."""
@@ -312,6 +410,13 @@ class _MultipartWriter(io.RawIOBase):
 
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+def _precondition(exc: ClientError) -> bool:
+    """A conditional write lost: the condition failed (412), or another conditional write
+    of the same key was in flight (409)."""
+    code = exc.response.get("Error", {}).get("Code")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
 
 
 def _content_type(key: str) -> str:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from clitools import CONTEXT_SETTINGS
+from clitools import CONTEXT_SETTINGS, TerminalSafeGroup
 from deploy.configure import configure_prod
 from deploy.cost import cost
 from deploy.smoke import smoke_test
 from deploy.throttling import apply_throttling
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=TerminalSafeGroup, context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """Deploy and operate the pipeline on AWS: configure, throttle, smoke-test, price."""
 

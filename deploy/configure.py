@@ -24,7 +24,7 @@ import click
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import make_client
-from clitools import aws_errors, project_dir_option
+from clitools import aws_errors, echo, project_dir_option
 from deploy.target import (
     STREAM_ARN,
     ProdTarget,
@@ -401,20 +401,20 @@ def configure_prod(
     if updated.daily_policy is not None:
         _write_json(paths["daily"], updated.daily_policy)
     prefixes = stage_prefixes(updated.config)
-    click.echo(f"prod stage now writes to stream {target.stream_arn}")
+    echo(f"prod stage now writes to stream {target.stream_arn}")
     for rejects in target.stream_arns[1:] or ["(none: pass --rejects-stream-name)"]:
-        click.echo(f"  and keeps rejects in stream {rejects}")
-    click.echo(
+        echo(f"  and keeps rejects in stream {rejects}")
+    echo(
         f"  and converts in s3://{target.bucket}/ "
         f"({prefixes['RAW_PREFIX']} → {prefixes['CSV_PREFIX']}, {prefixes['ERRORS_PREFIX']})"
     )
-    click.echo(
+    echo(
         f"  and builds big days and the Parquet copy on Athena: {target.workgroup_arn} "
         f"({target.database}.{target.table}, {target.database}.{target.parquet_table})"
     )
-    click.echo(f"  allowed origins: {', '.join(target.origins)}")
-    click.echo(f"updated {paths['config']}, {paths['api']}, {paths['convert']}, {paths['daily']}")
-    click.echo(
+    echo(f"  allowed origins: {', '.join(target.origins)}")
+    echo(f"updated {paths['config']}, {paths['api']}, {paths['convert']}, {paths['daily']}")
+    echo(
         f"next: AWS_DEFAULT_REGION={target.region} chalice deploy --stage prod "
         "(deploy into the stream's region and account)"
     )

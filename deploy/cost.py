@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field
 
 import click
 
+from clitools import echo
+
 PRICES_CHECKED = "2026-11-28"
 REGION = "us-east-1"
 
@@ -455,6 +457,6 @@ def cost(
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps(breakdown.to_dict(), indent=2))
+        echo(json.dumps(breakdown.to_dict(), indent=2))
     else:
-        click.echo(format_table(breakdown))
+        echo(format_table(breakdown))

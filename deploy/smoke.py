@@ -19,6 +19,8 @@ from urllib.request import Request, urlopen
 
 import click
 
+from clitools import echo
+
 SMOKE_USER_AGENT = "Mozilla/5.0 (compatible; owned-analytics-smoke-test/1)"
 
 
@@ -211,14 +213,14 @@ def smoke_test(url: str, origin: str, timeout: float) -> None:
     posted = False
     try:
         for check in run_smoke_checks(url, origin, smoke_test_id, http_request, timeout, now_ms):
-            click.echo(check.line())
+            echo(check.line())
             failed += not check.ok
             posted = posted or check.name.startswith("POST /events (one")
     except Unreachable as exc:
-        click.echo(f"FAIL {exc}")
+        echo(f"FAIL {exc}")
         click.get_current_context().exit(1)
     if posted:
-        click.echo(
+        echo(
             f"smokeTestId: {smoke_test_id} (metricName SmokeTest, attr_smokeTestId; "
             f"{SYNTHETIC_KEY}=true marks it as test traffic)"
         )

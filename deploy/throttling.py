@@ -12,7 +12,7 @@ import click
 from botocore.exceptions import ClientError
 
 from chalicelib.aws import make_client
-from clitools import aws_errors
+from clitools import aws_errors, echo
 
 if TYPE_CHECKING:
     from mypy_boto3_apigateway import APIGatewayClient
@@ -129,11 +129,11 @@ def apply_throttling(
         settings = apply_stage_throttling(client, api_id, stage, rate, burst)
     shown_rate = settings.get("throttlingRateLimit", rate)
     shown_burst = settings.get("throttlingBurstLimit", burst)
-    click.echo(
+    echo(
         f"throttling set on REST API {api_id} stage {stage} (all methods, */*): "
         f"rate {shown_rate:g} requests/s, burst {shown_burst}"
     )
-    click.echo(
+    echo(
         "requests over the limit get 429 from API Gateway before Lambda runs; "
         "the browser client retries them with backoff"
     )

@@ -20,7 +20,7 @@ from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
 from chalicelib.jobs import convert_sources, days_between, export_range, keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
-from clitools import CONTEXT_SETTINGS, aws_errors
+from clitools import CONTEXT_SETTINGS, TerminalSafeGroup, aws_errors, echo
 
 
 def parse_day(value: str, option: str) -> date:
@@ -105,7 +105,7 @@ def _finish(report: ConversionReport, errors_path: str, out: Path) -> None:
     """Prints the summary; a run where lines were read but none converted is an error
     (exit 1, one line), and its empty CSV is not left behind."""
     if report.rows or not report.bad_lines:
-        click.echo(_summary(report, str(errors_path)))
+        echo(_summary(report, str(errors_path)))
         return
     out.unlink(missing_ok=True)
     raise click.ClickException(
@@ -170,7 +170,7 @@ def worker_count(requested: int | None, sources: int) -> int:
     return max(1, min(wanted, sources))
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=TerminalSafeGroup, context_settings=CONTEXT_SETTINGS)
 def cli() -> None:
     """Turn raw analytics events into CSV (deployment commands: python -m deploy)."""
 

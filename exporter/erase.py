@@ -32,7 +32,7 @@ from chalicelib.erase import (
 )
 from chalicelib.jobs import days_between
 from chalicelib.storage import LocalStore, S3Store
-from clitools import aws_errors
+from clitools import aws_errors, echo, terminal_safe
 from exporter.athena import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
@@ -161,7 +161,7 @@ def summary(report: ErasureReport) -> str:
     if report.dry_run:
         lines = [f"would erase {total} from {len(found)} of {report.scanned} object(s) read"]
         lines += [
-            f"  {r.key}: "
+            f"  {terminal_safe(r.key)}: "
             + _counts(r.removed.events, r.removed.bad_lines, r.removed.rejected_bodies)
             for r in found
         ]
@@ -178,7 +178,7 @@ def summary(report: ErasureReport) -> str:
         if report.resumed:
             lines.append(f"finished the interrupted run {report.run_id}")
         lines.append(f"audit record: {report.audit}")
-    lines += [f"note: {note}" for note in report.notes]
+    lines += [f"note: {terminal_safe(note)}" for note in report.notes]
     return "\n".join(lines)
 
 
@@ -339,7 +339,7 @@ def erase_command(
 
     report = _erasing(run)
     report.notes[:0] = notes
-    click.echo(summary(report))
+    echo(summary(report))
 
 
 def _erasing[T](action: Callable[[], T]) -> T:

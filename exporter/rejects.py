@@ -24,9 +24,10 @@ from chalicelib.config import ConfigError, Limits, Settings
 from chalicelib.jobs import convert_raw_object, keys_for_days
 from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
+from chalicelib.replay_lock import ReplayLocked
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore
-from clitools import aws_errors, project_dir_option
+from clitools import aws_errors, echo, project_dir_option, terminal_safe
 from exporter.cli import open_source, parse_days, progress, report_errors
 
 DEFAULT_TOP = 30
@@ -108,11 +109,11 @@ def rejected_command(
     where = store.describe(rejected_prefix)
     if as_json:
         data = {"days": [d.isoformat() for d in days], "source": where, "objects": objects}
-        click.echo(json.dumps({**data, **summary.as_dict()}, indent=2, ensure_ascii=False))
+        echo(json.dumps({**data, **summary.as_dict()}, indent=2, ensure_ascii=False))
     else:
-        click.echo(_summary_table(summary, days, where, top))
+        echo(_summary_table(summary, days, where, top))
     if csv_path is not None:
-        click.echo(f"wrote {summary.events + summary.bodies} record(s) to {csv_path}", err=as_json)
+        echo(f"wrote {summary.events + summary.bodies} record(s) to {csv_path}", err=as_json)
 
 
 def _maybe_csv(path: Path | None) -> AbstractContextManager[BinaryIO | None]:
@@ -135,7 +136,11 @@ def _summary_table(summary: RejectSummary, days: list[date], where: str, top: in
     ranked = summary.ranked()
     if not ranked:
         return head
-    shown_rows = ranked[:top]
+    # Escaped before widths are measured: a reason or a metricName is what a request sent.
+    shown_rows = [
+        (count, terminal_safe(reason), terminal_safe(metric))
+        for count, reason, metric in ranked[:top]
+    ]
     width = max(len("count"), *(len(f"{count:,}") for count, _, _ in shown_rows))
     metric_width = min(40, max(len("metricName"), *(len(m) for _, _, m in shown_rows)))
     lines = [head, "", f"{'count':>{width}}  {'metricName':<{metric_width}}  reason"]
@@ -219,6 +224,7 @@ def replay_command(
             days,
             limits=settings.limits,
             sink=sink,
+            drop_bots=settings.drop_bots,
             rejected_prefix=layout.rejected_prefix,
             replayed_prefix=prefix + REPLAYED_PREFIX,
         )
@@ -228,9 +234,12 @@ def replay_command(
     except ReplayError as exc:
         _print_report(exc.report, days, destination, as_json)
         raise click.ClickException(str(exc)) from None
+    except ReplayLocked as exc:  # another replay of a day is running: nothing was sent
+        raise click.ClickException(str(exc)) from None
     _convert_written(store, layout, written)
     _print_report(report, days, destination, as_json)
-    click.echo(f"limits: {_limits_text(settings.limits)} ({origin})", err=as_json)
+    bots = "dropped" if settings.drop_bots else "kept"
+    echo(f"limits: {_limits_text(settings.limits)}; bots {bots} ({origin})", err=as_json)
 
 
 def _stage_settings(project_dir: Path, stage: str) -> tuple[Settings, str]:
@@ -262,13 +271,15 @@ def _limits_text(limits: Limits) -> str:
 def _print_report(report: ReplayReport, days: list[date], destination: str, as_json: bool) -> None:
     if as_json:
         data = {"days": [d.isoformat() for d in days], "destination": destination}
-        click.echo(json.dumps({**data, **report.as_dict()}, indent=2, ensure_ascii=False))
+        echo(json.dumps({**data, **report.as_dict()}, indent=2, ensure_ascii=False))
         return
     verb = "would replay" if report.dry_run else "replayed"
     lines = [
         f"{_span(days)}: {verb} {report.replayed} event(s) into {destination}",
         f"  already replayed: {report.already_replayed}; stored twice: {report.repeated}",
     ]
+    if report.dropped_bots:
+        lines.append(f"  dropped, a bot's (DROP_BOTS=true): {report.dropped_bots}")
     for title, reasons in (
         ("still invalid", report.still_invalid),
         ("not replayable", report.not_replayable),
@@ -276,12 +287,12 @@ def _print_report(report: ReplayReport, days: list[date], destination: str, as_j
         lines.append(f"  {title}: {sum(reasons.values())}")
         lines.extend(_reason_lines(reasons))
     lines.extend(f"  ledger: {ledger}" for ledger in report.ledgers)
-    click.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def _reason_lines(reasons: Counter[str], top: int = DEFAULT_TOP) -> list[str]:
     ranked = reasons.most_common()
-    lines = [f"    {count:>7,}  {reason}" for reason, count in ranked[:top]]
+    lines = [f"    {count:>7,}  {terminal_safe(reason)}" for reason, count in ranked[:top]]
     if len(ranked) > top:
         lines.append(f"    … and {len(ranked) - top} more reason(s) (--json)")
     return lines

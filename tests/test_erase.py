@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -321,6 +321,9 @@ class DyingStore:
     def purge_old_versions(self, key: str) -> int:
         self._change(f"purge {key}")
         return self.inner.purge_old_versions(key)
+
+    def rewriting(self, key: str) -> AbstractContextManager[None]:
+        return self.inner.rewriting(key)
 
 
 def test_a_run_killed_at_any_change_and_run_again_ends_as_an_uninterrupted_run(

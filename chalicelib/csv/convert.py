@@ -17,10 +17,8 @@ copies of a key are left out: the first copy of a duplicate is kept.
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import json
-import multiprocessing
 import operator
 import os
 import tempfile
@@ -49,6 +47,7 @@ from chalicelib.csv.spool import (
     overflow_text,
     spool_source,
 )
+from chalicelib.workers import process_pool
 
 __all__ = ["ConversionReport", "Source", "convert"]
 
@@ -135,9 +134,7 @@ def _spool_all(
         for index, (name, opener) in enumerate(sources):
             yield spool_source(index, name, opener, work, neutralize, compress, max_columns)
         return
-    # spawn, not fork: the caller may have threads (a fork copies their locks).
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    with process_pool(jobs) as pool:
         futures = [
             pool.submit(spool_source, index, name, opener, work, neutralize, compress, max_columns)
             for index, (name, opener) in enumerate(sources)

@@ -27,6 +27,7 @@ SCRYPT_COST = {"n": 2**14, "r": 8, "p": 1}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 Kind = Literal["raw", "rejected"]
+SharedContext = tuple[str, str, int]  # (requestId, receivedAt, index) of a rejected record
 Advance = Callable[[str], None]
 Progress = Callable[[int, str], AbstractContextManager[Advance]]
 
@@ -122,6 +123,9 @@ class Matcher:
     # False when a value can be written more ways than the needles cover (a number:
     # 1e1 is 10.0; an object: any spacing): then every line is parsed.
     prefilter: bool
+    # Rejected records whose batch context matched, as (requestId, receivedAt, index):
+    # the request's other records hold only ``"contextOf": index`` and go with them.
+    shared_contexts: frozenset[SharedContext] = frozenset()
 
     @classmethod
     def for_request(cls, request: ErasureRequest) -> Matcher:

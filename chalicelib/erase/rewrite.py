@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from chalicelib.csv.read import GZIP_MAGIC, StreamError, iter_decompressed, next_object
-from chalicelib.erase.request import GZIP_LEVEL, ErasureError, Kind, Matcher
+from chalicelib.erase.request import GZIP_LEVEL, ErasureError, Kind, Matcher, SharedContext
 from chalicelib.storage import ErasableStore
 from chalicelib.strictjson import DECODER
 
@@ -63,6 +63,9 @@ class ObjectResult:
     removed: Removed = field(default_factory=Removed)
     damaged: str = ""  # why the object could not be read to its end
     versions_deleted: int = 0
+    # Its rejected records whose batch context matched (their requests' other records
+    # name them by ``contextOf``, perhaps in another object).
+    contexts: list[SharedContext] = field(default_factory=list)
 
 
 class _LineFilter:
@@ -80,6 +83,7 @@ class _LineFilter:
         self._may_match = matcher.may_match if kind == "raw" else _always
         self.removed = Removed()
         self.damaged = ""
+        self.contexts: list[SharedContext] = []
 
     def run(self, raw: BinaryIO) -> Iterator[bytes]:
         pending: list[bytes] = []  # a line still without its end, in pieces
@@ -182,13 +186,17 @@ class _LineFilter:
         the batch's; so does each event of a body rejected whole when the body parses.
         What does not parse (a cut event, a body that is not JSON) matches when it holds
         a requested value as a quoted JSON string: ``"u1"``, so that u1 does not take
-        u100's events."""
+        u100's events. A record that holds only ``contextOf`` matches when the context
+        it names matched."""
         if "body" in record and "event" not in record:
             matched = self._body_matches(_body_bytes(record))
             if matched:
                 self.removed.rejected_bodies += 1
             return matched
         event, context = record.get("event"), record.get("context")
+        if self._shared_context_matches(record, context):
+            self.removed.events += 1
+            return True
         if event is None and isinstance(record.get("eventText"), str):
             event = _parsed(record["eventText"].encode("utf-8", "surrogatepass"))
             if event is None:  # cut at 64 KiB: only its text is left
@@ -202,6 +210,23 @@ class _LineFilter:
         if matched:
             self.removed.events += 1
         return matched
+
+    def _shared_context_matches(self, record: dict[str, Any], context: Any) -> bool:
+        """Does the request's batch context match: the one this record holds (noted, for
+        the records naming it), or the one its ``contextOf`` names?"""
+        request_id, received_at = record.get("requestId"), record.get("receivedAt")
+        if not isinstance(request_id, str) or not isinstance(received_at, str):
+            return False
+        if isinstance(context, dict):
+            matched = self._matcher.record_matches(context)
+            index = record.get("index")
+            if matched and type(index) is int:
+                self.contexts.append((request_id, received_at, index))
+            return matched
+        named = record.get("contextOf")
+        return type(named) is int and (request_id, received_at, named) in (
+            self._matcher.shared_contexts
+        )
 
     def _body_matches(self, body: bytes) -> bool:
         batch = _parsed(body)
@@ -266,6 +291,7 @@ def scan_object(
         for _ in lines.run(raw):
             pass
     result.removed, result.damaged = lines.removed, lines.damaged
+    result.contexts = lines.contexts
     return result
 
 
@@ -282,7 +308,8 @@ def erase_object(
     if rewrite:
         lines = _LineFilter(matcher, result.kind)
         try:
-            with store.open_read(key) as raw, store.open_write(key) as handle:
+            # Under the local sink's lock: an append meanwhile would go to the old file.
+            with store.rewriting(key), store.open_read(key) as raw, store.open_write(key) as handle:
                 if _is_gzip(raw):
                     with gzip.GzipFile(
                         filename="", mode="wb", fileobj=handle, compresslevel=GZIP_LEVEL, mtime=0

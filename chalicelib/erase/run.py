@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
-import multiprocessing
+import dataclasses
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from chalicelib.erase.rewrite import (
 )
 from chalicelib.jobs import day_prefix, days_between
 from chalicelib.storage import ErasableStore
+from chalicelib.workers import process_pool
 
 # --- running tasks in parallel -------------------------------------------------------
 
@@ -75,9 +76,7 @@ class Workers:
             return results
         pool: concurrent.futures.Executor
         if processes:
-            # spawn, not fork: the caller may have threads (a fork copies their locks).
-            context = multiprocessing.get_context("spawn")
-            pool = concurrent.futures.ProcessPoolExecutor(self.count, mp_context=context)
+            pool = process_pool(self.count)
         else:
             pool = concurrent.futures.ThreadPoolExecutor(self.count)
         # Several items per hand-over: a process costs a pickle round trip per chunk.
@@ -196,8 +195,18 @@ def erase(
         *(listed_raw if raw_keys is None else located_keys(raw_keys, layout, request)),
         *rejected,
     ]
+    pending, others = _pending_manifests(store, layout, request)
     scan = partial(scan_object, store, matcher, layout.rejected_prefix)
     scanned = workers.map(scan, keys, progress, "scanning")
+    # A request's rejects hold a large batch context once; the others name it
+    # (contextOf). Those whose context matched are found by a second look at rejected/.
+    contexts = {c for r in scanned for c in r.contexts}
+    contexts.update(tuple(c) for c in (pending or {}).get("sharedContexts", []))
+    if contexts:
+        matcher = dataclasses.replace(matcher, shared_contexts=frozenset(contexts))
+        scan = partial(scan_object, store, matcher, layout.rejected_prefix)
+        again = workers.map(scan, rejected, progress, "scanning rejected/ for shared contexts")
+        scanned = [*scanned[: len(keys) - len(rejected)], *again]
     found = [r for r in scanned if r.removed.total]
     for result in found:
         if result.damaged:
@@ -208,7 +217,6 @@ def erase(
         for r in scanned
         if r.damaged
     ]
-    pending, others = _pending_manifests(store, layout, request)
     notes += [
         f"an unfinished erasure of another request is pending (run {d['runId']}, started "
         f"{d['startedAt']}): run that same request again to finish it"
@@ -361,6 +369,9 @@ class _Run:
             ],
         }
         if state == "pending":
+            # Which rejected records' contexts matched (ids, no values): a run taken up
+            # again still erases the records naming a context it already erased.
+            document["sharedContexts"] = [list(c) for c in sorted(self.matcher.shared_contexts)]
             document["requestFingerprint"] = {
                 "scrypt": self.request.fingerprint(self.salt, SCRYPT_COST),
                 "salt": self.salt.hex(),

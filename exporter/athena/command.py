@@ -28,6 +28,7 @@ from chalicelib.athena.runner import (
 from chalicelib.athena.sql import FLATTEN_SEPARATOR
 from chalicelib.config import MIN_CSV_COLUMNS
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX, DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
+from clitools import echo
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient
@@ -90,7 +91,7 @@ def _report_bad_objects(objects: list[BadObject], err: bool) -> None:
     """One line per object: its path, then bad lines of lines (a tab between)."""
     prefix = "--   " if err else ""
     for found in objects:
-        click.echo(f"{prefix}{found.path}\t{found.bad_lines}\t{found.lines}", err=err)
+        echo(f"{prefix}{found.path}\t{found.bad_lines}\t{found.lines}", err=err)
 
 
 def _csv_query(
@@ -104,7 +105,7 @@ def _csv_query(
 ) -> DailyQuery:
     if columns is None:
         if runner is None:
-            click.echo(
+            echo(
                 "-- no --attribute or --context-key given: the query has the usual columns "
                 "only (with --run every column of the day is found first)",
                 err=True,
@@ -112,12 +113,12 @@ def _csv_query(
             columns = named_columns((), ())
         else:
             columns = discover_columns(runner, database, table, day)
-            click.echo(f"-- found {len(columns)} column(s) on {day.isoformat()}", err=True)
+            echo(f"-- found {len(columns)} column(s) on {day.isoformat()}", err=True)
     query = daily_csv_query(
         database, table, day, columns, max_columns=max_columns, order_rows=order_rows
     )
     if query.overflowed:
-        click.echo(
+        echo(
             f"-- {len(query.overflowed)} column(s) past the column budget or the query size "
             f"limit are in the JSON column {OVERFLOW_COLUMN}",
             err=True,
@@ -242,25 +243,25 @@ def athena_query(
             return
         if bad_lines:
             sql = build_bad_lines_query(database, table, day.date())
-            click.echo(sql)
+            echo(sql)
             if runner is not None:
                 objects, location = find_bad_objects(runner, database, table, day.date())
                 _report_bad_objects(objects, err=False)
-                click.echo(location)
+                echo(location)
             return
         query = _csv_query(runner, day.date(), database, table, named, max_columns, not unordered)
-        click.echo(query.sql)
+        echo(query.sql)
         if runner is not None:
             location = runner.execute(query.sql).output_location
             objects, _ = find_bad_objects(runner, database, table, day.date())
             if objects:
-                click.echo(
+                echo(
                     f"-- {sum(o.bad_lines for o in objects)} line(s) in {len(objects)} object(s) "
                     "are not a JSON object and are not in the CSV (object, bad, lines):",
                     err=True,
                 )
                 _report_bad_objects(objects, err=True)
-            click.echo(location)
+            echo(location)
     except (ClientError, BotoCoreError) as exc:
         raise click.ClickException(describe_aws_error(exc, "Athena") or _one_line(exc)) from exc
     except (AthenaQueryError, ValueError, TypeError) as exc:

@@ -1,0 +1,41 @@
+"""Worker process pools whose workers end with their parent, however the parent ends.
+
+A pool's workers wait on a pipe from the parent; when the parent is killed (SIGKILL, an
+OOM kill, a closed terminal) nothing tells them, and they would stay: ~40 MB each, with
+multiprocessing's resource tracker beside them. Each worker here checks every
+``WATCH_SECONDS`` that its parent is still the process that started it, and exits when
+it is not (it was re-parented); the tracker then sees its pipe close and exits too.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import os
+import threading
+import time
+
+WATCH_SECONDS = 0.5
+
+
+def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that exit within about a second of their
+    parent's death. (Spawn, not fork: the caller may have threads, whose locks a fork
+    would copy.)"""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    )
+
+
+def watch_parent(parent: int) -> None:
+    """In a worker: a daemon thread that ends the process once ``parent`` is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(1)  # no cleanup to wait for: the parent that wanted the result is gone
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
