@@ -13,6 +13,7 @@ import click
 
 from chalicelib.config import Settings
 from chalicelib.delivery import DayDelivery, DeliveryCounts, DeliveryReport, measure_delivery
+from clitools import echo
 from exporter.cli import default_source, open_source, parse_days, report_errors
 
 
@@ -81,6 +82,6 @@ def delivery_command(
     except sqlite3.Error as exc:  # the temporary folder is full or unwritable
         raise click.ClickException(f"the report's temporary database failed: {exc}") from None
     if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+        echo(json.dumps(report.as_dict(), ensure_ascii=False))
     else:
-        click.echo(report_text(report))
+        echo(report_text(report))

@@ -234,12 +234,12 @@ def athena_query(
             )
         if delivery:
             sql = build_delivery_query(database, table, day.date())
-            click.echo(sql)
+            echo(sql)
             if runner is not None:
                 rows, location = runner.results(sql)
                 record = delivery_log_record(day.date(), rows[0])
-                click.echo(json.dumps(record, separators=(",", ":")))
-                click.echo(location)
+                echo(json.dumps(record, separators=(",", ":")))
+                echo(location)
             return
         if bad_lines:
             sql = build_bad_lines_query(database, table, day.date())

@@ -11,6 +11,7 @@ from chalicelib.config import Settings
 from chalicelib.delivery import measure_delivery
 from chalicelib.jobs import keys_for_days
 from chalicelib.storage import LocalStore, S3Store
+from clitools import echo
 from exporter.cli import (
     JOBS_OPTION,
     default_source,
@@ -113,7 +114,7 @@ def report_command(
         data.delivery = delivery_from_report(measured) or data.delivery
     report_errors(lambda: write_report(data, out, top))
     rejects = data.rejects.events + data.rejects.bodies
-    click.echo(
+    echo(
         f"wrote {out}: {data.events} event(s) in {data.sessions} session(s), {rejects} reject(s)\n"
         f"  from {data.raw_objects} raw object(s); {data.duplicates} duplicate(s) dropped; "
         f"{data.bad_lines} bad line(s)"
