@@ -7,12 +7,10 @@ workloads) and so is data transfer (requests into AWS are free; the API's tiny J
 answers are noise).
 
 The one number that matters most is Firehose's: ingestion is billed per record
-rounded **up to the next 5 KB**, so a 400-byte event sent as its own record is billed
-as 5 KB. Batching one request's events into one record (newline-delimited) is what
-keeps Firehose cheap; ``events_per_record=1`` shows the difference.
+rounded **up to the next 5 KB**, so a 400-byte event alone is billed as 5 KB: one record
+per request (newline-delimited) keeps it cheap; ``events_per_record=1`` shows the cost.
 
-Prices checked 2026-11-28 against stored copies of public pages (see docs/COST.md for
-which were confirmed from AWS's own text and which only from third-party summaries).
+Prices checked 2026-11-28 against stored copies of public pages (docs/COST.md says which).
 """
 
 from __future__ import annotations
