@@ -165,6 +165,17 @@ BOM_OPTION = click.option(
 )
 
 
+def day_range_options[F: Callable[..., object]](command: F) -> F:
+    """``--date`` and ``--to-date``, the one way every data command takes its days
+    (read with ``parse_days``)."""
+    command = click.option(
+        "--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date."
+    )(command)
+    return click.option(
+        "--date", "date_", required=True, help="First (or only) day, YYYY-MM-DD (UTC)."
+    )(command)
+
+
 def worker_count(requested: int | None, sources: int) -> int:
     wanted = requested if requested is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, sources))
@@ -176,8 +187,7 @@ def cli() -> None:
 
 
 @cli.command("export")
-@click.option("--date", "date_", required=True, help="First (or only) day, YYYY-MM-DD (UTC).")
-@click.option("--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date.")
+@day_range_options
 @click.option(
     "--source",
     help="Where raw/ is: a directory or s3://bucket[/prefix]. "

@@ -14,7 +14,13 @@ import click
 from chalicelib.config import Settings
 from chalicelib.delivery import DayDelivery, DeliveryCounts, DeliveryReport, measure_delivery
 from clitools import echo
-from exporter.cli import default_source, open_source, parse_days, report_errors
+from exporter.cli import (
+    day_range_options,
+    default_source,
+    open_source,
+    parse_days,
+    report_errors,
+)
 
 
 def percent(rate: float | None) -> str:
@@ -56,8 +62,7 @@ def report_text(report: DeliveryReport) -> str:
 
 
 @click.command("delivery")
-@click.option("--date", "date_", required=True, help="First (or only) day, YYYY-MM-DD (UTC).")
-@click.option("--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date.")
+@day_range_options
 @click.option(
     "--source",
     help="Where raw/ is: a directory or s3://bucket[/prefix]. "

@@ -14,6 +14,7 @@ from chalicelib.storage import LocalStore, S3Store
 from clitools import echo
 from exporter.cli import (
     JOBS_OPTION,
+    day_range_options,
     default_source,
     open_source,
     parse_days,
@@ -42,8 +43,7 @@ def write_report(data: ReportData, out: Path, top: int) -> None:
 
 
 @click.command("report")
-@click.option("--date", "date_", required=True, help="First (or only) day, YYYY-MM-DD (UTC).")
-@click.option("--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date.")
+@day_range_options
 @click.option(
     "--source",
     help="Where raw/ and rejected/ are: a directory or s3://bucket[/prefix]. "
