@@ -14,12 +14,29 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from matplotlib import rc_context
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+
+# matplotlib (about 45 MB with numpy) loads when a chart is drawn, not when a command
+# line merely registers `report`: every other exporter command stays as small as before.
+def rc_context(style: Any) -> AbstractContextManager[object]:
+    from matplotlib import rc_context as context
+
+    return context(style)
+
+
+def _integer_locator() -> MaxNLocator:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
 
 # Colour-blind-safe (Okabe-Ito), then grey for "other".
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
@@ -66,6 +83,8 @@ def _svg(figure: Figure, chart_id: str, description: str) -> str:
 def _figure(width: float, height: float) -> tuple[Figure, Axes]:
     # No layout engine: bbox_inches="tight" fits the labels at a third of the cost.
     with rc_context(_STYLE):
+        from matplotlib.figure import Figure
+
         figure = Figure(figsize=(width, height))
         axes = figure.subplots()
     return figure, axes
@@ -80,7 +99,7 @@ def _time_axis(axes: Axes, labels: Sequence[str], title: str) -> None:
         axes.tick_params(axis="x", labelrotation=90)
     axes.set_xlabel(title)
     axes.set_xlim(-0.6, len(labels) - 0.4)
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(_integer_locator())
     axes.grid(axis="y", color="#dddddd", linewidth=0.6)
     axes.set_axisbelow(True)
 
@@ -139,7 +158,7 @@ def horizontal_bars(
         axes.set_yticks(positions, names)
         axes.invert_yaxis()
         axes.bar_label(bars_drawn, labels=[f"{c:,}" for c in counts], padding=3, fontsize=8)
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.xaxis.set_major_locator(_integer_locator())
         axes.margins(x=0.12)
         axes.grid(axis="x", color="#dddddd", linewidth=0.6)
         axes.set_axisbelow(True)
