@@ -18,6 +18,15 @@ from typing import TYPE_CHECKING
 
 import click
 
+from chalicelib.athena import (
+    DEFAULT_DATABASE,
+    DEFAULT_TABLE,
+    LINE_COLUMN,
+    AthenaQueryError,
+    Runner,
+    quote_identifier,
+    quote_literal,
+)
 from chalicelib.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from chalicelib.aws import make_client
 from chalicelib.erase import (
@@ -33,15 +42,6 @@ from chalicelib.erase import (
 from chalicelib.jobs import days_between
 from chalicelib.storage import LocalStore, S3Store
 from clitools import aws_errors, echo, terminal_safe
-from exporter.athena import (
-    DEFAULT_DATABASE,
-    DEFAULT_TABLE,
-    LINE_COLUMN,
-    AthenaQueryError,
-    Runner,
-    quote_identifier,
-    quote_literal,
-)
 from exporter.cli import (
     MAX_COLUMNS_OPTION,
     open_source,

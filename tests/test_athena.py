@@ -14,20 +14,22 @@ from botocore.exceptions import ClientError
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
-from chalicelib.athena.delivery import DELIVERY_COLUMNS
-from exporter.athena import (
+from chalicelib.athena import (
     AthenaQueryError,
     AthenaQueryTimeout,
     BadObject,
     Runner,
-    athena_query,
-    attribute_column,
     build_columns_query,
     build_daily_csv_query,
     discover_columns,
     execute_query,
     fetch_rows,
     find_bad_objects,
+)
+from chalicelib.athena.delivery import DELIVERY_COLUMNS
+from exporter.athena.command import (
+    athena_query,
+    attribute_column,
     named_columns,
     parse_attribute_option,
 )

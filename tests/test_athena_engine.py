@@ -30,15 +30,15 @@ import sqlglot
 from click.testing import CliRunner
 from sqlglot.errors import ErrorLevel
 
-from chalicelib.config import Limits
-from chalicelib.csv.columns import header_cell
-from chalicelib.validate import BatchValidator
-from exporter.athena import (
+from chalicelib.athena import (
     build_bad_lines_query,
     build_columns_query,
     daily_csv_query,
     parse_column_counts,
 )
+from chalicelib.config import Limits
+from chalicelib.csv.columns import header_cell
+from chalicelib.validate import BatchValidator
 from exporter.cli import cli
 from tests.conftest import REPO_ROOT
 

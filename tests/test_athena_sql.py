@@ -12,9 +12,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from chalicelib.athena.sql import text_value
-from chalicelib.csv.columns import FIXED_COLUMNS, OVERFLOW_COLUMN, header_cell
-from exporter.athena import (
+from chalicelib.athena import (
     MAX_QUERY_BYTES,
     build_bad_lines_query,
     build_columns_query,
@@ -26,6 +24,8 @@ from exporter.athena import (
     quote_literal,
     rank_columns,
 )
+from chalicelib.athena.sql import text_value
+from chalicelib.csv.columns import FIXED_COLUMNS, OVERFLOW_COLUMN, header_cell
 from tests.conftest import REPO_ROOT
 
 DB = "owned_analytics"
