@@ -13,6 +13,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
+from bench.bench_amplification import client_event
 from chalicelib.budget import STORED_BYTES_PER_BODY_BYTE, stored_budget
 from chalicelib.collect import Collector
 from chalicelib.enrich import Enricher
@@ -33,17 +34,6 @@ def compact(body: Any) -> bytes:
 
 def folder_bytes(path: Path) -> int:
     return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
-
-
-def client_event(n: int) -> dict[str, Any]:
-    """The smallest event the browser client sends (one-letter metric name, no value)."""
-    return {
-        "eventId": f"0190b6f2-7d1c-4a51-9c8e-{n:012d}",
-        "timestamp": 1707782430123,
-        "sessionId": "9b2e6f1c-0d7a-4c3e-8f5b-2a1d4e6c8b90",
-        "metricName": "m",
-        "value": None,
-    }
 
 
 class Stored:
