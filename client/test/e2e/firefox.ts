@@ -5,9 +5,8 @@
 // execute-api.…amazonaws.com host are two sites to the blocker, as in production.
 import { request as httpRequest, createServer, type Server } from 'node:http';
 import puppeteer, { type Browser } from 'puppeteer-core';
-import { CLIENT_DIR, freePort } from './helpers';
-import { existsSync, readFileSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { answerPageOrDist, freePort } from './helpers';
+import { existsSync } from 'node:fs';
 
 const FIREFOX = process.env.FIREFOX_PATH || '/usr/bin/firefox-esr';
 
@@ -35,8 +34,6 @@ export async function launchFirefox(): Promise<Browser> {
   });
 }
 
-const TYPES: Record<string, string> = { '.js': 'text/javascript', '.map': 'application/json' };
-
 /**
  * One server for every host name: the test pages (`pages`, by path), client/dist/ under
  * /dist/, and every POST forwarded to the API's `POST /events` (a reverse proxy, as nginx or a
@@ -59,18 +56,7 @@ export async function serveSite(pages: Record<string, string>, apiPort: number):
       req.pipe(upstream);
       return;
     }
-    if (pages[path] !== undefined) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(pages[path]);
-      return;
-    }
-    const file = resolve(CLIENT_DIR, '.' + path);
-    if (path.startsWith('/dist/') && file.startsWith(join(CLIENT_DIR, 'dist')) && existsSync(file)) {
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-      res.end(readFileSync(file));
-      return;
-    }
-    res.writeHead(404).end('not found');
+    if (!answerPageOrDist(pages, path, res)) res.writeHead(404).end('not found');
   });
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));

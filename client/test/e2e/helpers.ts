@@ -2,7 +2,7 @@
 // for the test pages, and Debian's headless Chromium driven by playwright-core.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo} from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -115,21 +115,27 @@ export async function waitFor<T>(what: string, f: () => T | undefined | false, m
 const TYPES: Record<string, string> = { '.js': 'text/javascript', '.html': 'text/html', '.map': 'application/json' };
 
 /** Serves client/dist/ under /dist/ and the given pages, on 127.0.0.1 only. */
+/** Answers with one of the test's pages or a file of client/dist/, never cached; false when
+ *  `path` is neither (the caller answers it). */
+export function answerPageOrDist(pages: Record<string, string>, path: string, res: ServerResponse): boolean {
+  if (pages[path] !== undefined) {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(pages[path]);
+    return true;
+  }
+  const file = resolve(CLIENT_DIR, '.' + path);
+  if (path.startsWith('/dist/') && file.startsWith(join(CLIENT_DIR, 'dist')) && existsSync(file)) {
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+    res.end(readFileSync(file));
+    return true;
+  }
+  return false;
+}
+
 export async function servePages(pages: Record<string, string>): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (pages[path] !== undefined) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(pages[path]);
-      return;
-    }
-    const file = resolve(CLIENT_DIR, '.' + path);
-    if (path.startsWith('/dist/') && file.startsWith(join(CLIENT_DIR, 'dist')) && existsSync(file)) {
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(readFileSync(file));
-      return;
-    }
-    res.writeHead(404).end('not found');
+    if (!answerPageOrDist(pages, path, res)) res.writeHead(404).end('not found');
   });
   const port = await freePort();
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
