@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from chalicelib.config import DailyBuild
+
 _STREAM_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,64}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -31,9 +33,9 @@ class ProdTarget:
     # The rejects stream; empty: the stage keeps no rejects.
     rejects_stream_name: str = ""
     # The daily build's Athena workgroup and Glue tables (the template's defaults).
-    workgroup: str = "owned-analytics"
-    database: str = "owned_analytics"
-    table: str = "events"
+    workgroup: str = DailyBuild.workgroup
+    database: str = DailyBuild.database
+    table: str = DailyBuild.table
     parquet_table: str = "events_daily"
 
     @property

@@ -21,6 +21,7 @@ import click
 from chalicelib.athena import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
+    DEFAULT_WORKGROUP,
     LINE_COLUMN,
     AthenaQueryError,
     Runner,
@@ -57,7 +58,6 @@ if TYPE_CHECKING:
 # Reads at once from S3: the work is waiting on the network.
 S3_THREADS = 16
 # The workgroup infrastructure/pipeline.yaml creates (its results go to athena-results/).
-DEFAULT_WORKGROUP = "owned-analytics"
 
 # --- Athena ----------------------------------------------------------------------------
 

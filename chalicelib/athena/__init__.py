@@ -40,14 +40,18 @@ from chalicelib.athena.runner import (
     find_bad_objects,
 )
 from chalicelib.athena.sql import partition_predicates, quote_identifier, quote_literal
+from chalicelib.config import DailyBuild
 
-DEFAULT_DATABASE = "owned_analytics"
-DEFAULT_TABLE = "events"
+# The stack's names (infrastructure/pipeline.yaml), as the stage settings default them.
+DEFAULT_DATABASE = DailyBuild.database
+DEFAULT_TABLE = DailyBuild.table
+DEFAULT_WORKGROUP = DailyBuild.workgroup
 
 __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_TABLE",
     "DEFAULT_TIMEOUT_SECONDS",
+    "DEFAULT_WORKGROUP",
     "LINE_COLUMN",
     "MAX_QUERY_BYTES",
     "AthenaQueryError",
