@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 WATCH_SECONDS = 0.5
 
@@ -39,3 +41,18 @@ def watch_parent(parent: int) -> None:
         os._exit(1)  # no cleanup to wait for: the parent that wanted the result is gone
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def results_in_order[T](
+    workers: int, call: Callable[..., T], calls: Iterable[tuple[Any, ...]]
+) -> Iterator[T]:
+    """``call(*arguments)`` for each of ``calls`` in a ``process_pool``, the results in
+    the order given; what was not started is cancelled when the caller stops early."""
+    with process_pool(workers) as pool:
+        futures = [pool.submit(call, *arguments) for arguments in calls]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()

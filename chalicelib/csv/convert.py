@@ -47,7 +47,7 @@ from chalicelib.csv.spool import (
     overflow_text,
     spool_source,
 )
-from chalicelib.workers import process_pool
+from chalicelib.workers import results_in_order
 
 __all__ = ["ConversionReport", "Source", "convert"]
 
@@ -134,17 +134,14 @@ def _spool_all(
         for index, (name, opener) in enumerate(sources):
             yield spool_source(index, name, opener, work, neutralize, compress, max_columns)
         return
-    with process_pool(jobs) as pool:
-        futures = [
-            pool.submit(spool_source, index, name, opener, work, neutralize, compress, max_columns)
+    yield from results_in_order(
+        jobs,
+        spool_source,
+        (
+            (index, name, opener, work, neutralize, compress, max_columns)
             for index, (name, opener) in enumerate(sources)
-        ]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        ),
+    )
 
 
 def convert(

@@ -21,9 +21,7 @@ partition's sessions, never by the number of events.
 
 from __future__ import annotations
 
-import concurrent.futures
 import marshal
-import multiprocessing
 import os
 import tempfile
 from collections import Counter
@@ -36,6 +34,7 @@ from chalicelib.csv.dedupe import ROW_BITS, Fingerprints, fingerprint
 from chalicelib.csv.read import exact_numbers, iter_json_objects
 from chalicelib.reject_summary import RejectSummary, iter_records
 from chalicelib.storage import ObjectStore
+from chalicelib.workers import results_in_order
 from exporter.report.counting import LABEL_CHARS, NONE, Buckets, CappedCounter, label
 from exporter.report.delivery import Delivery, delivery_of
 
@@ -187,19 +186,10 @@ def _spool_all(
         for index, key in enumerate(keys):
             yield _spool_source(index, key, store, work, days)
         return
-    # spawn, not fork: the caller may have threads (a fork copies their locks).
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = [
-            pool.submit(_spool_source, index, key, store, work, days)
-            for index, key in enumerate(keys)
-        ]
-        try:
-            for future in futures:
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+    # Workers that end with the parent, as export's (chalicelib.workers).
+    yield from results_in_order(
+        jobs, _spool_source, ((index, key, store, work, days) for index, key in enumerate(keys))
+    )
 
 
 def _spooled_chunks(spooled: list[_SpooledSource]) -> Iterator[tuple[int, list[list[Any]]]]:
