@@ -131,7 +131,8 @@ def bot_decision(user_agent: str | None, webdriver: bool = False) -> tuple[bool,
     """Whether a request is a bot's, and why: (isBot, botReason), botReason one of
     ``chalicelib.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
     header as received (cut here); ``webdriver`` the client's ``navigator.webdriver``
-    signal. The one decision: the route and ``DROP_BOTS`` apply it, replay is to apply it."""
+    signal. The one decision: the route, ``DROP_BOTS`` and replay (through
+    ``Enricher.apply_bot_rule``) all come to it."""
     return _decided(describe_user_agent((user_agent or "")[:MAX_USER_AGENT_CHARS])[1], webdriver)
 
 
