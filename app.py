@@ -15,16 +15,16 @@ from botocore.config import Config
 from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
 from chalicelib.aws import make_client
-from chalicelib.collect import JSON_HEADERS, Collector, lean_log_records
 from chalicelib.config import Settings, refused_origins
-from chalicelib.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.devloop import DevLoop
-from chalicelib.enrich import Enricher
+from chalicelib.ingest.collect import JSON_HEADERS, Collector, lean_log_records
+from chalicelib.ingest.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.ingest.enrich import Enricher
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.inspector import Inspector, inspector_routes
 from chalicelib.jobs import convert_raw_object, remove_stale_spools
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import ObjectStore, S3Store
-from chalicelib.validate import BatchValidator
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient

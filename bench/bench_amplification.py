@@ -115,10 +115,10 @@ def largest_batch(context_bytes: int, page_path: bool, user_agent: str | None) -
     """The most of the client's smallest events stored with a context of about
     ``context_bytes`` (``user_agent`` given: STORE_USER_AGENT=true with it)."""
     sys.path.insert(0, str(ROOT))
-    from chalicelib.budget import stored_budget
     from chalicelib.config import Limits
-    from chalicelib.enrich import Enricher
-    from chalicelib.validate import BatchValidator
+    from chalicelib.ingest.budget import stored_budget
+    from chalicelib.ingest.enrich import Enricher
+    from chalicelib.ingest.validate import BatchValidator
 
     validator = BatchValidator(Limits())
     enricher = Enricher(store_user_agent=user_agent is not None)

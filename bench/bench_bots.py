@@ -2,7 +2,7 @@
 
 1. Accuracy (issue 19): every row of bench/data/bot_eval.tsv (built from published
    packages' data by bench/build_bot_eval.py; sources and licences in its header) through
-   ``chalicelib.enrich.bot_decision``, the route's decision. Per category: how many are
+   ``chalicelib.ingest.enrich.bot_decision``, the route's decision. Per category: how many are
    flagged; for bots that is recall, for people the false-flag rate. Beside it, the rule
    before issue 19 (crawlerdetect's list or "headless"). Also how often a person's
    ``uaBrowser`` is empty, and which reason flagged the bots. Most bot rows are the
@@ -33,8 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chalicelib.bots import BotDetector, describe_sources  # noqa: E402
-from chalicelib.enrich import Enricher, bot_decision, describe_user_agent  # noqa: E402
+from chalicelib.ingest.bots import BotDetector, describe_sources  # noqa: E402
+from chalicelib.ingest.enrich import Enricher, bot_decision, describe_user_agent  # noqa: E402
 
 EVAL_SET = Path(__file__).resolve().parent / "data" / "bot_eval.tsv"
 _HEADLESS = re.compile("headless", re.IGNORECASE)

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.measure import convert_in_child  # noqa: E402
 from chalicelib.config import Limits  # noqa: E402
+from chalicelib.ingest.validate import BatchValidator  # noqa: E402
 from chalicelib.sinks import LocalDirectorySink  # noqa: E402
-from chalicelib.validate import BatchValidator  # noqa: E402
 
 DAY = "2026-11-27"
 

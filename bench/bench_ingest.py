@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.collect import Collector, lean_log_records
 from chalicelib.config import Limits
+from chalicelib.ingest.collect import Collector, lean_log_records
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator
 
 # What an edge-optimized API Gateway passes on from a current desktop Chrome.
 HEADERS = {

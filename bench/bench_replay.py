@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_export import generate_once, run_measured
-from chalicelib.collect import Collector
 from chalicelib.config import Limits
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import LocalDirectorySink, MemorySink
-from chalicelib.validate import BatchValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 PER_BATCH = 25

@@ -29,12 +29,12 @@ from typing import Any
 import orjson
 from chalice.app import Blueprint, Response
 
-from chalicelib.collect import JSON_HEADERS
-from chalicelib.cors import cors_headers, preflight_headers
 from chalicelib.csv.columns import flatten_record, order_columns
-from chalicelib.messages import shown
+from chalicelib.ingest.collect import JSON_HEADERS
+from chalicelib.ingest.cors import cors_headers, preflight_headers
+from chalicelib.ingest.messages import shown
+from chalicelib.ingest.strictjson import json_bytes
 from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
-from chalicelib.strictjson import json_bytes
 
 MAX_KEPT = 1000
 # Per list: the bytes of its items plus ITEM_OVERHEAD_BYTES each (the bytes object, its tuple

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 from chalicelib.csv.columns import format_cell, json_text
 from chalicelib.csv.read import BadLine, iter_json_objects
-from chalicelib.messages import shown
+from chalicelib.ingest.messages import shown
 from chalicelib.storage import ObjectStore
 
 # The metricName shown for a body refused whole, and for an event whose name is unknown.

@@ -35,9 +35,9 @@ from typing import Any
 
 import orjson
 
-from chalicelib.messages import shown
-from chalicelib.strictjson import json_bytes
-from chalicelib.validate import SCHEMA_PATH, Rejection
+from chalicelib.ingest.messages import shown
+from chalicelib.ingest.strictjson import json_bytes
+from chalicelib.ingest.validate import SCHEMA_PATH, Rejection
 
 MAX_KEPT_BYTES = 64 * 1024
 # A batch context larger than this is kept once per request, in the record of its first

@@ -25,7 +25,8 @@ from typing import Any
 
 from chalicelib.config import Limits
 from chalicelib.csv.read import BadLine
-from chalicelib.enrich import Enricher
+from chalicelib.ingest.enrich import Enricher
+from chalicelib.ingest.validate import iso_ms
 from chalicelib.jobs import day_prefix
 from chalicelib.keyset import KeySets
 from chalicelib.reject_summary import iter_records
@@ -34,7 +35,6 @@ from chalicelib.replay_lock import DayLocks, locked_days
 from chalicelib.revalidate import DROPPED_BOT, Group, Outcome, Revalidator
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.storage import ObjectStore
-from chalicelib.validate import iso_ms
 
 REPLAYED_PREFIX = "replayed/"
 # Records handed to the sink per write: one Firehose call of a few records (it packs

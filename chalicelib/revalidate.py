@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Limits
-from chalicelib.enrich import Enricher, stored_server_fields
+from chalicelib.ingest.enrich import Enricher, stored_server_fields
+from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
 from chalicelib.reject_summary import is_body_record
-from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
 # Fixed for ever: replay keys (and the eventIds derived from them) are uuid5 names in it.
 NAMESPACE = uuid.UUID("6f0b1f5e-2f8e-4c36-9a57-1d1f0c1e7a11")

@@ -1,6 +1,6 @@
-"""Refreshes chalicelib/data/crawler_user_agents.json from the crawler-user-agents package.
+"""Refreshes chalicelib/ingest/data/crawler_user_agents.json from the crawler-user-agents package.
 
-The bot rule (chalicelib/bots.py) reads the list's patterns and tags from that file, so the
+The bot rule (chalicelib/ingest/bots.py) reads the list's patterns and tags from that file, so the
 Lambda needs no extra package; this script copies them (with the version and the MIT
 licence the list comes under) from an installed crawler-user-agents:
 
@@ -17,7 +17,13 @@ import json
 from importlib.metadata import distribution
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent.parent / "chalicelib" / "data" / "crawler_user_agents.json"
+OUT = (
+    Path(__file__).resolve().parent.parent
+    / "chalicelib"
+    / "ingest"
+    / "data"
+    / "crawler_user_agents.json"
+)
 
 
 def main() -> None:

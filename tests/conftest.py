@@ -110,8 +110,8 @@ def standin(moto_endpoint: str, s3: Any, bucket: str, tmp_path: Path) -> Any:
 def route_to(monkeypatch: pytest.MonkeyPatch, sink: Any, **options: Any) -> None:
     """Make the app's POST /events store into ``sink`` (a MemorySink, a local sink…)."""
     import app as app_module
-    from chalicelib.collect import Collector
-    from chalicelib.validate import BatchValidator
+    from chalicelib.ingest.collect import Collector
+    from chalicelib.ingest.validate import BatchValidator
 
     collector = Collector(
         BatchValidator(app_module.SETTINGS.limits), lambda: sink, app_module.app.log, **options

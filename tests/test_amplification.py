@@ -14,11 +14,11 @@ from chalice.test import Client
 
 import app as app_module
 from bench.bench_amplification import client_event
-from chalicelib.budget import STORED_BYTES_PER_BODY_BYTE, stored_budget
-from chalicelib.collect import Collector
-from chalicelib.enrich import Enricher
+from chalicelib.ingest.budget import STORED_BYTES_PER_BODY_BYTE, stored_budget
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.enrich import Enricher
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import LocalDirectorySink
-from chalicelib.validate import BatchValidator
 
 REVIEW_USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) " + "A" * 580
 CHROME = (

@@ -38,7 +38,7 @@ from chalicelib.athena import (
 )
 from chalicelib.config import Limits
 from chalicelib.csv.columns import header_cell
-from chalicelib.validate import BatchValidator
+from chalicelib.ingest.validate import BatchValidator
 from exporter.cli import cli
 from tests.conftest import REPO_ROOT
 

@@ -1,4 +1,4 @@
-"""Issue 19: which requests are bots', and why (chalicelib.bots through enrich.bot_decision).
+"""Issue 19: which requests are bots', and why (chalicelib.ingest.bots through enrich.bot_decision).
 
 Each miss and each false flag the issue lists, each own rule with the case it is for, the
 order of the reasons, and hostile headers (issue 18 row 8: their cost is in
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.bots import (
+from chalicelib.ingest.bots import (
     AUTOMATION,
     BOT_REASONS,
     CRAWLER_LIST,
@@ -17,7 +17,12 @@ from chalicelib.bots import (
     BotDetector,
     crawler_user_agents_data,
 )
-from chalicelib.enrich import MAX_USER_AGENT_CHARS, Enricher, bot_decision, describe_user_agent
+from chalicelib.ingest.enrich import (
+    MAX_USER_AGENT_CHARS,
+    Enricher,
+    bot_decision,
+    describe_user_agent,
+)
 from tests.test_enrich import CHROME_WINDOWS
 
 # Bots the rule before issue 19 let through (the issue's list), with the reason now given.

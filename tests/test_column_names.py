@@ -15,9 +15,9 @@ from chalice.test import Client
 from click.testing import CliRunner
 
 import app as app_module
-from chalicelib.collect import Collector
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import LocalDirectorySink
-from chalicelib.validate import BatchValidator
 from exporter.cli import cli
 from tests.factories import batch, body_bytes, event
 

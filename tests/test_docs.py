@@ -83,8 +83,8 @@ def test_readme_curl_body_is_accepted_by_chalice_local(chalice_local: tuple[str,
 
 
 def test_schema_limits_in_readme_match_the_defaults() -> None:
-    from chalicelib.budget import STORED_BYTES_PER_BODY_BYTE
     from chalicelib.config import Limits
+    from chalicelib.ingest.budget import STORED_BYTES_PER_BODY_BYTE
 
     limits = Limits()
     assert limits.max_body_bytes == 1024 * 1024 and "Over 1 MiB, or over 500 events" in README

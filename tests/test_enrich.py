@@ -1,4 +1,4 @@
-"""chalicelib.enrich: the fields the server adds from a request's headers, one by one."""
+"""chalicelib.ingest.enrich: the fields the server adds from a request's headers, one by one."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import jsonschema
 import orjson
 import pytest
 
-from chalicelib import enrich
-from chalicelib.enrich import (
+from chalicelib.ingest import enrich
+from chalicelib.ingest.enrich import (
     MAX_USER_AGENT_CHARS,
     MAX_VALUE_CHARS,
     USER_AGENT_CACHE_SIZE,
     Enricher,
     describe_user_agent,
 )
-from chalicelib.validate import SCHEMA_PATH
+from chalicelib.ingest.validate import SCHEMA_PATH
 from tests.conftest import python_output
 
 CHROME_WINDOWS = (

@@ -472,10 +472,10 @@ def _rejects_from(root: Path, *bodies: bytes) -> LocalStore:
     """Rejected records exactly as the route keeps them, under root/rejected/."""
     import logging
 
-    from chalicelib.collect import Collector
     from chalicelib.config import Limits
+    from chalicelib.ingest.collect import Collector
+    from chalicelib.ingest.validate import BatchValidator
     from chalicelib.sinks import LocalDirectorySink
-    from chalicelib.validate import BatchValidator
 
     collector = Collector(
         BatchValidator(Limits()),

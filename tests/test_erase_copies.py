@@ -19,10 +19,10 @@ from click.testing import CliRunner
 import app as app_module
 from chalicelib.config import Settings
 from chalicelib.erase import run as erase_module
+from chalicelib.ingest.validate import Rejection
 from chalicelib.jobs import build_daily_csv, convert_raw_object
 from chalicelib.rejects import encode, event_rejects
 from chalicelib.storage import LocalStore
-from chalicelib.validate import Rejection
 from exporter.cli import cli
 from tests.factories import body_bytes, event
 

@@ -240,9 +240,9 @@ def test_dev_stage_converts_what_the_local_sink_writes(
 ) -> None:
     import dataclasses
 
-    from chalicelib.collect import Collector
     from chalicelib.devloop import DevLoop
-    from chalicelib.validate import BatchValidator
+    from chalicelib.ingest.collect import Collector
+    from chalicelib.ingest.validate import BatchValidator
     from tests.factories import batch, body_bytes
 
     settings = dataclasses.replace(app_module.SETTINGS, data_dir=str(tmp_path))

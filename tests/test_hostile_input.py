@@ -12,11 +12,11 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.collect import MAX_REJECTIONS_LISTED
 from chalicelib.config import Limits
-from chalicelib.messages import MAX_MESSAGE_CHARS
+from chalicelib.ingest.collect import MAX_REJECTIONS_LISTED
+from chalicelib.ingest.messages import MAX_MESSAGE_CHARS
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator
 from tests.conftest import route_to
 from tests.factories import SENT_AT, batch, body_bytes, event
 
@@ -261,7 +261,7 @@ def test_a_bad_event_echoing_a_surrogate_does_not_sink_its_batch(
 
 
 def test_the_webdriver_signal_is_not_a_key_an_event_context_collides_with() -> None:
-    from chalicelib.enrich import Enricher
+    from chalicelib.ingest.enrich import Enricher
 
     validator = BatchValidator(Limits())
     body = batch(event(context={"Webdriver": 1}), context={"webdriver": False})

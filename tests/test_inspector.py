@@ -14,7 +14,8 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.collect import Collector
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.inspector import (
     ITEM_OVERHEAD_BYTES,
     MAX_KEPT,
@@ -26,7 +27,6 @@ from chalicelib.inspector import (
     rejected_item,
 )
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator
 from tests.conftest import REPO_ROOT
 from tests.factories import batch, body_bytes, event
 

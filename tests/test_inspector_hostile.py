@@ -16,10 +16,10 @@ from chalice.test import Client
 
 import app as app_module
 from bench.bench_inspector_memory import body as review_body
-from chalicelib.collect import Collector
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.inspector import MAX_KEPT_BYTES, Inspector, inspector_routes
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator
 from tests.factories import batch, body_bytes, event
 
 EVIL = "https://evil.example"

@@ -156,7 +156,7 @@ def test_reload_watches_the_apps_code_and_settings_never_the_data() -> None:
 
     watched = set(_mtimes())
     assert {"app.py", ".chalice/config.json", "chalicelib/devloop.py"} <= watched
-    assert "chalicelib/schema/events.schema.json" in watched
+    assert "chalicelib/ingest/schema/events.schema.json" in watched
     assert not [p for p in watched if p.startswith(("analytics_data", ".venv", "client", "build"))]
 
 

@@ -242,18 +242,18 @@ def test_zip_contents(package: Package) -> None:
     assert "chalicelib/aws.py" in names  # the client factory app.py uses
     # The Athena SQL the schedule and the results handler build (and the CLI imports).
     assert {"chalicelib/athena/queries.py", "chalicelib/athena/parquet.py"} <= names
-    # The user-agent parser, its precompiled rules and the crawler list (chalicelib/enrich.py).
+    # The user-agent parser, its precompiled rules and the crawler list (ingest/enrich.py).
     assert "ua_parser/regex.py" in names
     assert "ua_parser_builtins/lazy.py" in names
     assert "crawlerdetect/providers/crawlers.py" in names
-    assert "chalicelib/data/crawler_user_agents.json" in names  # chalicelib/bots.py
+    assert "chalicelib/ingest/data/crawler_user_agents.json" in names  # chalicelib/ingest/bots.py
     # The command lines stay out: click is a development dependency only.
     assert not [
         n for n in names if n.split("/")[0] in ("click", "clitools.py", "deploy", "exporter")
     ]
-    assert "chalicelib/schema/events.schema.json" in names
-    schema = json.loads(package.zip.read("chalicelib/schema/events.schema.json"))
-    assert schema == _load(ROOT / "chalicelib" / "schema" / "events.schema.json")
+    assert "chalicelib/ingest/schema/events.schema.json" in names
+    schema = json.loads(package.zip.read("chalicelib/ingest/schema/events.schema.json"))
+    assert schema == _load(ROOT / "chalicelib" / "ingest" / "schema" / "events.schema.json")
 
 
 # Every compiled dependency: orjson is built per CPython version; ua-parser-rs (the

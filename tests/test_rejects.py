@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib.collect import Collector
 from chalicelib.config import Limits
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator, iso_ms
 from chalicelib.rejects import MAX_KEPT_BYTES, SCHEMA_VERSION, body_reject
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator, iso_ms
 from tests.factories import SENT_AT, batch, body_bytes, event
 
 NOW_MS = SENT_AT + 500

@@ -233,8 +233,8 @@ def test_replay_refuses_unknown_stage_and_missing_stream(tmp_path: Path) -> None
 def test_replay_into_a_missing_stream_fails_in_one_line_and_keeps_no_ledger(
     tmp_path: Path, moto_endpoint: str, s3: Any, bucket: str
 ) -> None:
+    from chalicelib.ingest.validate import Rejection
     from chalicelib.rejects import encode, event_rejects
-    from chalicelib.validate import Rejection
 
     body = batch(event(metricAttributes=BIG_ATTRIBUTES))
     records = event_rejects(

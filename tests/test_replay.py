@@ -15,6 +15,7 @@ import pytest
 
 from chalicelib import replay as replay_module
 from chalicelib.config import Limits
+from chalicelib.ingest.validate import BatchValidator, iso_ms
 from chalicelib.rejects import MAX_KEPT_BYTES, body_reject, encode, event_rejects
 from chalicelib.replay import ReplayError, replay
 from chalicelib.revalidate import (
@@ -27,7 +28,6 @@ from chalicelib.revalidate import (
 )
 from chalicelib.sinks import MemorySink, Sink, SinkUnavailable
 from chalicelib.storage import LocalStore
-from chalicelib.validate import BatchValidator, iso_ms
 from tests.factories import MISSING, SENT_AT, batch, body_bytes, event
 
 DAY = date(2026, 11, 28)

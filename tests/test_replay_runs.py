@@ -18,8 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib import replay as replay_module
+from chalicelib.ingest.validate import Rejection, iso_ms
 from chalicelib.rejects import encode, event_rejects
-from chalicelib.validate import Rejection, iso_ms
 from exporter.cli import cli
 from tests.conftest import REPO_ROOT, TEST_BUCKET, aws_client
 from tests.factories import batch, event

@@ -15,7 +15,7 @@ from chalice.test import Client
 from click.testing import CliRunner
 
 import app as app_module
-from chalicelib.enrich import SERVER_FIELDS, Enricher
+from chalicelib.ingest.enrich import SERVER_FIELDS, Enricher
 from exporter.cli import cli
 from tests.factories import batch, body_bytes, event
 

@@ -12,9 +12,9 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.collect import Collector
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import BatchValidator
 from tests.conftest import route_to
 from tests.factories import batch, body_bytes, event
 

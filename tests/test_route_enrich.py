@@ -15,11 +15,11 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.collect import Collector
 from chalicelib.csv.columns import FIXED_COLUMNS
-from chalicelib.enrich import Enricher
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.enrich import Enricher
+from chalicelib.ingest.validate import SCHEMA_PATH, BatchValidator
 from chalicelib.sinks import MemorySink
-from chalicelib.validate import SCHEMA_PATH, BatchValidator
 from tests.conftest import REPO_ROOT
 from tests.csv_helpers import run, source
 from tests.factories import batch, body_bytes, event

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.bots import BOT_REASONS
 from chalicelib.config import Limits
-from chalicelib.enrich import DEVICE_TYPES, MAX_USER_AGENT_CHARS, MAX_VALUE_CHARS
-from chalicelib.validate import (
+from chalicelib.ingest.bots import BOT_REASONS
+from chalicelib.ingest.enrich import DEVICE_TYPES, MAX_USER_AGENT_CHARS, MAX_VALUE_CHARS
+from chalicelib.ingest.validate import (
     RESERVED_FIELDS,
     SCHEMA_PATH,
     BatchValidator,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
+from chalicelib.ingest.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
 
 
 def outcome(read: Any, data: Any) -> tuple[str, Any]:

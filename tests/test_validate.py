@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Limits
-from chalicelib.validate import BadRequest, BatchValidator, load_schema, parse_body
+from chalicelib.ingest.validate import BadRequest, BatchValidator, load_schema, parse_body
 from tests.csv_helpers import run, source
 from tests.factories import MISSING, SENT_AT, batch, body_bytes, event
 
@@ -304,7 +304,7 @@ def test_schema_file_is_a_valid_draft7_schema() -> None:
     assert schema["properties"]["events"]["maxItems"] == LIMITS.max_events_per_batch
 
 
-# --- server fields (chalicelib.enrich supplies them on the route) -----------------------
+# --- server fields (chalicelib.ingest.enrich supplies them on the route) -----------------------
 
 
 def test_server_fields_are_computed_once_and_added_after_the_context(

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib.strictjson import DECODER, INEXACT_FLOAT
+from chalicelib.ingest.strictjson import DECODER, INEXACT_FLOAT
 
 FIXED_COLUMNS = (
     "timestamp",

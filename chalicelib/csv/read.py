@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from chalicelib.strictjson import DECODER, json_bytes
+from chalicelib.ingest.strictjson import DECODER, json_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 READ_BYTES = 1024 * 1024

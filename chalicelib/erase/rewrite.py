@@ -15,8 +15,8 @@ import orjson
 
 from chalicelib.csv.read import GZIP_MAGIC, StreamError, iter_decompressed, next_object
 from chalicelib.erase.request import GZIP_LEVEL, ErasureError, Kind, Matcher, SharedContext
+from chalicelib.ingest.strictjson import DECODER
 from chalicelib.storage import ErasableStore
-from chalicelib.strictjson import DECODER
 
 # --- rewriting one object ------------------------------------------------------------
 

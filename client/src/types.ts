@@ -1,4 +1,4 @@
-// Public types of the client. Wire contract: chalicelib/schema/events.schema.json.
+// Public types of the client. Wire contract: chalicelib/ingest/schema/events.schema.json.
 
 /** Metric names of the original module. Any other string is a custom metric name. */
 export enum MetricName {

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib.messages import shown
+from chalicelib.ingest.messages import shown
 
 # Longest integer literal read: well under Python's int/str conversion limit (4,300
 # digits), far over any id or count (a 64-bit integer has 20).

@@ -9,7 +9,7 @@ From the request's headers and one client signal, once per request (never per ev
   ("Mobi", "iPad", "Android" without "Mobile", ...). ua-parser's device rules give a brand
   and model, not a type, and cost more to load than the rest together, so they are not used.
 - ``isBot`` and ``botReason``: ``bot_decision`` (below), from the user agent
-  (``chalicelib/bots.py``: crawler-user-agents and crawlerdetect's lists, automation tokens,
+  (``chalicelib/ingest/bots.py``: crawler-user-agents and crawlerdetect's lists, automation tokens,
   the shape of a header no browser sends) and the batch context's ``"webdriver": true`` (the
   client's ``navigator.webdriver``). ``DROP_BOTS`` follows the same decision.
 - ``country``: CloudFront's ``CloudFront-Viewer-Country`` (API Gateway's edge-optimized
@@ -32,7 +32,7 @@ import threading
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from chalicelib.bots import AUTOMATION, BOT_REASONS, CRAWLER_LIST, BotDetector
+from chalicelib.ingest.bots import AUTOMATION, BOT_REASONS, CRAWLER_LIST, BotDetector
 
 # A user agent is read up to this many characters (parsed, matched, stored): a header
 # can be kilobytes, and everything that identifies a browser is near its start.
@@ -129,7 +129,7 @@ def describe_user_agent(user_agent: str) -> tuple[Mapping[str, Any], str]:
 
 def bot_decision(user_agent: str | None, webdriver: bool = False) -> tuple[bool, str]:
     """Whether a request is a bot's, and why: (isBot, botReason), botReason one of
-    ``chalicelib.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
+    ``chalicelib.ingest.bots.BOT_REASONS`` or "" for a person. ``user_agent`` is the request's
     header as received (cut here); ``webdriver`` the client's ``navigator.webdriver``
     signal. The one decision: the route, ``DROP_BOTS`` and replay (through
     ``Enricher.apply_bot_rule``) all come to it."""

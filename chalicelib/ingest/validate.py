@@ -22,10 +22,10 @@ from typing import Any, cast
 import fastjsonschema
 import orjson
 
-from chalicelib.column_names import case_clash, key_problem, needs_case_check
 from chalicelib.config import Limits
-from chalicelib.messages import bounded, case_collision, json_type, schema_message, shown
-from chalicelib.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
+from chalicelib.ingest.column_names import case_clash, key_problem, needs_case_check
+from chalicelib.ingest.messages import bounded, case_collision, json_type, schema_message, shown
+from chalicelib.ingest.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
 JSON_CONTENT_TYPES = ("application/json", "text/plain")

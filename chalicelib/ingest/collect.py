@@ -11,14 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.budget import fit_rejects, over_budget_message, stored_budget
-from chalicelib.enrich import Enricher
-from chalicelib.messages import shown
+from chalicelib.ingest.budget import fit_rejects, over_budget_message, stored_budget
+from chalicelib.ingest.enrich import Enricher
+from chalicelib.ingest.messages import shown
+from chalicelib.ingest.strictjson import json_bytes
+from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
 from chalicelib.rejects import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
-from chalicelib.strictjson import json_bytes
 from chalicelib.terminal import terminal_safe
-from chalicelib.validate import BadRequest, BatchValidator, iso_ms, parse_body
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 # Rejections listed in an answer (each with its reason); past it, only counted.

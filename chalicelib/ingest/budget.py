@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from chalicelib.strictjson import json_bytes
+from chalicelib.ingest.strictjson import json_bytes
 
 # Stored bytes per byte of body, in raw/ and (separately) in rejected/.
 STORED_BYTES_PER_BODY_BYTE = 8

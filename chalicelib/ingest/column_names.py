@@ -21,7 +21,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from chalicelib.messages import shown
+from chalicelib.ingest.messages import shown
 
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
