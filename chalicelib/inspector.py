@@ -10,7 +10,7 @@ clicks, and asserts what its tracking sent::
 
 ``Inspector`` is a ``Collector`` observer; ``inspector_routes`` is the blueprint
 ``app.py`` registers in the dev stage only, so the routes do not exist in prod.
-Both lists are bounded (``MAX_KEPT`` items, ``MAX_KEPT_BYTES``), the oldest going first, and
+Both lists are bounded (``MAX_KEPT`` items, ``MAX_INSPECTOR_BYTES``), the oldest going first, and
 hold JSON bytes only: the bound counts what the process keeps (a parsed object costs 5 to 25
 times its JSON, which let 8 MiB of rejected events take 200 MB). CORS is the stage's list;
 with ``*`` (the dev stage) only pages on this machine (localhost, 127.0.0.1, [::1]) may read or
@@ -34,12 +34,25 @@ from chalicelib.ingest.collect import JSON_HEADERS
 from chalicelib.ingest.cors import cors_headers, preflight_headers
 from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
-from chalicelib.rejects import MAX_KEPT_BYTES as MAX_KEPT_BODY_BYTES
+from chalicelib.rejects.record import (
+    BODY,
+    BODY_BYTES,
+    BODY_ENCODING,
+    CONTENT_TYPE,
+    EVENT,
+    EVENT_TEXT,
+    INDEX,
+    MAX_KEPT_REJECT_BYTES,
+    REASON,
+    RECEIVED_AT,
+    REQUEST_ID,
+    STATUS,
+)
 
 MAX_KEPT = 1000
 # Per list: the bytes of its items plus ITEM_OVERHEAD_BYTES each (the bytes object, its tuple
 # and deque slot), so the two lists together hold at most about 2 x 16 MiB.
-MAX_KEPT_BYTES = 16 * 1024 * 1024
+MAX_INSPECTOR_BYTES = 16 * 1024 * 1024
 ITEM_OVERHEAD_BYTES = 128
 DEFAULT_LIMIT = 100
 # A rejected event is shown whole up to this size, else as the start of its JSON text.
@@ -90,7 +103,7 @@ class _Ring:
 class Inspector:
     """Keeps what the route stored (as stored) and refused (as shown to people)."""
 
-    def __init__(self, max_items: int = MAX_KEPT, max_bytes: int = MAX_KEPT_BYTES) -> None:
+    def __init__(self, max_items: int = MAX_KEPT, max_bytes: int = MAX_INSPECTOR_BYTES) -> None:
         self._stored = _Ring(max_items, max_bytes)
         self._rejected = _Ring(max_items, max_bytes)
 
@@ -143,7 +156,7 @@ class Inspector:
 
 
 def rejected_item(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A reject record (``chalicelib.rejects``) as the inspector lists it, bounded in size.
+    """A reject record (``chalicelib.rejects.record``) as the inspector lists it, bounded in size.
 
     An event: ``{"receivedAt", "requestId", "index", "error", "event"}`` (the event as
     sent; past 8 KiB ``event`` is null and ``eventText`` holds the start of its JSON).
@@ -151,30 +164,30 @@ def rejected_item(record: Mapping[str, Any]) -> dict[str, Any]:
     ``bodyBytes`` and the start of ``body``.
     """
     item: dict[str, Any] = {
-        "receivedAt": record.get("receivedAt"),
-        "requestId": record.get("requestId"),
-        "index": record.get("index"),
-        "error": record.get("reason"),
+        "receivedAt": record.get(RECEIVED_AT),
+        "requestId": record.get(REQUEST_ID),
+        "index": record.get(INDEX),
+        "error": record.get(REASON),
         "event": None,
     }
-    if "status" in record:  # the whole body was refused
-        body = str(record.get("body", ""))
+    if STATUS in record:  # the whole body was refused
+        body = str(record.get(BODY, ""))
         item.update(
-            status=record["status"],
-            contentType=record.get("contentType"),
-            bodyBytes=record.get("bodyBytes"),
-            bodyEncoding=record.get("bodyEncoding"),
+            status=record[STATUS],
+            contentType=record.get(CONTENT_TYPE),
+            bodyBytes=record.get(BODY_BYTES),
+            bodyEncoding=record.get(BODY_ENCODING),
             body=body[:MAX_SHOWN_BODY_CHARS],
             # The record itself keeps a body's first 64 KiB.
             bodyTruncated=len(body) > MAX_SHOWN_BODY_CHARS
-            or int(record.get("bodyBytes") or 0) > MAX_KEPT_BODY_BYTES,
+            or int(record.get(BODY_BYTES) or 0) > MAX_KEPT_REJECT_BYTES,
         )
         return item
-    text = record.get("eventText")
+    text = record.get(EVENT_TEXT)
     if text is None:
-        encoded = json_bytes(record.get("event"))
+        encoded = json_bytes(record.get(EVENT))
         if len(encoded) <= MAX_SHOWN_EVENT_BYTES:
-            item["event"] = record.get("event")
+            item["event"] = record.get(EVENT)
             return item
         text = encoded.decode("utf-8", errors="replace")
     item.update(eventText=str(text)[:MAX_SHOWN_EVENT_BYTES], eventTruncated=True)

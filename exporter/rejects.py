@@ -2,7 +2,7 @@
 
 Both read ``rejected/YYYY/MM/DD/HH/`` under a folder or an S3 bucket (the layout the
 local sink and the rejects Firehose stream share); the work is in
-``chalicelib.reject_summary`` and ``chalicelib.replay``.
+``chalicelib.rejects.summary`` and ``chalicelib.rejects.replay``.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import click
 from chalicelib.aws import make_client
 from chalicelib.config import ConfigError, Limits, Settings
 from chalicelib.jobs import convert_raw_object, keys_for_days
-from chalicelib.reject_summary import CsvRecords, RejectSummary, iter_records
-from chalicelib.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
-from chalicelib.replay_lock import ReplayLocked
+from chalicelib.rejects.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
+from chalicelib.rejects.replay_lock import ReplayLocked
+from chalicelib.rejects.summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import LocalStore, ObjectStore
 from clitools import aws_errors, echo, project_dir_option, terminal_safe

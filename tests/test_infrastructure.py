@@ -422,8 +422,8 @@ def test_rejected_table_projects_the_rejected_layout(pipeline: dict[str, Any]) -
     storage = table["StorageDescriptor"]
     columns = [c["Name"] for c in storage["Columns"]]
     serde = storage["SerdeInfo"]["Parameters"]
-    # Every field of both record kinds (chalicelib.rejects) is a column, mapped when camelCase.
-    from chalicelib.reject_summary import CSV_COLUMNS
+    # Every field of both record kinds (rejects/record.py) is a column, mapped when camelCase.
+    from chalicelib.rejects.summary import CSV_COLUMNS
 
     fields = [f for f in CSV_COLUMNS if f != "metricName"] + ["eventText"]
     assert sorted(columns) == sorted(f.lower() for f in fields)

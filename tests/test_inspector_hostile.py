@@ -18,7 +18,7 @@ import app as app_module
 from bench.bench_inspector_memory import body as review_body
 from chalicelib.ingest.collect import Collector
 from chalicelib.ingest.validate import BatchValidator
-from chalicelib.inspector import MAX_KEPT_BYTES, Inspector, inspector_routes
+from chalicelib.inspector import MAX_INSPECTOR_BYTES, Inspector, inspector_routes
 from chalicelib.sinks import MemorySink
 from tests.factories import batch, body_bytes, event
 
@@ -123,5 +123,5 @@ def test_memory_held_stays_within_the_bound_over_the_reviews_case(
         tracemalloc.stop()
     assert len(inspector.rejections(1000)) == 1000
     kept_json = sum(len(json.dumps(item)) for item in inspector.rejections(1000))
-    assert 7_000_000 < kept_json < MAX_KEPT_BYTES
+    assert 7_000_000 < kept_json < MAX_INSPECTOR_BYTES
     assert held < kept_json * 1.5, f"{held:,} bytes held for {kept_json:,} bytes of JSON"

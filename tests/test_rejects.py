@@ -14,7 +14,7 @@ import pytest
 from chalicelib.config import Limits
 from chalicelib.ingest.collect import Collector
 from chalicelib.ingest.validate import BatchValidator, iso_ms
-from chalicelib.rejects import MAX_KEPT_BYTES, SCHEMA_VERSION, body_reject
+from chalicelib.rejects.record import MAX_KEPT_REJECT_BYTES, SCHEMA_VERSION, body_reject
 from chalicelib.sinks import MemorySink
 from tests.factories import SENT_AT, batch, body_bytes, event
 
@@ -86,7 +86,7 @@ def test_a_body_refused_whole_is_kept_with_its_first_64_kib(
     assert record["status"] == status and record["reason"] == answer.body["message"]
     assert record["bodyEncoding"] == encoding and record["bodyBytes"] == len(raw)
     body = record["body"].encode() if encoding == "text" else base64.b64decode(record["body"])
-    assert body == raw[:MAX_KEPT_BYTES]
+    assert body == raw[:MAX_KEPT_REJECT_BYTES]
 
 
 def test_a_huge_body_keeps_only_its_first_64_kib() -> None:
@@ -98,15 +98,15 @@ def test_a_huge_body_keeps_only_its_first_64_kib() -> None:
         raw=b"x" * 2_000_000,
         content_type="application/json",
     )
-    assert len(record["body"]) == MAX_KEPT_BYTES and record["bodyBytes"] == 2_000_000
+    assert len(record["body"]) == MAX_KEPT_REJECT_BYTES and record["bodyBytes"] == 2_000_000
 
 
 def test_a_cut_multibyte_character_stays_text() -> None:
-    raw = b"a" * (MAX_KEPT_BYTES - 1) + "é".encode()
+    raw = b"a" * (MAX_KEPT_REJECT_BYTES - 1) + "é".encode()
     record = body_reject(
         received_at="t", request_id="r", status=400, reason="x", raw=raw, content_type=None
     )
-    assert record["bodyEncoding"] == "text" and record["body"] == "a" * (MAX_KEPT_BYTES - 1)
+    assert record["bodyEncoding"] == "text" and record["body"] == "a" * (MAX_KEPT_REJECT_BYTES - 1)
 
 
 def test_an_event_too_big_to_keep_whole_is_kept_as_cut_text() -> None:
@@ -115,7 +115,7 @@ def test_an_event_too_big_to_keep_whole_is_kept_as_cut_text() -> None:
     collector(rejects).collect(body_bytes(batch(huge)), "application/json", "r")
     [record] = kept(rejects)
     assert "event" not in record and record["eventTruncated"] is True
-    assert len(record["eventText"]) == MAX_KEPT_BYTES
+    assert len(record["eventText"]) == MAX_KEPT_REJECT_BYTES
 
 
 class BrokenSink:

@@ -20,7 +20,7 @@ from chalice.test import Client
 from click.testing import CliRunner
 
 import app as app_module
-from chalicelib.reject_summary import BODY, OTHER, RejectSummary, iter_records
+from chalicelib.rejects.summary import BODY, OTHER, RejectSummary, iter_records
 from chalicelib.storage import LocalStore, ObjectStore, S3Store
 from exporter.cli import cli
 from tests.conftest import TEST_BUCKET
@@ -234,7 +234,7 @@ def test_replay_into_a_missing_stream_fails_in_one_line_and_keeps_no_ledger(
     tmp_path: Path, moto_endpoint: str, s3: Any, bucket: str
 ) -> None:
     from chalicelib.ingest.validate import Rejection
-    from chalicelib.rejects import encode, event_rejects
+    from chalicelib.rejects.record import encode, event_rejects
 
     body = batch(event(metricAttributes=BIG_ATTRIBUTES))
     records = event_rejects(

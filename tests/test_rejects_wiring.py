@@ -21,7 +21,7 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.aws import make_client
-from chalicelib.rejects import SCHEMA_VERSION
+from chalicelib.rejects.record import SCHEMA_VERSION
 from chalicelib.sinks import FirehoseSink
 from tests.conftest import TEST_BUCKET, aws_client
 from tests.factories import SENT_AT, batch, body_bytes, event

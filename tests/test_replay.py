@@ -1,4 +1,4 @@
-"""chalicelib.replay: stored rejects validated again and sent on as the route would have
+"""chalicelib.rejects.replay: stored rejects validated again and sent on as the route would have
 stored them (ids, timestamps, context), each once whatever the number of runs."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from chalicelib import replay as replay_module
 from chalicelib.config import Limits
 from chalicelib.ingest.validate import BatchValidator, iso_ms
-from chalicelib.rejects import MAX_KEPT_BYTES, body_reject, encode, event_rejects
-from chalicelib.replay import ReplayError, replay
-from chalicelib.revalidate import (
-    CUT_BODY,
-    CUT_EVENT,
+from chalicelib.rejects import replay as replay_module
+from chalicelib.rejects.record import MAX_KEPT_REJECT_BYTES, body_reject, encode, event_rejects
+from chalicelib.rejects.replay import ReplayError, replay
+from chalicelib.rejects.revalidate import (
     NAMESPACE,
     NOT_A_RECORD,
+    UNREPLAYABLE_CUT_BODY,
+    UNREPLAYABLE_CUT_EVENT,
     key_bytes,
     replay_key,
 )
@@ -125,7 +125,7 @@ def test_bodies_refused_whole_are_replayed_when_they_now_parse(tmp_path: Path) -
                 (too_many, "application/json"),
                 (b'{"events": [', "application/json"),
                 (b"\xff\xfe", "text/plain"),
-                (b"x" * (MAX_KEPT_BYTES + 1), "application/json"),
+                (b"x" * (MAX_KEPT_REJECT_BYTES + 1), "application/json"),
                 (body_bytes(batch()), "application/x-www-form-urlencoded"),
             ]
         )
@@ -143,7 +143,7 @@ def test_bodies_refused_whole_are_replayed_when_they_now_parse(tmp_path: Path) -
     assert any(r.startswith("body is not valid JSON") for r in reasons)
     assert any(r.startswith("body is not valid UTF-8") for r in reasons)
     assert any(r.startswith("Content-Type application/x-www-form-urlencoded") for r in reasons)
-    assert report.not_replayable == {CUT_BODY: 1}
+    assert report.not_replayable == {UNREPLAYABLE_CUT_BODY: 1}
     assert base64.b64decode(records[2]["body"]) == b"\xff\xfe"
 
 
@@ -155,7 +155,7 @@ def test_what_cannot_be_replayed_is_counted_not_sent(tmp_path: Path) -> None:
     report = run(tmp_path, MemorySink())
     assert report.replayed == 0
     assert report.not_replayable == {
-        CUT_EVENT: 1,
+        UNREPLAYABLE_CUT_EVENT: 1,
         NOT_A_RECORD: 1,
         replay_module.NOT_READABLE: 2,
     }

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib import replay as replay_module
 from chalicelib.ingest.validate import Rejection, iso_ms
-from chalicelib.rejects import encode, event_rejects
+from chalicelib.rejects import replay as replay_module
+from chalicelib.rejects.record import encode, event_rejects
 from exporter.cli import cli
 from tests.conftest import REPO_ROOT, TEST_BUCKET, aws_client
 from tests.factories import batch, event

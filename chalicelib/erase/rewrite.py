@@ -16,6 +16,17 @@ import orjson
 from chalicelib.csv.read import GZIP_MAGIC, StreamError, iter_decompressed, next_object
 from chalicelib.erase.request import GZIP_LEVEL, ErasureError, Kind, Matcher, SharedContext
 from chalicelib.ingest.strictjson import DECODER
+from chalicelib.rejects.record import (
+    BODY,
+    BODY_ENCODING,
+    CONTEXT,
+    CONTEXT_OF,
+    EVENT,
+    EVENT_TEXT,
+    INDEX,
+    RECEIVED_AT,
+    REQUEST_ID,
+)
 from chalicelib.storage import ErasableStore
 
 # --- rewriting one object ------------------------------------------------------------
@@ -188,19 +199,19 @@ class _LineFilter:
         a requested value as a quoted JSON string: ``"u1"``, so that u1 does not take
         u100's events. A record that holds only ``contextOf`` matches when the context
         it names matched."""
-        if "body" in record and "event" not in record:
+        if BODY in record and EVENT not in record:
             matched = self._body_matches(_body_bytes(record))
             if matched:
                 self.removed.rejected_bodies += 1
             return matched
-        event, context = record.get("event"), record.get("context")
+        event, context = record.get(EVENT), record.get(CONTEXT)
         if self._shared_context_matches(record, context):
             self.removed.events += 1
             return True
-        if event is None and isinstance(record.get("eventText"), str):
-            event = _parsed(record["eventText"].encode("utf-8", "surrogatepass"))
+        if event is None and isinstance(record.get(EVENT_TEXT), str):
+            event = _parsed(record[EVENT_TEXT].encode("utf-8", "surrogatepass"))
             if event is None:  # cut at 64 KiB: only its text is left
-                matched = self._matcher.contains_quoted(record["eventText"].encode())
+                matched = self._matcher.contains_quoted(record[EVENT_TEXT].encode())
                 if matched:
                     self.removed.events += 1
                 return matched
@@ -214,16 +225,16 @@ class _LineFilter:
     def _shared_context_matches(self, record: dict[str, Any], context: Any) -> bool:
         """Does the request's batch context match: the one this record holds (noted, for
         the records naming it), or the one its ``contextOf`` names?"""
-        request_id, received_at = record.get("requestId"), record.get("receivedAt")
+        request_id, received_at = record.get(REQUEST_ID), record.get(RECEIVED_AT)
         if not isinstance(request_id, str) or not isinstance(received_at, str):
             return False
         if isinstance(context, dict):
             matched = self._matcher.record_matches(context)
-            index = record.get("index")
+            index = record.get(INDEX)
             if matched and type(index) is int:
                 self.contexts.append((request_id, received_at, index))
             return matched
-        named = record.get("contextOf")
+        named = record.get(CONTEXT_OF)
         return type(named) is int and (request_id, received_at, named) in (
             self._matcher.shared_contexts
         )
@@ -260,10 +271,10 @@ def _always(_data: bytes) -> bool:
 
 
 def _body_bytes(record: dict[str, Any]) -> bytes:
-    body = record.get("body")
+    body = record.get(BODY)
     if not isinstance(body, str):
         return json.dumps(body).encode("utf-8")
-    if record.get("bodyEncoding") == "base64":
+    if record.get(BODY_ENCODING) == "base64":
         try:
             return base64.b64decode(body)
         except (binascii.Error, ValueError):

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.ingest.strictjson import json_bytes
+from chalicelib.rejects.record import BODY, BODY_ENCODING, CONTEXT, CONTEXT_OF, INDEX, STATUS
 
 # Stored bytes per byte of body, in raw/ and (separately) in rejected/.
 STORED_BYTES_PER_BODY_BYTE = 8
@@ -59,7 +60,7 @@ def fit_rejects(
     First as they are; else with the batch context kept in the first record only (the
     others say ``"contextOf"``, as for a context over 1 KiB); else the records that
     fit, in order. The caller counts the rest."""
-    if len(records) == 1 and "status" in records[0]:
+    if len(records) == 1 and STATUS in records[0]:
         return _fit_body_reject(records[0], budget)
     lines = [json_bytes(record) + b"\n" for record in records]
     if sum(map(len, lines)) > budget:
@@ -81,12 +82,12 @@ def _context_once(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     first: int | None = None
     shared: list[dict[str, Any]] = []
     for record in records:
-        if "context" in record and "index" in record:
+        if CONTEXT in record and INDEX in record:
             if first is None:
-                first = record["index"]
-            elif record["context"]:
-                record = {k: v for k, v in record.items() if k != "context"}
-                record["contextOf"] = first
+                first = record[INDEX]
+            elif record[CONTEXT]:
+                record = {k: v for k, v in record.items() if k != CONTEXT}
+                record[CONTEXT_OF] = first
         shared.append(record)
     return shared
 
@@ -99,15 +100,15 @@ def _fit_body_reject(
     line = json_bytes(record) + b"\n"
     if len(line) <= budget:
         return [record], [line]
-    body = str(record.get("body", ""))
-    room = budget - len(json_bytes({**record, "body": ""})) - 1
+    body = str(record.get(BODY, ""))
+    room = budget - len(json_bytes({**record, BODY: ""})) - 1
     if room <= 0:
         return [], []
     # A character takes at least one byte as JSON (base64 exactly one): start there and
     # cut further while escapes make it longer.
-    keep = room - room % 4 if record.get("bodyEncoding") == "base64" else room
+    keep = room - room % 4 if record.get(BODY_ENCODING) == "base64" else room
     while True:
-        cut = {**record, "body": body[:keep]}
+        cut = {**record, BODY: body[:keep]}
         line = json_bytes(cut) + b"\n"
         if len(line) <= budget:
             return [cut], [line]

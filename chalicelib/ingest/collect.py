@@ -16,7 +16,7 @@ from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
 from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
-from chalicelib.rejects import body_reject, event_rejects
+from chalicelib.rejects.record import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.terminal import terminal_safe
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,34 @@ from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
 from chalicelib.ingest.validate import SCHEMA_PATH, Rejection
 
-MAX_KEPT_BYTES = 64 * 1024
+# The field names of both record kinds: every module that writes or reads a record uses these.
+RECEIVED_AT = "receivedAt"
+REQUEST_ID = "requestId"
+REASON = "reason"
+SCHEMA_VERSION_FIELD = "schemaVersion"
+INDEX = "index"  # event records only: a body record has none
+EVENT = "event"
+EVENT_TEXT = "eventText"
+EVENT_TRUNCATED = "eventTruncated"
+CONTEXT = "context"
+CONTEXT_OF = "contextOf"
+SENT_AT = "sentAt"
+SERVER = "server"
+STATUS = "status"  # body records only
+CONTENT_TYPE = "contentType"
+BODY_BYTES = "bodyBytes"
+BODY = "body"
+BODY_ENCODING = "bodyEncoding"
+
+# How much of a rejected event's JSON, or of a refused body, a record keeps.
+MAX_KEPT_REJECT_BYTES = 64 * 1024
 # A batch context larger than this is kept once per request, in the record of its first
 # rejected event; the request's other records name that record (``"contextOf": index``).
 # Otherwise 500 rejected events would copy a 500 KB context 500 times.
 SHARED_CONTEXT_BYTES = 1024
 SCHEMA_VERSION = hashlib.sha256(Path(SCHEMA_PATH).read_bytes()).hexdigest()[:12]
+# ``kept_event``'s answer for an event of which only the first 64 KiB of JSON were kept.
+CUT = object()
 
 
 def event_rejects(
@@ -66,22 +88,22 @@ def event_rejects(
     for rejection in rejections:
         event = events[rejection.index] if isinstance(events, list) else None
         record: dict[str, Any] = {
-            "receivedAt": received_at,
-            "requestId": request_id,
-            "reason": rejection.error,
-            "schemaVersion": SCHEMA_VERSION,
-            "index": rejection.index,
-            **_kept_event(event),
+            RECEIVED_AT: received_at,
+            REQUEST_ID: request_id,
+            REASON: rejection.error,
+            SCHEMA_VERSION_FIELD: SCHEMA_VERSION,
+            INDEX: rejection.index,
+            **_event_fields(event),
         }
         if first is None or not large:
-            record["context"] = context
+            record[CONTEXT] = context
             first = rejection.index
         else:
-            record["contextOf"] = first
-        if "sentAt" in body:
-            record["sentAt"] = body["sentAt"]
+            record[CONTEXT_OF] = first
+        if SENT_AT in body:
+            record[SENT_AT] = body[SENT_AT]
         if server_fields:
-            record["server"] = server_fields
+            record[SERVER] = server_fields
         records.append(record)
     return records
 
@@ -98,21 +120,21 @@ def body_reject(
 ) -> dict[str, Any]:
     """The record of a body refused whole: the reason and the body's first 64 KiB, and
     what the request's headers said (``server_fields``), for replay."""
-    head = raw[:MAX_KEPT_BYTES]
+    head = raw[:MAX_KEPT_REJECT_BYTES]
     text = _utf8_prefix(head, cut=len(raw) > len(head))
     record: dict[str, Any] = {
-        "receivedAt": received_at,
-        "requestId": request_id,
-        "reason": reason,
-        "status": status,
-        "schemaVersion": SCHEMA_VERSION,
-        "contentType": shown(content_type or ""),
-        "bodyBytes": len(raw),
-        "body": text if text is not None else base64.b64encode(head).decode("ascii"),
-        "bodyEncoding": "text" if text is not None else "base64",
+        RECEIVED_AT: received_at,
+        REQUEST_ID: request_id,
+        REASON: reason,
+        STATUS: status,
+        SCHEMA_VERSION_FIELD: SCHEMA_VERSION,
+        CONTENT_TYPE: shown(content_type or ""),
+        BODY_BYTES: len(raw),
+        BODY: text if text is not None else base64.b64encode(head).decode("ascii"),
+        BODY_ENCODING: "text" if text is not None else "base64",
     }
     if server_fields:
-        record["server"] = server_fields
+        record[SERVER] = server_fields
     return record
 
 
@@ -121,16 +143,19 @@ def encode(records: Sequence[dict[str, Any]]) -> list[bytes]:
     return [json_bytes(record) + b"\n" for record in records]
 
 
-def _kept_event(event: Any) -> dict[str, Any]:
+def _event_fields(event: Any) -> dict[str, Any]:
     """The event as sent when it fits in 64 KiB, else its JSON text cut to 64 KiB."""
     try:
         size = len(orjson.dumps(event))
     except orjson.JSONEncodeError:  # lone surrogates, integers past 64 bits
-        size = MAX_KEPT_BYTES + 1
-    if size <= MAX_KEPT_BYTES:
-        return {"event": event}
+        size = MAX_KEPT_REJECT_BYTES + 1
+    if size <= MAX_KEPT_REJECT_BYTES:
+        return {EVENT: event}
     text = json.dumps(event, ensure_ascii=True)
-    return {"eventText": text[:MAX_KEPT_BYTES], "eventTruncated": len(text) > MAX_KEPT_BYTES}
+    return {
+        EVENT_TEXT: text[:MAX_KEPT_REJECT_BYTES],
+        EVENT_TRUNCATED: len(text) > MAX_KEPT_REJECT_BYTES,
+    }
 
 
 def _utf8_prefix(data: bytes, cut: bool) -> str | None:
@@ -142,3 +167,42 @@ def _utf8_prefix(data: bytes, cut: bool) -> str | None:
         if cut and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
             return data[: exc.start].decode("utf-8")
         return None
+
+
+# --- reading a stored record -------------------------------------------------------------
+
+
+def is_body_record(record: dict[str, Any]) -> bool:
+    """A body refused whole has no event index."""
+    return INDEX not in record
+
+
+def kept_event(record: dict[str, Any]) -> Any:
+    """The event of an event record as sent, or ``CUT`` when only its first 64 KiB of JSON
+    were kept. KeyError/ValueError when the record holds neither."""
+    if EVENT in record:
+        return record[EVENT]
+    if record.get(EVENT_TRUNCATED) is False:  # kept as text only because orjson refused it
+        return json.loads(record[EVENT_TEXT])
+    return CUT
+
+
+def kept_event_text(record: dict[str, Any], as_text: Callable[[Any], str]) -> str | None:
+    """The event as JSON text (``as_text`` writes a whole one), cut or not; None if none."""
+    if EVENT in record:
+        return as_text(record[EVENT])
+    if EVENT_TEXT in record:
+        return str(record[EVENT_TEXT])
+    return None
+
+
+def kept_body(record: dict[str, Any]) -> bytes | None:
+    """The bytes of a body record's body, or None when only its first 64 KiB were kept.
+    ValueError (binascii.Error) when a base64 body is not base64."""
+    text = record[BODY]
+    raw = (
+        base64.b64decode(text, validate=True)
+        if record.get(BODY_ENCODING) == "base64"
+        else text.encode()
+    )
+    return raw if record.get(BODY_BYTES) == len(raw) else None

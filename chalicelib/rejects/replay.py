@@ -1,6 +1,6 @@
 """Replay stored rejects: send the now-valid ones on as live events, each once.
 
-:mod:`chalicelib.revalidate` turns the rejects of ``rejected/YYYY/MM/DD/`` back into
+:mod:`chalicelib.rejects.revalidate` turns the rejects of ``rejected/YYYY/MM/DD/`` back into
 the records the route would store now. Those go to the sink live events use (Firehose
 on the events stream with its retries, or the local folder's ``raw/``), so they land
 under the hour they are replayed in, and then in that day's CSV. After the sink took
@@ -28,11 +28,11 @@ from chalicelib.csv.read import BadLine
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.validate import iso_ms
 from chalicelib.jobs import day_prefix
-from chalicelib.keyset import KeySets
-from chalicelib.reject_summary import iter_records
-from chalicelib.rejects import SCHEMA_VERSION
-from chalicelib.replay_lock import DayLocks, locked_days
-from chalicelib.revalidate import DROPPED_BOT, Group, Outcome, Revalidator
+from chalicelib.rejects.keyset import KeySets
+from chalicelib.rejects.record import SCHEMA_VERSION
+from chalicelib.rejects.replay_lock import DayLocks, locked_days
+from chalicelib.rejects.revalidate import DROPPED_BOT, Group, Outcome, Revalidator
+from chalicelib.rejects.summary import iter_records
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.storage import ObjectStore
 

@@ -2,7 +2,7 @@
 
 Rejects sit under ``rejected/YYYY/MM/DD/HH/`` (gzip from the rejects Firehose stream,
 plain NDJSON from the local sink), one record per rejected event or refused body in
-the format of :mod:`chalicelib.rejects`. Reading streams them object by object, so
+the format of :mod:`chalicelib.rejects.record`. Reading streams them object by object, so
 memory stays bounded by the number of distinct (reason, metricName) groups, which is
 capped too: past ``MAX_GROUPS`` the rest are counted under one "(other)" group.
 """
@@ -18,12 +18,20 @@ from typing import Any, BinaryIO
 from chalicelib.csv.columns import format_cell, json_text
 from chalicelib.csv.read import BadLine, iter_json_objects
 from chalicelib.ingest.messages import shown
+from chalicelib.rejects.record import (
+    CONTEXT,
+    EVENT,
+    EVENT_TEXT,
+    REASON,
+    is_body_record,
+    kept_event_text,
+)
 from chalicelib.storage import ObjectStore
 
 # The metricName shown for a body refused whole, and for an event whose name is unknown.
 BODY = "(body)"
 NO_METRIC = "(none)"
-CUT_EVENT = "(event cut)"
+CUT_EVENT_METRIC = "(event cut)"
 OTHER = "(other)"
 MAX_GROUPS = 10_000
 METRIC_CHARS = 128
@@ -62,18 +70,13 @@ def iter_records(
                     yield value
 
 
-def is_body_record(record: dict[str, Any]) -> bool:
-    """A body refused whole has no event index."""
-    return "index" not in record
-
-
 def metric_name(record: dict[str, Any]) -> str:
     if is_body_record(record):
         return BODY
-    event = record.get("event")
+    event = record.get(EVENT)
     if isinstance(event, dict) and isinstance(event.get("metricName"), str):
         return shown(event["metricName"], METRIC_CHARS)
-    return CUT_EVENT if "eventText" in record else NO_METRIC
+    return CUT_EVENT_METRIC if EVENT_TEXT in record else NO_METRIC
 
 
 @dataclass
@@ -91,7 +94,7 @@ class RejectSummary:
             self.bodies += 1
         else:
             self.events += 1
-        group = (shown(record.get("reason", ""), 400), metric_name(record))
+        group = (shown(record.get(REASON, ""), 400), metric_name(record))
         if group not in self.groups and len(self.groups) >= self.max_groups:
             group = (OTHER, OTHER)
         self.groups[group] = self.groups.get(group, 0) + 1
@@ -118,16 +121,15 @@ class RejectSummary:
         }
 
 
-def csv_row(record: dict[str, Any]) -> list[str]:
+def reject_csv_row(record: dict[str, Any]) -> list[str]:
     """One record as CSV cells: the event and context as JSON text, formulas neutralised."""
     values = dict(record)
     values["metricName"] = metric_name(record)
-    if "event" in record:
-        values["event"] = json_text(record["event"])
-    elif "eventText" in record:
-        values["event"] = record["eventText"]
-    if "context" in record:
-        values["context"] = json_text(record["context"])
+    event_text = kept_event_text(record, json_text)
+    if event_text is not None:
+        values[EVENT] = event_text
+    if CONTEXT in record:
+        values[CONTEXT] = json_text(record[CONTEXT])
     return [format_cell(values.get(column), True) for column in CSV_COLUMNS]
 
 
@@ -144,7 +146,7 @@ class CsvRecords:
         self.rows = 0
 
     def add(self, record: dict[str, Any]) -> None:
-        self._writer.writerow(csv_row(record))
+        self._writer.writerow(reject_csv_row(record))
         self.rows += 1
 
     def close(self) -> None:

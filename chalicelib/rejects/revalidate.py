@@ -1,6 +1,6 @@
 """Stored rejects validated again: each event as the route would store it now, or why not.
 
-A reject (see :mod:`chalicelib.rejects`) goes through a ``BatchValidator`` with the
+A reject (see :mod:`chalicelib.rejects.record`) goes through a ``BatchValidator`` with the
 limits given (today's schema, limits perhaps raised since) exactly as the route would
 have taken it: the event with its batch's context and ``sentAt``, at the moment it was
 first received. So a now-valid event keeps its ``eventId``, gets ``serverTimestamp`` =
@@ -16,10 +16,8 @@ validated as one batch: the envelope is checked once per request, not once per e
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -29,19 +27,30 @@ from typing import Any
 from chalicelib.config import Limits
 from chalicelib.ingest.enrich import Enricher, stored_server_fields
 from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
-from chalicelib.reject_summary import is_body_record
+from chalicelib.rejects.record import (
+    CONTENT_TYPE,
+    CONTEXT,
+    CONTEXT_OF,
+    CUT,
+    INDEX,
+    RECEIVED_AT,
+    REQUEST_ID,
+    SENT_AT,
+    SERVER,
+    is_body_record,
+    kept_body,
+    kept_event,
+)
 
 # Fixed for ever: replay keys (and the eventIds derived from them) are uuid5 names in it.
 NAMESPACE = uuid.UUID("6f0b1f5e-2f8e-4c36-9a57-1d1f0c1e7a11")
-CUT_EVENT = "the event was kept cut to 64 KiB: it cannot be replayed"
-CUT_BODY = "the body was kept cut to 64 KiB: it cannot be replayed"
+UNREPLAYABLE_CUT_EVENT = "the event was kept cut to 64 KiB: it cannot be replayed"
+UNREPLAYABLE_CUT_BODY = "the body was kept cut to 64 KiB: it cannot be replayed"
 NOT_A_RECORD = "not a reject record (no receivedAt/requestId, or a bad one)"
 CONTEXT_NOT_FOUND = (
     "its batch context was kept with the request's first reject, which is not next to it"
 )
 DROPPED_BOT = "a bot's request, and the stage drops those (DROP_BOTS)"
-CONTEXT_OF = "contextOf"
-SERVER = "server"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -156,48 +165,46 @@ class Revalidator:
         return fields
 
     def _read(self, record: dict[str, Any]) -> Group | Outcome | str:
-        request_id, received_at = record.get("requestId"), record.get("receivedAt")
+        request_id, received_at = record.get(REQUEST_ID), record.get(RECEIVED_AT)
         if not isinstance(request_id, str) or not isinstance(received_at, str):
             return NOT_A_RECORD
         try:
             received_ms = epoch_ms(received_at)
             if is_body_record(record):
                 return self._body(record, request_id, received_at, received_ms)
-            event = _kept_event(record)
+            event = kept_event(record)
         except (KeyError, ValueError, RecursionError, TypeError, AttributeError):  # not ours
             return NOT_A_RECORD
-        if event is _CUT:
-            return CUT_EVENT
-        index = record["index"]
+        if event is CUT:
+            return UNREPLAYABLE_CUT_EVENT
+        index = record[INDEX]
         if not isinstance(index, int):
             return NOT_A_RECORD
-        shared: dict[str, Any] = {"context": record.get("context") or {}}
-        if "contextOf" in record:  # the context is in an earlier record of the request
-            shared = {CONTEXT_OF: record["contextOf"]}
-        if "sentAt" in record:
-            shared["sentAt"] = record["sentAt"]
-        if isinstance(record.get("server"), dict):
-            shared[SERVER] = record["server"]
+        shared: dict[str, Any] = {CONTEXT: record.get(CONTEXT) or {}}
+        if CONTEXT_OF in record:  # the context is in an earlier record of the request
+            shared = {CONTEXT_OF: record[CONTEXT_OF]}
+        if SENT_AT in record:
+            shared[SENT_AT] = record[SENT_AT]
+        if isinstance(record.get(SERVER), dict):
+            shared[SERVER] = record[SERVER]
         item = (key_bytes(request_id, received_at, index), event)
         return Group(shared, received_ms, [item], (request_id, received_at), index)
 
     def _body(
         self, record: dict[str, Any], request_id: str, received_at: str, received_ms: int
     ) -> Group | Outcome | str:
-        kept = record["body"]
-        encoded = record.get("bodyEncoding") == "base64"
-        raw = base64.b64decode(kept, validate=True) if encoded else kept.encode()
-        if record.get("bodyBytes") != len(raw):
-            return CUT_BODY
+        raw = kept_body(record)
+        if raw is None:
+            return UNREPLAYABLE_CUT_BODY
         try:
-            batch = parse_body(raw, record.get("contentType"), self.limits)
+            batch = parse_body(raw, record.get(CONTENT_TYPE), self.limits)
             self._validator.process(batch, received_ms)  # the checks of the whole batch
         except BadRequest as exc:
             return Outcome(key_bytes(request_id, received_at, -1), None, exc.message)
         events: list[Any] = batch["events"]  # a list: the envelope passed
         shared = {name: value for name, value in batch.items() if name != "events"}
-        if isinstance(record.get("server"), dict):  # what the request's headers said
-            shared[SERVER] = record["server"]
+        if isinstance(record.get(SERVER), dict):  # what the request's headers said
+            shared[SERVER] = record[SERVER]
         keys = (key_bytes(request_id, received_at, i) for i in range(len(events)))
         return Group(shared, received_ms, list(zip(keys, events, strict=False)))
 
@@ -207,21 +214,9 @@ def _joins(group: Group, found: Group) -> bool:
         return False
     if CONTEXT_OF in found.shared:  # shares the context of the group's first record
         shared_rest = {k: v for k, v in found.shared.items() if k != CONTEXT_OF}
-        group_rest = {k: v for k, v in group.shared.items() if k != "context"}
+        group_rest = {k: v for k, v in group.shared.items() if k != CONTEXT}
         return found.shared[CONTEXT_OF] == group.first_index and shared_rest == group_rest
     return found.shared == group.shared
-
-
-_CUT = object()
-
-
-def _kept_event(record: dict[str, Any]) -> Any:
-    """The event as sent, or ``_CUT`` when only its first 64 KiB were kept."""
-    if "event" in record:
-        return record["event"]
-    if record.get("eventTruncated") is False:  # kept as text only because orjson refused it
-        return json.loads(record["eventText"])
-    return _CUT
 
 
 def _with_id(event: Any, key: bytes) -> Any:
