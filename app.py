@@ -16,12 +16,12 @@ from chalice.app import Chalice, CloudWatchEvent, Cron, Response, S3Event
 
 from chalicelib.aws import make_client
 from chalicelib.config import Settings, refused_origins
-from chalicelib.devloop import DevLoop
+from chalicelib.dev.inspector import Inspector, inspector_routes
+from chalicelib.dev.loop import DevLoop
 from chalicelib.ingest.collect import JSON_HEADERS, Collector, lean_log_records
 from chalicelib.ingest.cors import cors_headers, origin_allowed, preflight_headers
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.validate import BatchValidator
-from chalicelib.inspector import Inspector, inspector_routes
 from chalicelib.jobs import convert_raw_object, remove_stale_spools
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage import ObjectStore, S3Store

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Settings
-from chalicelib.devloop import ConversionQueue, DailySchedule, DevLoop, next_daily_run
-from chalicelib.devworker import ConversionWorker, Job
+from chalicelib.dev.loop import ConversionQueue, DailySchedule, DevLoop, next_daily_run
+from chalicelib.dev.worker import ConversionWorker, Job
 from tests.conftest import REPO_ROOT, _chalice_bin, free_port
 from tests.factories import batch, body_bytes, event
 

@@ -240,7 +240,7 @@ def test_dev_stage_converts_what_the_local_sink_writes(
 ) -> None:
     import dataclasses
 
-    from chalicelib.devloop import DevLoop
+    from chalicelib.dev.loop import DevLoop
     from chalicelib.ingest.collect import Collector
     from chalicelib.ingest.validate import BatchValidator
     from tests.factories import batch, body_bytes

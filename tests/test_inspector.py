@@ -14,9 +14,7 @@ import pytest
 from chalice.test import Client
 
 import app as app_module
-from chalicelib.ingest.collect import Collector
-from chalicelib.ingest.validate import BatchValidator
-from chalicelib.inspector import (
+from chalicelib.dev.inspector import (
     ITEM_OVERHEAD_BYTES,
     MAX_KEPT,
     MAX_SHOWN_BODY_CHARS,
@@ -26,6 +24,8 @@ from chalicelib.inspector import (
     parse_limit,
     rejected_item,
 )
+from chalicelib.ingest.collect import Collector
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
 from tests.conftest import REPO_ROOT
 from tests.factories import batch, body_bytes, event

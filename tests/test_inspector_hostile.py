@@ -16,9 +16,9 @@ from chalice.test import Client
 
 import app as app_module
 from bench.bench_inspector_memory import body as review_body
+from chalicelib.dev.inspector import MAX_INSPECTOR_BYTES, Inspector, inspector_routes
 from chalicelib.ingest.collect import Collector
 from chalicelib.ingest.validate import BatchValidator
-from chalicelib.inspector import MAX_INSPECTOR_BYTES, Inspector, inspector_routes
 from chalicelib.sinks import MemorySink
 from tests.factories import batch, body_bytes, event
 

@@ -155,7 +155,7 @@ def test_reload_watches_the_apps_code_and_settings_never_the_data() -> None:
     from scripts.dev import _mtimes
 
     watched = set(_mtimes())
-    assert {"app.py", ".chalice/config.json", "chalicelib/devloop.py"} <= watched
+    assert {"app.py", ".chalice/config.json", "chalicelib/dev/loop.py"} <= watched
     assert "chalicelib/ingest/schema/events.schema.json" in watched
     assert not [p for p in watched if p.startswith(("analytics_data", ".venv", "client", "build"))]
 

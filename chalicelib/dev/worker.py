@@ -32,7 +32,7 @@ from chalicelib.storage import LocalStore
 
 # A job: ("part", raw key) or ("daily", "YYYY-MM-DD").
 type Job = tuple[str, str]
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_job(store: LocalStore, settings: Settings, job: Job) -> dict[str, Any]:
@@ -64,7 +64,7 @@ class ConversionWorker:
     ) -> None:
         self._env = {**os.environ, "ANALYTICS_DATA_DIR": str(Path(data_dir).resolve())}
         self._log = log
-        self._command = command or [sys.executable, "-m", "chalicelib.devworker"]
+        self._command = command or [sys.executable, "-m", "chalicelib.dev.worker"]
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 

@@ -6,7 +6,7 @@ in for both:
 - the local sink reports each write (``written(key)``, a dictionary update: a POST
   never waits for a conversion); ``ConversionQueue`` converts each raw file at most
   once per ``delay`` seconds after a write, one job at a time, in the conversion
-  process (``devworker``), so the minute's CSV part trails its last write by about
+  process (``dev.worker``), so the minute's CSV part trails its last write by about
   ``delay`` plus one conversion;
 - ``DailySchedule`` builds yesterday's ``csv/YYYY-MM-DD_combined.csv`` at 00:30 UTC,
   like the prod schedule;
@@ -30,7 +30,7 @@ from types import FrameType
 from typing import Any
 
 from chalicelib.config import Settings
-from chalicelib.devworker import ConversionWorker, Job
+from chalicelib.dev.worker import ConversionWorker, Job
 from chalicelib.jobs import day_before
 
 # A file written again within this many seconds joins the pending conversion.
