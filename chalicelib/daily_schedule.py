@@ -27,15 +27,9 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.athena import daily as athena_daily
-from chalicelib.athena.parquet import parquet_day_prefix
 from chalicelib.config import Settings
-from chalicelib.jobs import (
-    build_daily_csv,
-    daily_key_for,
-    day_before,
-    is_folder_marker,
-    raw_day_prefix,
-)
+from chalicelib.jobs import build_daily_csv, day_before
+from chalicelib.layout import daily_key_for, is_folder_marker, parquet_day_prefix, raw_day_prefix
 from chalicelib.storage import ObjectStore
 
 if TYPE_CHECKING:

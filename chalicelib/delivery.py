@@ -36,7 +36,8 @@ from typing import Any
 from chalicelib.config import Settings
 from chalicelib.csv.convert import Source
 from chalicelib.delivery_scan import RecordSpool
-from chalicelib.jobs import day_prefix, keys_for_days, raw_keys, sources_for
+from chalicelib.jobs import sources_for
+from chalicelib.layout import day_prefix, keys_for_days, raw_keys
 from chalicelib.storage import ObjectStore
 
 # Gap runs listed per day (the counts cover all of them).

@@ -29,14 +29,16 @@ from typing import BinaryIO
 from chalicelib.config import Settings
 from chalicelib.csv.convert import ConversionReport, Source, convert
 from chalicelib.csv.read import BadLine
+from chalicelib.layout import (
+    daily_errors_key,
+    daily_key_for,
+    is_folder_marker,
+    part_errors_key,
+    part_key_for,
+    raw_day_prefix,
+    raw_keys,
+)
 from chalicelib.storage import ObjectStore
-
-# Firehose's extension for GZIP objects: the only one a part name drops.
-_COMPRESSION_SUFFIX = ".gz"
-
-
-class NotARawObject(ValueError):
-    """The key is outside the raw prefix; converting it could loop on our own output."""
 
 
 def remove_stale_spools(directory: str | None = None, *, in_lambda: bool | None = None) -> int:
@@ -78,62 +80,6 @@ def day_before(moment: str | datetime) -> date:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
     return (moment.astimezone(UTC) - timedelta(days=1)).date()
-
-
-def is_folder_marker(key: str) -> bool:
-    """A key ending in ``/`` is a console's zero-byte "folder", not an object to convert."""
-    return key.endswith("/")
-
-
-def part_key_for(raw_key: str, settings: Settings) -> str:
-    """``raw/<path>/<name>`` → ``csv/parts/<path>/<name>.csv``, less a final ``.gz``.
-
-    Only the compression extension is dropped, so names that differ by any other
-    extension get distinct parts: ``x.gz`` → ``x.csv`` (every Firehose object),
-    ``x.ndjson`` → ``x.ndjson.csv`` (the local sink's files), ``x.json.gz`` →
-    ``x.json.csv``. ``x`` and ``x.gz`` (the same object, compressed or not) share one.
-    """
-    if not raw_key.startswith(settings.raw_prefix) or is_folder_marker(raw_key):
-        raise NotARawObject(f"{raw_key} is not a raw object under {settings.raw_prefix}")
-    relative = raw_key[len(settings.raw_prefix) :].removesuffix(_COMPRESSION_SUFFIX)
-    return f"{settings.csv_prefix}parts/{relative}.csv"
-
-
-def part_errors_key(part_key: str, settings: Settings) -> str:
-    """``csv/parts/<path>/<name>.csv`` → ``errors/parts/<path>/<name>.jsonl``: its bad lines."""
-    relative = part_key[len(settings.csv_prefix) + len("parts/") :].removesuffix(".csv")
-    return f"{settings.errors_prefix}parts/{relative}.jsonl"
-
-
-def daily_key_for(day: date, settings: Settings) -> str:
-    return f"{settings.csv_prefix}{day.isoformat()}_combined.csv"
-
-
-def daily_errors_key(day: date, settings: Settings) -> str:
-    return f"{settings.errors_prefix}daily/{day.isoformat()}.jsonl"
-
-
-def day_prefix(prefix: str, day: date) -> str:
-    """``raw/`` (or ``rejected/``, ``replayed/``) and a day → ``raw/YYYY/MM/DD/``: the
-    layout every prefix the sinks write shares."""
-    return f"{prefix}{day:%Y/%m/%d}/"
-
-
-def raw_day_prefix(day: date, settings: Settings) -> str:
-    return day_prefix(settings.raw_prefix, day)
-
-
-def raw_keys(store: ObjectStore, prefix: str) -> list[str]:
-    """The objects under ``prefix``, sorted; folder markers left out."""
-    return [key for key in store.list_keys(prefix) if not is_folder_marker(key)]
-
-
-def keys_for_days(store: ObjectStore, prefix: str, days: Iterable[date]) -> list[str]:
-    """The objects of ``prefix``'s day folders, day by day; folder markers left out."""
-    keys: list[str] = []
-    for day in days:
-        keys.extend(raw_keys(store, day_prefix(prefix, day)))
-    return keys
 
 
 def sources_for(store: ObjectStore, keys: list[str]) -> Iterator[Source]:
@@ -252,10 +198,6 @@ def _convert_in_store(
         compress_spool=compress_spool,
         bom=bom,
     )
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
 
 
 def export_range(

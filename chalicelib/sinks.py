@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.layout import local_sink_key
+
 if TYPE_CHECKING:
     from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_firehose.type_defs import RecordTypeDef
@@ -203,10 +205,7 @@ class LocalDirectorySink:
         self._lock = threading.Lock()
 
     def key_for(self, moment: datetime) -> str:
-        return (
-            f"{self._raw_prefix}{moment:%Y/%m/%d/%H}/"
-            f"events-{moment:%Y-%m-%d-%H-%M}-{os.getpid()}.ndjson"
-        )
+        return local_sink_key(self._raw_prefix, moment)
 
     def write(self, records: Sequence[bytes]) -> None:
         if not records:

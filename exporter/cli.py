@@ -18,7 +18,8 @@ from chalicelib.aws import make_client
 from chalicelib.config import MIN_CSV_COLUMNS, Settings
 from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
-from chalicelib.jobs import convert_sources, days_between, export_range, keys_for_days
+from chalicelib.jobs import convert_sources, export_range
+from chalicelib.layout import days_between, keys_for_days
 from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
 from clitools import CONTEXT_SETTINGS, TerminalSafeGroup, aws_errors, echo
 

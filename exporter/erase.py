@@ -31,7 +31,6 @@ from chalicelib.athena import (
 from chalicelib.athena.runner import DEFAULT_TIMEOUT_SECONDS
 from chalicelib.aws import make_client
 from chalicelib.erase import (
-    ERASURE_PREFIX,
     ErasureError,
     ErasureReport,
     ErasureRequest,
@@ -40,7 +39,7 @@ from chalicelib.erase import (
     erase,
     located_keys,
 )
-from chalicelib.jobs import days_between
+from chalicelib.layout import ERASURE_PREFIX, days_between
 from chalicelib.storage import LocalStore, S3Store
 from clitools import aws_errors, echo, terminal_safe
 from exporter.cli import (

@@ -21,8 +21,9 @@ import click
 
 from chalicelib.aws import make_client
 from chalicelib.config import ConfigError, Limits, Settings
-from chalicelib.jobs import convert_raw_object, keys_for_days
-from chalicelib.rejects.replay import REPLAYED_PREFIX, ReplayError, ReplayReport, replay
+from chalicelib.jobs import convert_raw_object
+from chalicelib.layout import REPLAYED_PREFIX, keys_for_days
+from chalicelib.rejects.replay import ReplayError, ReplayReport, replay
 from chalicelib.rejects.replay_lock import ReplayLocked
 from chalicelib.rejects.summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink

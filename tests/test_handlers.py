@@ -20,7 +20,8 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.config import Settings
-from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before, part_key_for
+from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before
+from chalicelib.layout import part_key_for
 from chalicelib.storage import LocalStore, S3Store
 from tests.factories import event
 
@@ -101,7 +102,7 @@ def test_bad_lines_go_to_errors_and_the_rest_converts(client: Client, s3: Any, b
 
 
 def test_objects_outside_the_raw_prefix_are_never_converted(tmp_path: Path) -> None:
-    from chalicelib.jobs import NotARawObject
+    from chalicelib.layout import NotARawObject
 
     with pytest.raises(NotARawObject):
         convert_raw_object(LocalStore(tmp_path), "csv/parts/x.csv", Settings())

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from chalicelib.jobs import keys_for_days
+from chalicelib.layout import keys_for_days
 from chalicelib.storage import LocalStore
 from exporter.cli import cli
 from exporter.report.aggregate import ReportData, count_range

@@ -22,6 +22,7 @@ import datetime as dt
 from chalicelib.athena.queries import KEPT_ROW, ROW_ORDER, deduplicated_rows
 from chalicelib.athena.sql import parse_day, quote_identifier, quote_literal
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX
+from chalicelib.layout import parquet_day_prefix
 
 # (column, Athena type) in the table's order; ``varchar`` columns hold the cell text.
 TYPED_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -135,7 +136,3 @@ def build_parquet_unload(database: str, table: str, day: dt.date | str, location
 def parquet_location(bucket: str, prefix: str, day: dt.date) -> str:
     """Where the day's Parquet files go: the table's ``dt`` partition folder."""
     return f"s3://{bucket}/{parquet_day_prefix(prefix, day)}"
-
-
-def parquet_day_prefix(prefix: str, day: dt.date) -> str:
-    return f"{prefix}dt={day.isoformat()}/"

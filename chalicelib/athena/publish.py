@@ -23,7 +23,8 @@ from chalicelib.athena.state import (
     split_s3_uri,
     state_of,
 )
-from chalicelib.jobs import convert_sources, daily_errors_key, daily_key_for, sources_for
+from chalicelib.jobs import convert_sources, sources_for
+from chalicelib.layout import daily_errors_key, daily_key_for
 from chalicelib.storage import S3Store
 
 if TYPE_CHECKING:

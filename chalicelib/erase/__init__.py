@@ -26,7 +26,6 @@ record, so the end is the same as for a run that was never interrupted.
 from __future__ import annotations
 
 from chalicelib.erase.request import (
-    ERASURE_PREFIX,
     ErasureError,
     ErasureRequest,
     Matcher,
@@ -37,7 +36,6 @@ from chalicelib.erase.rewrite import Removed
 from chalicelib.erase.run import ErasureReport, Layout, Workers, erase, located_keys
 
 __all__ = [
-    "ERASURE_PREFIX",
     "ErasureError",
     "ErasureReport",
     "ErasureRequest",

@@ -15,7 +15,6 @@ import orjson
 
 from chalicelib.csv.columns import json_text
 
-ERASURE_PREFIX = "erasure/"
 SESSION_FIELD = "sessionId"
 EVENT_FIELD = "eventId"
 AUDIT_VERSION = 1

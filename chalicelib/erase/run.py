@@ -17,7 +17,6 @@ from chalicelib.config import Settings
 from chalicelib.erase.rebuild import Rebuilt, day_of, rebuild_daily, rebuild_part
 from chalicelib.erase.request import (
     AUDIT_VERSION,
-    ERASURE_PREFIX,
     SCRYPT_COST,
     Advance,
     ErasureError,
@@ -33,7 +32,14 @@ from chalicelib.erase.rewrite import (
     erase_object,
     scan_object,
 )
-from chalicelib.jobs import day_prefix, days_between
+from chalicelib.layout import (
+    ERASURE_PREFIX,
+    day_prefix,
+    days_between,
+    erasure_audit_key,
+    erasure_pending_key,
+    erasure_pending_prefix,
+)
 from chalicelib.storage import ErasableStore
 from chalicelib.workers import process_pool
 
@@ -107,14 +113,13 @@ class Layout:
         return self.settings.rejected_prefix
 
     def pending_prefix(self) -> str:
-        return f"{self.erasure_prefix}pending/"
+        return erasure_pending_prefix(self.erasure_prefix)
 
     def pending_key(self, run_id: str) -> str:
-        return f"{self.pending_prefix()}{run_id}.json"
+        return erasure_pending_key(self.erasure_prefix, run_id)
 
     def audit_key(self, run_id: str) -> str:
-        started = datetime.strptime(run_id[:8], "%Y%m%d")
-        return f"{self.erasure_prefix}{started:%Y/%m/%d}/{run_id}.json"
+        return erasure_audit_key(self.erasure_prefix, run_id)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from chalicelib.config import Limits
 from chalicelib.csv.read import BadLine
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.validate import iso_ms
-from chalicelib.jobs import day_prefix
+from chalicelib.layout import REPLAYED_PREFIX, day_prefix
 from chalicelib.rejects.keyset import KeySets
 from chalicelib.rejects.record import SCHEMA_VERSION
 from chalicelib.rejects.replay_lock import DayLocks, locked_days
@@ -36,7 +36,6 @@ from chalicelib.rejects.summary import iter_records
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.storage import ObjectStore
 
-REPLAYED_PREFIX = "replayed/"
 # Records handed to the sink per write: one Firehose call of a few records (it packs
 # lines into 1,000 KiB records), or one append to the local file.
 FLUSH_LINES = 2000

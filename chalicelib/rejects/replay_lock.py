@@ -24,19 +24,15 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 
+from chalicelib.layout import replay_lock_key
 from chalicelib.storage import LocalStore, ObjectStore, S3Store
 
-LOCKS_FOLDER = "locks/"
 # How long a bucket lock holds without being renewed; renewed every third of it.
 LEASE_SECONDS = 600
 
 
 class ReplayLocked(Exception):
     """Another replay holds a day's lock (or took it over): one line saying which."""
-
-
-def lock_key(replayed_prefix: str, day: date) -> str:
-    return f"{replayed_prefix}{LOCKS_FOLDER}{day.isoformat()}.lock"
 
 
 def _holder(now: datetime, lease: float | None) -> bytes:
@@ -130,7 +126,7 @@ def locked_days(
     held = DayLocks()
     with ExitStack() as stack:
         for day in sorted(set(days)):
-            key = lock_key(replayed_prefix, day)
+            key = replay_lock_key(replayed_prefix, day)
             if isinstance(store, S3Store):
                 lock = _BucketLock(store, key, lease, clock)
                 lock.take(day)

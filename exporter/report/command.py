@@ -9,7 +9,7 @@ import click
 
 from chalicelib.config import Settings
 from chalicelib.delivery import measure_delivery
-from chalicelib.jobs import keys_for_days
+from chalicelib.layout import keys_for_days
 from chalicelib.storage import LocalStore, S3Store
 from clitools import echo
 from exporter.cli import (
