@@ -158,7 +158,7 @@ class DailySchedule:
     def _log_delivery(self, day: date) -> None:
         """The day's delivery rate, one line for a CloudWatch metric filter (``$.rate``).
         The CSV is published by now: a failure here is logged, never a rebuild."""
-        from chalicelib.delivery import measure_delivery  # only the daily build needs it
+        from chalicelib.delivery.measure import measure_delivery  # only the daily build needs it
 
         try:
             delivery = measure_delivery(self.store, [day], self.settings).days[0]

@@ -245,7 +245,7 @@ def monthly_cost(
     # delivery report's two LISTs of the hours either side of the day. GETs: each raw
     # object three times, by its per-object conversion, by the daily combine
     # (build_daily_csv, which reads raw/ rather than the parts) and by the day's delivery
-    # report after it (chalicelib.delivery).
+    # report after it (chalicelib.delivery.measure).
     day_lists = days * max(1, math.ceil(objects / max(days, 1) / 1000)) + 2 * days
     puts = objects + objects + days + day_lists
     gets = objects * 3

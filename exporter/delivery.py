@@ -1,6 +1,6 @@
 """`python -m exporter delivery`: per day, the share of numbered events that arrived.
 
-A thin layer over ``chalicelib.delivery.measure_delivery``: options in, the report out
+A thin layer over ``chalicelib.delivery.measure.measure_delivery``: options in, the report out
 as text or as one JSON object.
 """
 
@@ -12,7 +12,12 @@ import sqlite3
 import click
 
 from chalicelib.config import Settings
-from chalicelib.delivery import DayDelivery, DeliveryCounts, DeliveryReport, measure_delivery
+from chalicelib.delivery.measure import (
+    DayDelivery,
+    DeliveryCounts,
+    DeliveryReport,
+    measure_delivery,
+)
 from clitools import echo
 from exporter.cli import (
     day_range_options,

@@ -1,4 +1,4 @@
-"""The day's delivery counts as Athena SQL, run on DuckDB, against chalicelib.delivery's."""
+"""The day's delivery counts as Athena SQL, run on DuckDB, against chalicelib.delivery.measure's."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 
 from chalicelib.athena.delivery import build_delivery_query, delivery_log_record
-from chalicelib.delivery import measure_delivery
+from chalicelib.delivery.measure import measure_delivery
 from chalicelib.storage import LocalStore
 from tests.test_athena_engine import DB, TABLE, mirror_glue_table, run_query, to_duckdb
 

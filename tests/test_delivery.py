@@ -14,8 +14,8 @@ from chalice.test import Client
 from click.testing import CliRunner
 
 import app as app_module
-from chalicelib.delivery import MAX_LISTED_GAP_RUNS, GapRun, measure_delivery
-from chalicelib.delivery_scan import RecordSpool
+from chalicelib.delivery.measure import MAX_LISTED_GAP_RUNS, GapRun, measure_delivery
+from chalicelib.delivery.records import RecordSpool
 from chalicelib.storage import LocalStore, S3Store
 from exporter.cli import cli
 

@@ -1,4 +1,4 @@
-"""The day's delivery counts as one Athena query: what ``chalicelib.delivery`` logs for a
+"""The day's delivery counts as one Athena query: what ``chalicelib.delivery.measure`` logs for a
 day the Lambda builds, for days past one Lambda.
 
 The same rules as the report (docs/SPEC.md, "Delivery"): records of the day and of the
@@ -119,7 +119,7 @@ WHERE first_day = {quote_literal(d.isoformat())}
 
 
 def delivery_log_record(day: dt.date | str, row: list[Any]) -> dict[str, Any]:
-    """The query's row as the daily log line ``chalicelib.delivery`` writes."""
+    """The query's row as the daily log line ``chalicelib.delivery.measure`` writes."""
     counts = dict(zip(DELIVERY_COLUMNS, (int(value) for value in row), strict=True))
     expected = counts["received"] + counts["gaps"]
     record: dict[str, Any] = {"event": "delivery", "date": parse_day(day).isoformat(), **counts}

@@ -118,7 +118,7 @@ def on_daily_published(job: AthenaDaily, published: PublishedDay) -> None:
 
 def start_delivery_query(job: AthenaDaily, published: PublishedDay) -> str:
     """The day's delivery counts as one more query: its result's handler writes the same
-    log line the Lambda writes for the days it builds (``chalicelib.delivery``)."""
+    log line the Lambda writes for the days it builds (``chalicelib.delivery.measure``)."""
     daily = job.settings.daily
     sql = build_delivery_query(daily.database, daily.table, published.day)
     build = published.csv_query

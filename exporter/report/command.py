@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from chalicelib.config import Settings
-from chalicelib.delivery import measure_delivery
+from chalicelib.delivery.measure import measure_delivery
 from chalicelib.layout import keys_for_days
 from chalicelib.storage import LocalStore, S3Store
 from clitools import echo

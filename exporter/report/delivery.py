@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from chalicelib.delivery import DeliveryReport
+    from chalicelib.delivery.measure import DeliveryReport
 
 # Per-session delivery bands, the best first: (label, lowest rate in the band).
 BANDS = (("100 %", 1.0), ("90-99 %", 0.9), ("50-89 %", 0.5), ("under 50 %", 0.0))
@@ -60,7 +60,7 @@ def delivery_of(sessions: Iterable[tuple[int, int, int]]) -> Delivery | None:
 
 
 def delivery_from_report(report: DeliveryReport) -> Delivery | None:
-    """``exporter delivery``'s reading of the same days (``chalicelib.delivery``: gaps from
+    """``exporter delivery``'s reading of the same days (``chalicelib.delivery.measure``: gaps from
     1 to the highest number, placed inside a session or at its end), as the report's
     section shows it; None when no event of the range carries ``seq``."""
     total = report.total

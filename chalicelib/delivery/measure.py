@@ -20,7 +20,7 @@ keep a page load that straddles midnight whole, the hour before the range and th
 after it are read too; sessions first seen there belong to the neighbouring days.
 
 Memory stays flat in the number of events: the records go into an on-disk SQLite
-database (``delivery_scan``), and one ordered pass over it keeps a few counters per
+database (``delivery.records``), and one ordered pass over it keeps a few counters per
 session and per slice.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 
 from chalicelib.config import Settings
 from chalicelib.csv.convert import Source
-from chalicelib.delivery_scan import RecordSpool
+from chalicelib.delivery.records import RecordSpool
 from chalicelib.jobs import sources_for
 from chalicelib.layout import day_prefix, keys_for_days, raw_keys
 from chalicelib.storage import ObjectStore
