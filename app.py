@@ -24,7 +24,8 @@ from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.validate import BatchValidator
 from chalicelib.jobs import convert_raw_object, remove_stale_spools
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
-from chalicelib.storage import ObjectStore, S3Store
+from chalicelib.storage.base import ObjectStore
+from chalicelib.storage.s3 import S3Store
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient

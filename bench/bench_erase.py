@@ -82,7 +82,7 @@ def derive(directory: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from chalicelib.config import Settings
     from chalicelib.jobs import build_daily_csv, convert_raw_object
-    from chalicelib.storage import LocalStore
+    from chalicelib.storage.local import LocalStore
 
     store, settings = LocalStore(directory), Settings()
     for key in store.list_keys("raw/"):

@@ -20,7 +20,7 @@ import sys
 from datetime import date
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, convert_raw_object
-from chalicelib.storage import LocalStore
+from chalicelib.storage.local import LocalStore
 store = LocalStore(sys.argv[1])
 if sys.argv[2] == "daily":
     report = build_daily_csv(store, date.fromisoformat(sys.argv[3]), Settings())

@@ -30,7 +30,7 @@ from chalicelib.athena import daily as athena_daily
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, day_before
 from chalicelib.layout import daily_key_for, is_folder_marker, parquet_day_prefix, raw_day_prefix
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient

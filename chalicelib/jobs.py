@@ -38,7 +38,7 @@ from chalicelib.layout import (
     raw_day_prefix,
     raw_keys,
 )
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 
 def remove_stale_spools(directory: str | None = None, *, in_lambda: bool | None = None) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from chalicelib.config import Settings
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 # Firehose's extension for GZIP objects: the only one a part name drops.
 _COMPRESSION_SUFFIX = ".gz"

@@ -20,7 +20,9 @@ from chalicelib.csv.columns import OVERFLOW_COLUMN
 from chalicelib.csv.convert import ConversionReport
 from chalicelib.jobs import convert_sources, export_range
 from chalicelib.layout import days_between, keys_for_days
-from chalicelib.storage import LocalStore, ObjectStore, S3Store, StoreError
+from chalicelib.storage.base import ObjectStore, StoreError
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from clitools import CONTEXT_SETTINGS, TerminalSafeGroup, aws_errors, echo
 
 

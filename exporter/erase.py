@@ -40,7 +40,8 @@ from chalicelib.erase import (
     located_keys,
 )
 from chalicelib.layout import ERASURE_PREFIX, days_between
-from chalicelib.storage import LocalStore, S3Store
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from clitools import aws_errors, echo, terminal_safe
 from exporter.cli import (
     MAX_COLUMNS_OPTION,

@@ -27,7 +27,8 @@ from chalicelib.rejects.replay import ReplayError, ReplayReport, replay
 from chalicelib.rejects.replay_lock import ReplayLocked
 from chalicelib.rejects.summary import CsvRecords, RejectSummary, iter_records
 from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
-from chalicelib.storage import LocalStore, ObjectStore
+from chalicelib.storage.base import ObjectStore
+from chalicelib.storage.local import LocalStore
 from clitools import aws_errors, echo, project_dir_option, terminal_safe
 from exporter.cli import open_source, parse_days, progress, report_errors
 

@@ -22,7 +22,8 @@ import orjson
 from chalicelib.config import Settings
 from chalicelib.erase import ErasureRequest, Layout, erase
 from chalicelib.jobs import build_daily_csv, convert_raw_object
-from chalicelib.storage import ErasableStore, LocalStore
+from chalicelib.storage.base import ErasableStore
+from chalicelib.storage.local import LocalStore
 
 DAY1 = date(2026, 11, 27)
 DAY2 = date(2026, 11, 28)

@@ -95,7 +95,7 @@ def test_round_trip_events_to_ndjson_to_csv_and_back(records: list[dict[str, Any
 def test_worker_processes_give_the_same_bytes(tmp_path: Path) -> None:
     from functools import partial
 
-    from chalicelib.storage import LocalStore
+    from chalicelib.storage.local import LocalStore
 
     files = {
         "a.gz": gzip.compress(

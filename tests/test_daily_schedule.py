@@ -19,7 +19,7 @@ from chalicelib.athena.publish import copy_whole
 from chalicelib.athena.state import AthenaDaily, parse_tag, query_id_of, query_tag
 from chalicelib.config import DailyBuild, Settings
 from chalicelib.daily_schedule import DailySchedule, measure_day
-from chalicelib.storage import S3Store
+from chalicelib.storage.s3 import S3Store
 from tests.athena_standin import AthenaStandIn
 from tests.test_handlers import stored_line
 

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 import app as app_module
 from chalicelib.delivery.measure import MAX_LISTED_GAP_RUNS, GapRun, measure_delivery
 from chalicelib.delivery.records import RecordSpool
-from chalicelib.storage import LocalStore, S3Store
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
 
 DAY = date(2026, 12, 7)

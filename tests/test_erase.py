@@ -30,7 +30,9 @@ from chalicelib.erase import (
 )
 from chalicelib.erase import run as erase_module
 from chalicelib.jobs import convert_raw_object
-from chalicelib.storage import ErasableStore, LocalStore, S3Store
+from chalicelib.storage.base import ErasableStore
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from tests.conftest import REPO_ROOT
 from tests.erase_helpers import (
     DAY1,
@@ -360,7 +362,7 @@ def test_a_run_killed_by_sigkill_and_run_again_ends_as_an_uninterrupted_run(
     script = (
         "import os, signal, sys\n"
         "from chalicelib.erase import erase\n"
-        "from chalicelib.storage import LocalStore\n"
+        "from chalicelib.storage.local import LocalStore\n"
         "from tests.erase_helpers import LAYOUT, request\n"
         "class Store(LocalStore):\n"
         "    writes = 0\n"

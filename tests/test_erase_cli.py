@@ -13,7 +13,8 @@ from click.testing import CliRunner
 
 from chalicelib.erase import ErasureError, ErasureRequest
 from chalicelib.erase import run as erase_module
-from chalicelib.storage import LocalStore, S3Store
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
 from exporter.erase import build_locate_query, locate_with_athena, partition_filter
 from tests.conftest import aws_client

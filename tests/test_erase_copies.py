@@ -22,7 +22,7 @@ from chalicelib.erase import run as erase_module
 from chalicelib.ingest.validate import Rejection
 from chalicelib.jobs import build_daily_csv, convert_raw_object
 from chalicelib.rejects.record import encode, event_rejects
-from chalicelib.storage import LocalStore
+from chalicelib.storage.local import LocalStore
 from exporter.cli import cli
 from tests.factories import body_bytes, event
 

@@ -22,7 +22,8 @@ import app as app_module
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before
 from chalicelib.layout import part_key_for
-from chalicelib.storage import LocalStore, S3Store
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from tests.factories import event
 
 
@@ -208,7 +209,7 @@ def test_schedule_builds_the_previous_utc_day(fired: str, day: str) -> None:
 
 
 def test_large_output_streams_to_s3_in_parts(s3: Any, bucket: str) -> None:
-    from chalicelib.storage import S3Store
+    from chalicelib.storage.s3 import S3Store
 
     lines = [
         stored_line(eventId=f"e{i}", metricAttributes={"pad": "x" * 2000}) for i in range(4000)

@@ -21,7 +21,9 @@ from click.testing import CliRunner
 
 import app as app_module
 from chalicelib.rejects.summary import BODY, OTHER, RejectSummary, iter_records
-from chalicelib.storage import LocalStore, ObjectStore, S3Store
+from chalicelib.storage.base import ObjectStore
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
 from tests.conftest import TEST_BUCKET
 from tests.factories import MISSING, batch, body_bytes, event

@@ -27,7 +27,7 @@ from chalicelib.rejects.revalidate import (
     replay_key,
 )
 from chalicelib.sinks import MemorySink, Sink, SinkUnavailable
-from chalicelib.storage import LocalStore
+from chalicelib.storage.local import LocalStore
 from tests.factories import MISSING, SENT_AT, batch, body_bytes, event
 
 DAY = date(2026, 11, 28)

@@ -141,7 +141,7 @@ def test_a_bucket_lock_stops_a_second_replay_and_an_expired_one_is_taken_over(
     assert json.loads(done.stdout)["replayed"] == 50
     assert _keys(s3, "replayed/locks/") == []
     # Only one of two replays can create the lock object.
-    from chalicelib.storage import S3Store
+    from chalicelib.storage.s3 import S3Store
 
     store = S3Store(s3, bucket)
     assert store.create_exclusive(key, b"{}") is not None

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from chalicelib.layout import keys_for_days
-from chalicelib.storage import LocalStore
+from chalicelib.storage.local import LocalStore
 from exporter.cli import cli
 from exporter.report.aggregate import ReportData, count_range
 from exporter.report.counting import LABEL_CHARS, NONE, OTHER, Buckets, CappedCounter, label

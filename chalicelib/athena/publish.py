@@ -25,7 +25,7 @@ from chalicelib.athena.state import (
 )
 from chalicelib.jobs import convert_sources, sources_for
 from chalicelib.layout import daily_errors_key, daily_key_for
-from chalicelib.storage import S3Store
+from chalicelib.storage.s3 import S3Store
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

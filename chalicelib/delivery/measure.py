@@ -38,7 +38,7 @@ from chalicelib.csv.convert import Source
 from chalicelib.delivery.records import RecordSpool
 from chalicelib.jobs import sources_for
 from chalicelib.layout import day_prefix, keys_for_days, raw_keys
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 # Gap runs listed per day (the counts cover all of them).
 MAX_LISTED_GAP_RUNS = 100

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, convert_raw_object, remove_stale_spools
-from chalicelib.storage import LocalStore
+from chalicelib.storage.local import LocalStore
 
 # A job: ("part", raw key) or ("daily", "YYYY-MM-DD").
 type Job = tuple[str, str]

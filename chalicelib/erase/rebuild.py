@@ -11,7 +11,7 @@ from typing import Any
 from chalicelib.config import Settings
 from chalicelib.jobs import build_daily_csv, convert_raw_object
 from chalicelib.layout import daily_errors_key, daily_key_for, part_errors_key, part_key_for
-from chalicelib.storage import ErasableStore
+from chalicelib.storage.base import ErasableStore
 
 
 @dataclass

@@ -27,7 +27,7 @@ from chalicelib.rejects.record import (
     RECEIVED_AT,
     REQUEST_ID,
 )
-from chalicelib.storage import ErasableStore
+from chalicelib.storage.base import ErasableStore
 
 # --- rewriting one object ------------------------------------------------------------
 

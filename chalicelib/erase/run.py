@@ -40,7 +40,7 @@ from chalicelib.layout import (
     erasure_pending_key,
     erasure_pending_prefix,
 )
-from chalicelib.storage import ErasableStore
+from chalicelib.storage.base import ErasableStore
 from chalicelib.workers import process_pool
 
 # --- running tasks in parallel -------------------------------------------------------

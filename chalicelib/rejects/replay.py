@@ -34,7 +34,7 @@ from chalicelib.rejects.replay_lock import DayLocks, locked_days
 from chalicelib.rejects.revalidate import DROPPED_BOT, Group, Outcome, Revalidator
 from chalicelib.rejects.summary import iter_records
 from chalicelib.sinks import Sink, SinkUnavailable
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 # Records handed to the sink per write: one Firehose call of a few records (it packs
 # lines into 1,000 KiB records), or one append to the local file.

@@ -25,7 +25,9 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 from chalicelib.layout import replay_lock_key
-from chalicelib.storage import LocalStore, ObjectStore, S3Store
+from chalicelib.storage.base import ObjectStore
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 
 # How long a bucket lock holds without being renewed; renewed every third of it.
 LEASE_SECONDS = 600

@@ -26,7 +26,7 @@ from chalicelib.rejects.record import (
     is_body_record,
     kept_event_text,
 )
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 
 # The metricName shown for a body refused whole, and for an event whose name is unknown.
 BODY = "(body)"

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 from chalicelib.csv.dedupe import ROW_BITS, Fingerprints, fingerprint
 from chalicelib.csv.read import exact_numbers, iter_json_objects
 from chalicelib.rejects.summary import RejectSummary, iter_records
-from chalicelib.storage import ObjectStore
+from chalicelib.storage.base import ObjectStore
 from chalicelib.workers import results_in_order
 from exporter.report.counting import LABEL_CHARS, NONE, Buckets, CappedCounter, label
 from exporter.report.delivery import Delivery, delivery_of

@@ -10,7 +10,8 @@ import click
 from chalicelib.config import Settings
 from chalicelib.delivery.measure import measure_delivery
 from chalicelib.layout import keys_for_days
-from chalicelib.storage import LocalStore, S3Store
+from chalicelib.storage.local import LocalStore
+from chalicelib.storage.s3 import S3Store
 from clitools import echo
 from exporter.cli import (
     JOBS_OPTION,

@@ -1,177 +1,20 @@
-"""The same relative layout under a local directory or an S3 bucket.
-
-``ObjectStore`` is what the converter reads from and writes to; outputs are
-published whole (rename, or S3 multipart completion) so a reader never sees
-half a CSV, and a failed conversion leaves the previous version in place.
-"""
+"""A store in an S3 bucket: multipart uploads completed only when whole, conditional
+writes, and every version of a key removed on delete (versioned buckets)."""
 
 from __future__ import annotations
 
-import fcntl
 import io
-import os
-import tempfile
-import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from botocore.exceptions import ClientError
 
-from chalicelib.unnamed import link_unnamed, unnamed_file
+from chalicelib.storage.base import StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
-
-
-_UMASK_LOCK = threading.Lock()
-
-
-def new_file_mode() -> int:
-    """The mode ``open()`` gives a new file here: 0o666 less the umask (0644 usually).
-
-    ``mkstemp`` makes 0600 files; outputs are published with this mode instead, like
-    every other file the tools write. The umask is read from /proc where there is one:
-    setting it to read it back would change it for every thread for a moment.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    with _UMASK_LOCK:
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o666 & ~umask
-
-
-class StoreError(Exception):
-    """A store could not be read or written; the message says which and why."""
-
-
-class ObjectStore(Protocol):
-    def list_keys(self, prefix: str) -> list[str]:
-        """Every key under ``prefix``, sorted."""
-
-    def open_read(self, key: str) -> BinaryIO: ...
-
-    def open_write(self, key: str) -> AbstractContextManager[BinaryIO]:
-        """A handle whose content is published at ``key`` only when the block succeeds."""
-
-    def describe(self, key: str) -> str:
-        """Where ``key`` is, for people: a path or an s3:// URL."""
-
-
-class ErasableStore(ObjectStore, Protocol):
-    """What erasure needs besides reading and publishing: existence, deletion, and
-    removal of every copy of a key that is not its current content (S3 versions)."""
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete(self, key: str) -> None:
-        """Remove ``key`` and every older version of it, the current one last (so an
-        interrupted delete leaves the key listed); nothing happens if it is absent."""
-
-    def purge_old_versions(self, key: str) -> int:
-        """Delete every version of exactly ``key`` but the current object (all of them,
-        delete markers included, when there is none); say how many were deleted."""
-
-    def rewriting(self, key: str) -> AbstractContextManager[None]:
-        """Hold off whoever appends to ``key`` in place while it is read and replaced."""
-
-
-class LocalStore:
-    def __init__(self, root: Path | str) -> None:
-        self.root = Path(root)
-
-    def list_keys(self, prefix: str) -> list[str]:
-        base = self.root / prefix
-        # A prefix may end inside a name (raw/2026/11/2 matches 2x); walk its folder.
-        folder = base if prefix.endswith("/") else base.parent
-        if not folder.is_dir():
-            return []
-        keys = []
-        for path in folder.rglob("*"):
-            if path.is_file() and not path.name.startswith(".tmp-"):
-                key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
-
-    def open_read(self, key: str) -> BinaryIO:
-        try:
-            return (self.root / key).open("rb")
-        except OSError as exc:
-            raise StoreError(f"cannot read {self.describe(key)}: {exc.strerror}") from exc
-
-    @contextmanager
-    def open_write(self, key: str) -> Iterator[BinaryIO]:
-        """Written to a file without a name (Linux's ``O_TMPFILE``), named only when
-        whole: a process killed while writing, even by SIGKILL, leaves nothing behind.
-        Elsewhere (or where the file system has no ``O_TMPFILE``) a ``.tmp-`` file."""
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = unnamed_file(path.parent)
-        if fd is None:
-            with self._named_temporary(path) as handle:
-                yield handle
-            return
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(fd, new_file_mode())
-            yield handle
-            handle.flush()
-            tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
-            link_unnamed(fd, tmp)  # named for the instant before the rename
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-
-    @staticmethod
-    @contextmanager
-    def _named_temporary(path: Path) -> Iterator[BinaryIO]:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                os.fchmod(handle.fileno(), new_file_mode())
-                yield handle
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def describe(self, key: str) -> str:
-        return str(self.root / key)
-
-    def exists(self, key: str) -> bool:
-        return (self.root / key).is_file()
-
-    def delete(self, key: str) -> None:
-        (self.root / key).unlink(missing_ok=True)
-
-    def purge_old_versions(self, key: str) -> int:
-        return 0  # a file has no versions: a rename replaced the old content
-
-    @contextmanager
-    def rewriting(self, key: str) -> Iterator[None]:
-        """The local sink's lock (``flock``) of the file: its appends wait, then go to
-        the file renamed over it (the sink checks it still has the file at the path)."""
-        try:
-            fd = os.open(self.root / key, os.O_RDONLY)
-        except FileNotFoundError:
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
 
 
 class S3Store:
