@@ -8,20 +8,27 @@ click, which the Lambda zip does not ship.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import importlib
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.aws import describe_aws_error
 from chalicelib.terminal import terminal_safe
 
 # Both groups (exporter, deploy) answer -h as well as --help.
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
-__all__ = ["CONTEXT_SETTINGS", "TerminalSafeGroup", "aws_errors", "echo", "terminal_safe"]
+__all__ = [
+    "CONTEXT_SETTINGS",
+    "LazyGroup",
+    "TerminalSafeGroup",
+    "aws_errors",
+    "echo",
+    "terminal_safe",
+]
 
 
 def echo(message: object = "", *, err: bool = False) -> None:
@@ -44,6 +51,29 @@ class TerminalSafeGroup(click.Group):
             raise
 
 
+class LazyGroup(TerminalSafeGroup):
+    """A group whose commands are named up front (``"name": "module:attribute"``) and
+    imported when one runs: ``export`` loads neither boto3 nor Athena's modules, and no
+    command module needs to import the group."""
+
+    def __init__(self, *args: Any, lazy_commands: Mapping[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy_commands = dict(lazy_commands)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._lazy_commands.get(cmd_name)
+        if target is not None and cmd_name not in self.commands:
+            module, _, attribute = target.partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{target} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
 def project_dir_option[F: Callable[..., Any]](help_text: str) -> Callable[[F], F]:
     """``--project-dir``: the project root holding ``.chalice/`` (default: here)."""
     return click.option(
@@ -64,5 +94,12 @@ def aws_errors(service: str) -> Iterator[None]:
     """
     try:
         yield
-    except (BotoCoreError, ClientError) as exc:
+    except Exception as exc:
+        # botocore is imported only by what talks to AWS: if it is not loaded, no AWS
+        # error can have been raised, and a local run never pays for importing it.
+        errors = sys.modules.get("botocore.exceptions")
+        if errors is None or not isinstance(exc, (errors.BotoCoreError, errors.ClientError)):
+            raise
+        from chalicelib.aws import describe_aws_error
+
         raise click.ClickException(describe_aws_error(exc, service) or str(exc)) from None

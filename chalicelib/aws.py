@@ -58,7 +58,7 @@ def make_client(
     return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
-def _one_line(text: str) -> str:
+def _collapse_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
@@ -67,13 +67,13 @@ def describe_aws_error(exc: BaseException, service: str) -> str | None:
     if isinstance(exc, boto_errors.NoCredentialsError):
         return f"no AWS credentials found: {CREDENTIALS_HINT}"
     if isinstance(exc, UNUSABLE_CREDENTIALS_ERRORS):
-        return f"unusable AWS credentials ({_one_line(str(exc))}): {CREDENTIALS_HINT}"
+        return f"unusable AWS credentials ({_collapse_whitespace(str(exc))}): {CREDENTIALS_HINT}"
     if isinstance(exc, boto_errors.NoRegionError):
         return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
     if isinstance(exc, boto_errors.ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "")) or "(no code)"
-        message = _one_line(str(error.get("Message") or exc))
+        message = _collapse_whitespace(str(error.get("Message") or exc))
         if code == "NoSuchBucket":
             bucket = error.get("BucketName")
             return f"bucket {bucket} does not exist" if bucket else f"{service}: {message}"
@@ -86,7 +86,7 @@ def describe_aws_error(exc: BaseException, service: str) -> str | None:
             )
         return f"{service} error {code}: {message}"
     if isinstance(exc, UNREACHABLE_ERRORS):
-        return f"could not reach {service}: {_one_line(str(exc))}"
+        return f"could not reach {service}: {_collapse_whitespace(str(exc))}"
     if isinstance(exc, boto_errors.BotoCoreError):
-        return f"{service} call failed: {_one_line(str(exc))}"
+        return f"{service} call failed: {_collapse_whitespace(str(exc))}"
     return None

@@ -19,12 +19,13 @@ from chalicelib.delivery.measure import (
     measure_delivery,
 )
 from clitools import echo
-from exporter.cli import (
+from exporter.options import (
     day_range_options,
+    days_from_options,
     default_source,
     open_source,
-    parse_days,
     report_errors,
+    source_options,
 )
 
 
@@ -68,13 +69,7 @@ def report_text(report: DeliveryReport) -> str:
 
 @click.command("delivery")
 @day_range_options
-@click.option(
-    "--source",
-    help="Where raw/ is: a directory or s3://bucket[/prefix]. "
-    "Default: $ANALYTICS_DATA_DIR, else analytics_data.",
-)
-@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
-@click.option("--region", help="AWS region of the bucket. Default: the standard chain.")
+@source_options()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def delivery_command(
     date_: str,
@@ -85,7 +80,7 @@ def delivery_command(
     as_json: bool,
 ) -> None:
     """Per day: sessions, events received, sequence gaps, duplicates and the delivery rate."""
-    days = parse_days(date_, to_date)
+    days = days_from_options(date_, to_date)
     store, prefix = open_source(source or default_source(), endpoint_url, region)
     try:
         report = report_errors(lambda: measure_delivery(store, days, Settings().under(prefix)))

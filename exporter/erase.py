@@ -7,13 +7,8 @@ locator (``--locate-with-athena``): one query over the Glue table returns the
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
-import json
 import os
-import time
 from collections.abc import Callable
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 import click
@@ -22,13 +17,9 @@ from chalicelib.athena import (
     DEFAULT_DATABASE,
     DEFAULT_TABLE,
     DEFAULT_WORKGROUP,
-    LINE_COLUMN,
     AthenaQueryError,
-    Runner,
-    quote_identifier,
-    quote_literal,
 )
-from chalicelib.athena.runner import DEFAULT_TIMEOUT_SECONDS
+from chalicelib.athena.locate import locate_with_athena
 from chalicelib.aws import make_client
 from chalicelib.erase import (
     ErasureError,
@@ -39,17 +30,19 @@ from chalicelib.erase import (
     erase,
     located_keys,
 )
-from chalicelib.layout import ERASURE_PREFIX, days_between
+from chalicelib.layout import ERASURE_PREFIX
 from chalicelib.storage.local import LocalStore
 from chalicelib.storage.s3 import S3Store
 from clitools import aws_errors, echo, terminal_safe
-from exporter.cli import (
+from exporter.options import (
     MAX_COLUMNS_OPTION,
+    day_from_option,
+    day_range_options_with_old_spellings,
     open_source,
-    parse_day,
     progress,
     report_errors,
     settings_for,
+    source_options,
 )
 
 if TYPE_CHECKING:
@@ -58,82 +51,6 @@ if TYPE_CHECKING:
 # Reads at once from S3: the work is waiting on the network.
 S3_THREADS = 16
 # The workgroup infrastructure/pipeline.yaml creates (its results go to athena-results/).
-
-# --- Athena ----------------------------------------------------------------------------
-
-
-def partition_filter(first: dt.date, last: dt.date) -> str:
-    """The raw/YYYY/MM/DD/ days of the range as partition predicates: a whole month as
-    year and month, a part of one with its days listed. Projection prunes on these."""
-    clauses = []
-    for (year, month), group in groupby(days_between(first, last), lambda d: (d.year, d.month)):
-        in_month = list(group)
-        clause = (
-            f'"year" = {quote_literal(str(year))} AND "month" = {quote_literal(f"{month:02d}")}'
-        )
-        if len(in_month) < calendar.monthrange(year, month)[1]:
-            listed = ", ".join(quote_literal(f"{d.day:02d}") for d in in_month)
-            clause += f' AND "day" IN ({listed})'
-        clauses.append(f"({clause})")
-    return " OR ".join(clauses)
-
-
-def build_locate_query(database: str, table: str, request: ErasureRequest) -> str:
-    """``SELECT DISTINCT "$path"`` of the raw objects that may hold a match in the range.
-
-    The events table has one column, each raw line's text (see chalicelib/athena), so any
-    top-level field can be located. A line matches when the field's value is one asked
-    for, or when its text holds one anywhere (so lines that are not JSON, or that spell a
-    value with escapes, are not missed): the scan that follows decides exactly.
-    """
-    line = quote_identifier(LINE_COLUMN)
-    conditions = []
-    for name, values in request.criteria:
-        path = quote_literal("$[" + json.dumps(name) + "]")
-        listed = ", ".join(quote_literal(value) for value in values)
-        conditions.append(f"json_extract_scalar({line}, {path}) IN ({listed})")
-        conditions.extend(f"strpos({line}, {quote_literal(value)}) > 0" for value in values)
-    matches = "\n    OR ".join(conditions)
-    return (
-        f"-- Raw objects holding events to erase, {request.first} to {request.last} (UTC).\n"
-        f'SELECT DISTINCT "$path" AS path\n'
-        f"FROM {quote_identifier(database)}.{quote_identifier(table)}\n"
-        f"WHERE ({partition_filter(request.first, request.last)})\n"
-        f"  AND ({matches})"
-    )
-
-
-def locate_with_athena(
-    athena: AthenaClient,
-    request: ErasureRequest,
-    *,
-    bucket: str,
-    database: str = DEFAULT_DATABASE,
-    table: str = DEFAULT_TABLE,
-    workgroup: str | None = DEFAULT_WORKGROUP,
-    output_location: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[str]:
-    """Run the locate query and return the keys (in ``bucket``) it found."""
-    runner = Runner(
-        athena, workgroup=workgroup, output_location=output_location, timeout=timeout, sleep=sleep
-    )
-    rows, _ = runner.results(build_locate_query(database, table, request))
-    keys = []
-    for row in rows:
-        path = row[0] if row else None
-        if not path:
-            continue
-        found_bucket, _, key = path.removeprefix("s3://").partition("/")
-        if found_bucket != bucket:
-            raise ErasureError(
-                f"Athena's table reads s3://{found_bucket}/, not the --source bucket {bucket}: "
-                "give the matching --athena-database/--athena-table"
-            )
-        keys.append(key)
-    return keys
-
 
 # --- the command -----------------------------------------------------------------------
 
@@ -206,13 +123,8 @@ def _athena_client(region: str | None) -> AthenaClient:
     help="Erase events whose top-level FIELD has VALUE, compared as text "
     "(repeatable; every flag adds to what is erased).",
 )
-@click.option("--from", "from_", required=True, help="First UTC day of raw/YYYY/MM/DD/ to search.")
-@click.option("--to", "to", help="Last UTC day (inclusive). Default: --from.")
-@click.option(
-    "--source",
-    required=True,
-    help="Where raw/ is: a directory (e.g. analytics_data) or s3://bucket[/prefix].",
-)
+@day_range_options_with_old_spellings("--from", "--to")
+@source_options(required=True)
 @click.option(
     "--dry-run", is_flag=True, help="Only say which objects hold how many matches; change nothing."
 )
@@ -222,10 +134,6 @@ def _athena_client(region: str | None) -> AthenaClient:
     default=None,
     help="Objects read and rewritten at once, in threads; for a directory also the "
     f"processes that rebuild CSVs [default: one per CPU for a directory, {S3_THREADS} for S3].",
-)
-@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
-@click.option(
-    "--region", help="AWS region of the bucket (and Athena). Default: the standard chain."
 )
 @click.option(
     "--no-neutralize",
@@ -267,8 +175,8 @@ def erase_command(
     session_ids: tuple[str, ...],
     event_ids: tuple[str, ...],
     matches: tuple[str, ...],
-    from_: str,
-    to: str | None,
+    date_: str,
+    to_date: str | None,
     source: str,
     dry_run: bool,
     jobs: int | None,
@@ -289,8 +197,9 @@ def erase_command(
     erasure/YYYY/MM/DD/<run>.json with counts, never the values. Run it again after
     an interruption: it finishes the job.
     """
-    first = parse_day(from_, "--from")
-    last = parse_day(to, "--to") if to else first
+    # Read one by one: the request itself says when the range ends before it starts.
+    first = day_from_option(date_, "--date")
+    last = day_from_option(to_date, "--to-date") if to_date else first
     try:
         request = ErasureRequest.build(
             first=first,

@@ -30,7 +30,14 @@ from chalicelib.sinks import FirehoseSink, LocalDirectorySink, Sink
 from chalicelib.storage.base import ObjectStore
 from chalicelib.storage.local import LocalStore
 from clitools import aws_errors, echo, project_dir_option, terminal_safe
-from exporter.cli import open_source, parse_days, progress, report_errors
+from exporter.options import (
+    day_range_options,
+    days_from_options,
+    open_source,
+    progress,
+    report_errors,
+    source_options,
+)
 
 DEFAULT_TOP = 30
 # Options that override one stage limit each: option name → Limits field.
@@ -39,27 +46,9 @@ LIMIT_OPTIONS = {
 }
 
 
-def _source_options[F: Callable[..., Any]](command: F) -> F:
-    """--date, --to-date, --source, --endpoint-url, --region: what both commands read."""
-    for option in reversed(
-        [
-            click.option("--date", "date_", required=True, help="First (or only) day, UTC."),
-            click.option("--to-date", help="Last day of a range (inclusive). Default: --date."),
-            click.option(
-                "--source",
-                required=True,
-                help="Where rejected/ is: a directory (e.g. analytics_data) or s3://bucket[/prefix].",
-            ),
-            click.option("--endpoint-url", help="S3/Firehose-compatible endpoint (moto, MinIO)."),
-            click.option("--region", help="AWS region. Default: the standard chain."),
-        ]
-    ):
-        command = option(command)
-    return command
-
-
 @click.command("rejected")
-@_source_options
+@day_range_options
+@source_options(reads="rejected/", required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @click.option(
     "--csv",
@@ -85,7 +74,7 @@ def rejected_command(
     top: int,
 ) -> None:
     """Count the rejected events and bodies of a day (or range) by reason and metricName."""
-    days = parse_days(date_, to_date)
+    days = days_from_options(date_, to_date)
     store, prefix = open_source(source, endpoint_url, region)
     rejected_prefix = prefix + Settings.rejected_prefix
     summary = RejectSummary()
@@ -167,7 +156,8 @@ def _limit_options[F: Callable[..., Any]](command: F) -> F:
 
 
 @click.command("replay")
-@_source_options
+@day_range_options
+@source_options(reads="rejected/", required=True)
 @click.option(
     "--stage",
     help="Stage whose limits, prefixes and events stream (.chalice/config.json) apply "
@@ -192,7 +182,7 @@ def replay_command(
     **limits: int | None,
 ) -> None:
     """Re-validate the stored rejects of a day (or range) and send the now-valid ones."""
-    days = parse_days(date_, to_date)
+    days = days_from_options(date_, to_date)
     to_s3 = source.startswith("s3://")
     settings, origin = _stage_settings(project_dir, stage or ("prod" if to_s3 else "dev"))
     overrides = {name: value for name, value in limits.items() if value is not None}

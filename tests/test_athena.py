@@ -27,12 +27,8 @@ from chalicelib.athena import (
     find_bad_objects,
 )
 from chalicelib.athena.delivery import DELIVERY_COLUMNS
-from exporter.athena.command import (
-    athena_query,
-    attribute_column,
-    named_columns,
-    parse_attribute_option,
-)
+from chalicelib.athena.on_demand import attribute_column, named_columns, parse_attribute_option
+from exporter.athena.command import athena_query
 from tests.test_athena_sql import output_names
 
 DB = "owned_analytics"

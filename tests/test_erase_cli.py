@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from chalicelib.athena.locate import build_locate_query, locate_with_athena, partition_filter
 from chalicelib.erase import ErasureError, ErasureRequest
 from chalicelib.erase import run as erase_module
 from chalicelib.storage.local import LocalStore
 from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
-from exporter.erase import build_locate_query, locate_with_athena, partition_filter
 from tests.conftest import aws_client
 from tests.erase_helpers import erased_lake, fill, local_snapshot, request, s3_current
 

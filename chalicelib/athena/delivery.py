@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from chalicelib.athena.sql import MAP_TYPE, json_text, parse_day, quote_literal, table_ref
+from chalicelib.athena.sql import MAP_TYPE, as_date, json_format_sql, quote_literal, table_ref
 
 # The log line's counts, in the query's column order.
 DELIVERY_COLUMNS = (
@@ -45,7 +45,7 @@ def _hour_predicate(day: dt.date, hour: str | None) -> str:
 
 def build_delivery_query(database: str, table: str, day: dt.date | str) -> str:
     """One row: the day's ``DELIVERY_COLUMNS``."""
-    d = parse_day(day)
+    d = as_date(day)
     where = " OR ".join(
         [
             _hour_predicate(d - dt.timedelta(days=1), "23"),
@@ -55,7 +55,7 @@ def build_delivery_query(database: str, table: str, day: dt.date | str) -> str:
     )
     field = "element_at(m, {})".format
     session, seq, event, arrived = (
-        json_text(field(quote_literal(name)))
+        json_format_sql(field(quote_literal(name)))
         for name in ("sessionId", "seq", "eventId", "serverTimestamp")
     )
     return f"""
@@ -122,7 +122,7 @@ def delivery_log_record(day: dt.date | str, row: list[Any]) -> dict[str, Any]:
     """The query's row as the daily log line ``chalicelib.delivery.measure`` writes."""
     counts = dict(zip(DELIVERY_COLUMNS, (int(value) for value in row), strict=True))
     expected = counts["received"] + counts["gaps"]
-    record: dict[str, Any] = {"event": "delivery", "date": parse_day(day).isoformat(), **counts}
+    record: dict[str, Any] = {"event": "delivery", "date": as_date(day).isoformat(), **counts}
     if expected:
         record["rate"] = round(counts["received"] / expected, 6)
     return record

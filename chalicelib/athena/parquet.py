@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 
 from chalicelib.athena.queries import KEPT_ROW, ROW_ORDER, deduplicated_rows
-from chalicelib.athena.sql import parse_day, quote_identifier, quote_literal
+from chalicelib.athena.sql import as_date, quote_identifier, quote_literal
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX
 from chalicelib.layout import parquet_day_prefix
 
@@ -92,7 +92,7 @@ def _as_map(keys: str, key_name: str) -> str:
 
 def build_parquet_select(database: str, table: str, day: dt.date | str) -> str:
     """The SELECT whose rows are the day's Parquet copy (the body of the UNLOAD)."""
-    d = parse_day(day)
+    d = as_date(day)
     present = f"filter(map_keys({_CELLS}), k -> element_at({_CELLS}, k) IS NOT NULL)"
     attributes = f'filter("__present", k -> starts_with(k, {quote_literal(ATTRIBUTE_PREFIX)}))'
     context = (

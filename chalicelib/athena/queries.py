@@ -23,15 +23,15 @@ from dataclasses import dataclass
 
 from chalicelib.athena.sql import (
     FLATTEN_LEVELS,
+    as_date,
     attributes_object,
     cell_text,
     deeper,
     empty_object,
     first_keys,
     first_values,
-    json_text,
+    json_format_sql,
     let,
-    parse_day,
     parsed_record,
     partition_predicates,
     quote_identifier,
@@ -139,7 +139,7 @@ def build_columns_query(database: str, table: str, day: dt.date | str) -> str:
     """Athena SQL listing the day's columns, one row each: ``column``, the number of
     ``objects`` holding it, and where it is ``first`` seen (object, serverTimestamp,
     place in the record, as one sortable text). Parse with :func:`parse_column_counts`."""
-    d = parse_day(day)
+    d = as_date(day)
     server = f"COALESCE(json_extract_scalar({_field('serverTimestamp')}, '$'), '')"
     first = f"\"__path\" || chr(1) || {server} || chr(1) || lpad(CAST(n AS VARCHAR), 6, '0')"
     return (
@@ -169,7 +169,7 @@ def parse_column_counts(rows: Iterable[Sequence[str | None]]) -> ColumnCounts:
 def build_bad_lines_query(database: str, table: str, day: dt.date | str) -> str:
     """Athena SQL listing the objects with lines the CSV query skips (not a JSON
     object; blank lines do not count): ``object``, ``bad_lines``, ``lines``."""
-    d = parse_day(day)
+    d = as_date(day)
     bad = f"sum(IF({_RECORD} IS NULL, 1, 0))"
     records = _cells_ctes(database, table, d).split(",\nobjects AS (", 1)[0]
     return (
@@ -229,8 +229,8 @@ def deduplicated_rows(database: str, table: str, day: dt.date, *, neutralize: bo
     (``sessionId``, ``eventId``) as the converter dedupes, the first by object
     (``$path``), then ``serverTimestamp``, then the line's text; rows without an
     ``eventId`` are all kept. The CSV query and the Parquet copy both read it."""
-    session = f"NULLIF({json_text(_field('sessionId'))}, 'null')"
-    event = f"NULLIF(NULLIF({json_text(_field(ID_COLUMN))}, 'null'), '\"\"')"
+    session = f"NULLIF({json_format_sql(_field('sessionId'))}, 'null')"
+    event = f"NULLIF(NULLIF({json_format_sql(_field(ID_COLUMN))}, 'null'), '\"\"')"
     server = f"json_extract_scalar({_field('serverTimestamp')}, '$')"
     return (
         _cells_ctes(database, table, day) + ",\n"
@@ -266,7 +266,7 @@ def build_daily_csv_query(
     """
     if not columns:
         raise ValueError("the CSV needs at least one column")
-    d = parse_day(day)
+    d = as_date(day)
     names = ", ".join(text_value(c) for c in columns)
     select = [
         f'"__n"[{index}] AS {quote_identifier(header_cell(column, True))}'

@@ -69,7 +69,8 @@ def table_ref(database: str, table: str) -> str:
     return f"{quote_identifier(database)}.{quote_identifier(table)}"
 
 
-def parse_day(day: dt.date | str) -> dt.date:
+def as_date(day: dt.date | str) -> dt.date:
+    """A date, or its ``YYYY-MM-DD`` text, as a date (a datetime as its date)."""
     if isinstance(day, dt.datetime):
         return day.date()
     if isinstance(day, dt.date):
@@ -86,7 +87,7 @@ def partition_predicates(day: dt.date | str) -> str:
     With partition projection these pin the query to the 24 hour prefixes of one day:
     Athena lists nothing else.
     """
-    d = parse_day(day)
+    d = as_date(day)
     return (
         f'"year" = {quote_literal(f"{d:%Y}")} '
         f'AND "month" = {quote_literal(f"{d:%m}")} '
@@ -103,20 +104,20 @@ def let(value: str, name: str, body: str) -> str:
     return f"element_at(transform(ARRAY[{value}], {name} -> {body}), 1)"
 
 
-def json_text(value: str) -> str:
+def json_format_sql(value: str) -> str:
     """The JSON text of a JSON value (a string keeps its quotes)."""
     return f"json_format({value})"
 
 
 def is_json_null(value: str) -> str:
     # A JSON null inside a map may come back as SQL NULL or as JSON 'null'.
-    return f"({value} IS NULL OR {json_text(value)} = 'null')"
+    return f"({value} IS NULL OR {json_format_sql(value)} = 'null')"
 
 
 def as_object(value: str) -> str:
     """The JSON value as a map when it is an object, else NULL (cheap for scalars:
     the first character decides before anything is parsed)."""
-    return f"IF(substr({json_text(value)}, 1, 1) = '{{', TRY_CAST({value} AS {MAP_TYPE}))"
+    return f"IF(substr({json_format_sql(value)}, 1, 1) = '{{', TRY_CAST({value} AS {MAP_TYPE}))"
 
 
 def parsed_record(line: str) -> str:
@@ -133,7 +134,9 @@ def attributes_object(record: str) -> str:
     reads both); NULL otherwise."""
     field = f"element_at({record}, {quote_literal(ATTRIBUTES_FIELD)})"
     held = f"TRY(CAST(json_parse(json_extract_scalar({field}, '$')) AS {MAP_TYPE}))"
-    return f"COALESCE({as_object(field)}, IF(substr({json_text(field)}, 1, 1) = '\"', {held}))"
+    return (
+        f"COALESCE({as_object(field)}, IF(substr({json_format_sql(field)}, 1, 1) = '\"', {held}))"
+    )
 
 
 # --- flattening ----------------------------------------------------------------------
@@ -281,7 +284,7 @@ def cell_text(value: str, *, neutralize: bool = True) -> str:
     text = f"json_extract_scalar({value}, '$')"
     string = neutralized(text) if neutralize else text
     return let(
-        json_text(value),
+        json_format_sql(value),
         "j",
         "CASE WHEN j IS NULL OR j = 'null' THEN NULL "
         f"WHEN substr(j, 1, 1) = '\"' THEN {string} "

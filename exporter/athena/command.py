@@ -1,139 +1,36 @@
-"""``python -m exporter athena-query``: print, and with --run execute, a day's queries."""
+"""``python -m exporter athena-query``: print, and with --run execute, a day's queries.
+
+The orchestration is ``chalicelib.athena.on_demand``'s; this module reads options and
+turns errors into one line.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import click
 
 from chalicelib.athena import DEFAULT_DATABASE, DEFAULT_TABLE
-from chalicelib.athena.delivery import build_delivery_query, delivery_log_record
-from chalicelib.athena.queries import (
-    ColumnCounts,
-    DailyQuery,
-    build_bad_lines_query,
-    daily_csv_query,
+from chalicelib.athena.on_demand import (
+    bad_lines_day,
+    csv_day,
+    day_runner,
+    delivery_day,
+    named_columns,
+    parse_attribute_option,
 )
-from chalicelib.athena.runner import (
-    DEFAULT_TIMEOUT_SECONDS,
-    AthenaQueryError,
-    BadObject,
-    Runner,
-    discover_columns,
-    find_bad_objects,
-)
-from chalicelib.athena.sql import FLATTEN_SEPARATOR
+from chalicelib.athena.runner import DEFAULT_TIMEOUT_SECONDS, AthenaQueryError
 from chalicelib.config import MIN_CSV_COLUMNS
-from chalicelib.csv.columns import ATTRIBUTE_PREFIX, DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
-from clitools import echo
+from chalicelib.csv.columns import DEFAULT_MAX_COLUMNS, OVERFLOW_COLUMN
+from clitools import aws_errors, echo
+from exporter.options import day_from_option
 
 if TYPE_CHECKING:
     from mypy_boto3_athena import AthenaClient
 
-# Top-level fields the route and the browser client always send besides the fixed
-# columns: the columns of a query printed without --run (which finds the real ones).
-KNOWN_EXTRA_COLUMNS: tuple[str, ...] = (
-    "appVersion",
-    "derivedTimestamp",
-    "eventId",
-    "gitCommitSha",
-    "seq",
-)
-
-
-# --- columns named on the command line -----------------------------------------------
-
-
-def parse_attribute_option(text: str) -> tuple[str, ...]:
-    """``action`` is a top-level key; ``["nested","depth"]`` is a JSON path."""
-    if not text.startswith("["):
-        return (text,)
-    try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"attribute path {text!r} is not a JSON array: {exc.msg}") from None
-    if not isinstance(parsed, list) or not parsed or not all(isinstance(p, str) for p in parsed):
-        raise ValueError(f"attribute path {text!r} must be a non-empty JSON array of strings")
-    return tuple(parsed)
-
-
-def attribute_column(path: Sequence[str]) -> str:
-    """The CSV column of an attribute path: nested keys joined with ``_``."""
-    return ATTRIBUTE_PREFIX + FLATTEN_SEPARATOR.join(path)
-
-
-def named_columns(
-    attribute_paths: Iterable[Sequence[str]], context_keys: Iterable[str]
-) -> dict[str, tuple[int, str]]:
-    """Columns for a query printed without discovery: the usual top-level fields, the
-    given context keys and attribute columns (each counted as held by no object)."""
-    columns = [*KNOWN_EXTRA_COLUMNS]
-    for key in context_keys:
-        if not key or key.startswith(ATTRIBUTE_PREFIX) or key == OVERFLOW_COLUMN:
-            raise ValueError(f"context key {key!r} cannot be a top-level column")
-        columns.append(key)
-    columns += [attribute_column(path) for path in attribute_paths]
-    return dict.fromkeys(columns, (0, ""))
-
-
-# --- output --------------------------------------------------------------------------
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def _report_bad_objects(objects: list[BadObject], err: bool) -> None:
-    """One line per object: its path, then bad lines of lines (a tab between)."""
-    prefix = "--   " if err else ""
-    for found in objects:
-        echo(f"{prefix}{found.path}\t{found.bad_lines}\t{found.lines}", err=err)
-
-
-def _csv_query(
-    runner: Runner | None,
-    day: dt.date,
-    database: str,
-    table: str,
-    columns: ColumnCounts | None,
-    max_columns: int,
-    order_rows: bool,
-) -> DailyQuery:
-    if columns is None:
-        if runner is None:
-            echo(
-                "-- no --attribute or --context-key given: the query has the usual columns "
-                "only (with --run every column of the day is found first)",
-                err=True,
-            )
-            columns = named_columns((), ())
-        else:
-            columns = discover_columns(runner, database, table, day)
-            echo(f"-- found {len(columns)} column(s) on {day.isoformat()}", err=True)
-    query = daily_csv_query(
-        database, table, day, columns, max_columns=max_columns, order_rows=order_rows
-    )
-    if query.overflowed:
-        echo(
-            f"-- {len(query.overflowed)} column(s) past the column budget or the query size "
-            f"limit are in the JSON column {OVERFLOW_COLUMN}",
-            err=True,
-        )
-    return query
-
 
 @click.command("athena-query")
-@click.option(
-    "--date",
-    "day",
-    required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="UTC day to export, YYYY-MM-DD.",
-)
+@click.option("--date", "date_", required=True, help="UTC day to export, YYYY-MM-DD.")
 @click.option("--database", default=DEFAULT_DATABASE, show_default=True, help="Glue database.")
 @click.option(
     "--table",
@@ -195,7 +92,7 @@ def _csv_query(
 )
 @click.option("--unordered", is_flag=True, help="Skip the final ORDER BY (very large days).")
 def athena_query(
-    day: dt.datetime,
+    date_: str,
     database: str,
     table: str,
     attributes: tuple[str, ...],
@@ -212,57 +109,45 @@ def athena_query(
     unordered: bool,
 ) -> None:
     """Print (and with --run, execute) the Athena SQL for one day's combined CSV."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    day = day_from_option(date_, "--date")
 
-    from chalicelib.aws import describe_aws_error, make_client  # the CLI path only
+    def athena_client() -> AthenaClient:
+        from chalicelib.aws import make_client  # the --run path only: boto3 is slow to import
+
+        client: AthenaClient = make_client("athena", region=region, endpoint_url=endpoint_url)
+        return client
+
+    def warn(line: str) -> None:
+        echo(line, err=True)
 
     try:
-        named = (
-            named_columns([parse_attribute_option(a) for a in attributes], context_keys)
-            if attributes or context_keys
-            else None
-        )
-        if output_location is not None and not output_location.startswith("s3://"):
-            raise ValueError(f"--output-location must be an s3:// URI, not {output_location!r}")
-        if run and not workgroup and not output_location:
-            raise ValueError("--run needs --workgroup or --output-location s3://bucket/prefix/")
-        runner: Runner | None = None
-        if run:
-            client: AthenaClient = make_client("athena", region=region, endpoint_url=endpoint_url)
-            runner = Runner(
-                client, workgroup=workgroup, output_location=output_location, timeout=timeout
+        with aws_errors("Athena"):
+            runner = day_runner(
+                athena_client if run else None,
+                workgroup=workgroup,
+                output_location=output_location,
+                timeout=timeout,
             )
-        if delivery:
-            sql = build_delivery_query(database, table, day.date())
-            echo(sql)
-            if runner is not None:
-                rows, location = runner.results(sql)
-                record = delivery_log_record(day.date(), rows[0])
-                echo(json.dumps(record, separators=(",", ":")))
-                echo(location)
-            return
-        if bad_lines:
-            sql = build_bad_lines_query(database, table, day.date())
-            echo(sql)
-            if runner is not None:
-                objects, location = find_bad_objects(runner, database, table, day.date())
-                _report_bad_objects(objects, err=False)
-                echo(location)
-            return
-        query = _csv_query(runner, day.date(), database, table, named, max_columns, not unordered)
-        echo(query.sql)
-        if runner is not None:
-            location = runner.execute(query.sql).output_location
-            objects, _ = find_bad_objects(runner, database, table, day.date())
-            if objects:
-                echo(
-                    f"-- {sum(o.bad_lines for o in objects)} line(s) in {len(objects)} object(s) "
-                    "are not a JSON object and are not in the CSV (object, bad, lines):",
-                    err=True,
+            if delivery:
+                delivery_day(runner, database, table, day, echo)
+            elif bad_lines:
+                bad_lines_day(runner, database, table, day, echo)
+            else:
+                named = (
+                    named_columns([parse_attribute_option(a) for a in attributes], context_keys)
+                    if attributes or context_keys
+                    else None
                 )
-                _report_bad_objects(objects, err=True)
-            echo(location)
-    except (ClientError, BotoCoreError) as exc:
-        raise click.ClickException(describe_aws_error(exc, "Athena") or _one_line(exc)) from exc
+                csv_day(
+                    runner,
+                    database,
+                    table,
+                    day,
+                    columns=named,
+                    max_columns=max_columns,
+                    order_rows=not unordered,
+                    say=echo,
+                    warn=warn,
+                )
     except (AthenaQueryError, ValueError, TypeError) as exc:
-        raise click.ClickException(_one_line(exc)) from exc
+        raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from exc

@@ -13,14 +13,15 @@ from chalicelib.layout import keys_for_days
 from chalicelib.storage.local import LocalStore
 from chalicelib.storage.s3 import S3Store
 from clitools import echo
-from exporter.cli import (
+from exporter.options import (
     JOBS_OPTION,
     day_range_options,
+    days_from_options,
     default_source,
     open_source,
-    parse_days,
     progress,
     report_errors,
+    source_options,
     worker_count,
 )
 from exporter.report.aggregate import ReportData, count_range
@@ -45,11 +46,7 @@ def write_report(data: ReportData, out: Path, top: int) -> None:
 
 @click.command("report")
 @day_range_options
-@click.option(
-    "--source",
-    help="Where raw/ and rejected/ are: a directory or s3://bucket[/prefix]. "
-    "Default: $ANALYTICS_DATA_DIR, else analytics_data.",
-)
+@source_options(reads="raw/ and rejected/")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -62,8 +59,6 @@ def write_report(data: ReportData, out: Path, top: int) -> None:
     show_default=True,
     help="Rows per ranked table (pages, referrers, …); the rest are one (other) row.",
 )
-@click.option("--endpoint-url", help="S3-compatible endpoint (MinIO, LocalStack, moto).")
-@click.option("--region", help="AWS region of the bucket. Default: the standard chain.")
 @JOBS_OPTION
 def report_command(
     date_: str,
@@ -77,7 +72,7 @@ def report_command(
 ) -> None:
     """Write one offline HTML page of charts of a day (or range): events, sessions,
     pages, referrers, browsers, countries, bots, rejects and delivery."""
-    days = parse_days(date_, to_date)
+    days = days_from_options(date_, to_date)
     source = source or default_source()
     out = out or default_output(days)
     if not out.parent.is_dir():
