@@ -6,7 +6,7 @@ import click
 
 from clitools import CONTEXT_SETTINGS, TerminalSafeGroup
 from deploy.configure import configure_prod
-from deploy.cost import cost
+from deploy.cost_command import cost
 from deploy.smoke import smoke_test
 from deploy.throttling import apply_throttling
 

@@ -11,7 +11,6 @@ The JSON rewriting is pure functions (dict in, dict out) so it is tested offline
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import os
 import re
@@ -26,10 +25,14 @@ from botocore.exceptions import ClientError
 from chalicelib.aws import make_client
 from clitools import aws_errors, echo, project_dir_option
 from deploy.target import (
-    STREAM_ARN,
+    GivenTarget,
+    MissingTargetValues,
     ProdTarget,
+    StackOutputs,
     parse_origins,
     partition_for,
+    resolve_target,
+    target_from_stack_outputs,
     validate_target,
 )
 
@@ -45,6 +48,8 @@ __all__ = [
     "configure_project",
     "parse_origins",
     "partition_for",
+    "resolve_target",
+    "target_from_stack_outputs",
     "validate_target",
 ]
 
@@ -217,48 +222,6 @@ def configure_project(files: ProjectFiles, target: ProdTarget) -> ProjectFiles:
     return ProjectFiles(config, api_policy, convert_policy, daily_policy)
 
 
-def target_from_stack_outputs(
-    outputs: Mapping[str, str], region: str | None, origins: tuple[str, ...]
-) -> ProdTarget:
-    """StreamName/StreamArn/BucketName (and RejectsStreamArn) outputs of
-    infrastructure/pipeline.yaml → a target; a stack without the rejects stream gives a
-    target without one."""
-    missing = [key for key in ("StreamArn", "BucketName") if not outputs.get(key)]
-    if missing:
-        raise ValueError(
-            f"the stack has no output {', '.join(missing)}: is it infrastructure/pipeline.yaml?"
-        )
-    match = STREAM_ARN.match(outputs["StreamArn"])
-    if not match:
-        raise ValueError(f"StreamArn output {outputs['StreamArn']!r} is not a Firehose stream ARN")
-    stream_name = outputs.get("StreamName") or match.group("name")
-    if stream_name != match.group("name"):
-        raise ValueError(f"StreamName {stream_name!r} and StreamArn disagree")
-    if region and region != match.group("region"):
-        raise ValueError(f"--region {region} but the stream is in {match.group('region')}")
-    rejects = ""
-    if outputs.get("RejectsStreamArn"):
-        found = STREAM_ARN.match(outputs["RejectsStreamArn"])
-        if not found or found.group("account", "region") != match.group("account", "region"):
-            raise ValueError(
-                f"RejectsStreamArn {outputs['RejectsStreamArn']!r} is not a Firehose stream "
-                "beside the events stream"
-            )
-        rejects = found.group("name")
-    return ProdTarget(
-        stream_name=stream_name,
-        bucket=outputs["BucketName"],
-        region=match.group("region"),
-        account_id=match.group("account"),
-        origins=origins,
-        rejects_stream_name=rejects,
-        workgroup=outputs.get("AthenaWorkGroup") or ProdTarget.workgroup,
-        database=outputs.get("GlueDatabase") or ProdTarget.database,
-        table=outputs.get("GlueTable") or ProdTarget.table,
-        parquet_table=outputs.get("ParquetTable") or ProdTarget.parquet_table,
-    )
-
-
 # --------------------------------------------------------------------------------------
 # Reading the stack and the files, and the command
 # --------------------------------------------------------------------------------------
@@ -344,39 +307,16 @@ def configure_prod(
         allowed = parse_origins(origins)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--origins") from None
-    if stack:
-        outputs = read_stack_outputs(stack, region, endpoint_url)
-        try:
-            target = target_from_stack_outputs(outputs, region, allowed)
-        except ValueError as exc:
-            raise click.ClickException(f"stack {stack}: {exc}") from None
-        for option, given, found in (
-            ("--stream-name", stream_name, target.stream_name),
-            ("--rejects-stream-name", rejects_stream_name, target.rejects_stream_name),
-            ("--bucket", bucket, target.bucket),
-            ("--account-id", account_id, target.account_id),
-        ):
-            if given and found and given != found:
-                raise click.ClickException(f"{option} {given} but stack {stack} says {found}")
-        if rejects_stream_name and not target.rejects_stream_name:  # made outside the stack
-            target = dataclasses.replace(target, rejects_stream_name=rejects_stream_name)
-    else:
-        missing = [
-            name
-            for name, value in (
-                ("--stream-name", stream_name),
-                ("--bucket", bucket),
-                ("--region", region),
-                ("--account-id", account_id),
-            )
-            if not value
-        ]
-        if missing:
-            raise click.UsageError(f"missing {', '.join(missing)} (or pass --from-stack STACK)")
-        assert stream_name and bucket and region and account_id
-        target = ProdTarget(
-            stream_name, bucket, region, account_id, allowed, rejects_stream_name or ""
-        )
+    given = GivenTarget(stream_name, rejects_stream_name, bucket, region, account_id)
+    outputs = (
+        StackOutputs(stack, read_stack_outputs(stack, region, endpoint_url)) if stack else None
+    )
+    try:
+        target = resolve_target(given, allowed, outputs)
+    except MissingTargetValues as exc:
+        raise click.UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
     chalice_dir = project_dir / ".chalice"
     paths = {

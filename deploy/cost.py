@@ -1,10 +1,13 @@
-"""Estimate the monthly AWS bill for an event volume (the `cost` command).
+"""Estimate the monthly AWS bill for an event volume (the model behind the `cost` command,
+which is ``deploy/cost_command.py``).
 
 A pure model of us-east-1 on-demand prices: every unit price is a named constant
 below, every assumption a keyword argument with a stated default, and the result is a
-per-service breakdown. Free tiers are ignored (they expire, or are shared with other
-workloads) and so is data transfer (requests into AWS are free; the API's tiny JSON
-answers are noise).
+per-service breakdown: one function per service gives that service's lines
+(:func:`api_gateway_cost`, :func:`lambda_cost`, :func:`firehose_cost`, :func:`s3_cost`,
+:func:`cloudwatch_logs_cost`; the rejects path is :func:`rejects_path_cost`). Free
+tiers are ignored (they expire, or are shared with other workloads) and so is data
+transfer (requests into AWS are free; the API's tiny JSON answers are noise).
 
 The one number that matters most is Firehose's: ingestion is billed per record
 rounded **up to the next 5 KB**, so a 400-byte event alone is billed as 5 KB: one record
@@ -15,13 +18,8 @@ Prices checked 2026-11-28 against stored copies of public pages (docs/COST.md sa
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
-
-import click
-
-from clitools import echo
 
 PRICES_CHECKED = "2026-11-28"
 REGION = "us-east-1"
@@ -54,6 +52,8 @@ REJECTS_FLUSH_SECONDS = 900
 
 @dataclass(frozen=True)
 class CostLine:
+    """One line of the bill: a service's item, how much of it, and what that costs."""
+
     service: str
     item: str
     quantity: float
@@ -63,6 +63,8 @@ class CostLine:
 
 @dataclass(frozen=True)
 class CostBreakdown:
+    """The month's bill: the volumes it was priced for and its lines, in service order."""
+
     events_per_month: int
     events_per_request: int
     events_per_record: int
@@ -111,6 +113,156 @@ def _request_sizes(events: int, per_request: int) -> list[tuple[int, int]]:
     return sizes
 
 
+def _checked_events_per_record(
+    events_per_month: int, events_per_request: int, events_per_record: int | None, event_bytes: int
+) -> int:
+    """Events per Firehose record (default: a request's), once the sizes are possible."""
+    if events_per_month < 0:
+        raise ValueError("events per month cannot be negative")
+    if events_per_request < 1:
+        raise ValueError("events per request must be at least 1")
+    per_record = events_per_request if events_per_record is None else events_per_record
+    if per_record < 1:
+        raise ValueError("events per record must be at least 1")
+    per_record = min(per_record, events_per_request)  # a record never spans two requests
+    if event_bytes < 1:
+        raise ValueError("event size must be at least 1 byte")
+    if per_record * event_bytes > FIREHOSE_MAX_RECORD_BYTES:
+        raise ValueError(
+            f"{per_record} events of {event_bytes} bytes exceed Firehose's 1,000 KiB record limit"
+        )
+    return per_record
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What a month's events make: requests, Firehose records (and the bytes billed for
+    them), the bytes of JSON lines stored, the objects Firehose writes, and the days the
+    daily build runs."""
+
+    requests: int
+    records: int
+    billed_bytes: int
+    raw_bytes: int
+    objects: int
+    days: int
+
+    @property
+    def invocations(self) -> int:
+        """Lambda calls: one per request, one per Firehose object, one a day."""
+        return self.requests + self.objects + self.days
+
+
+def monthly_traffic(
+    events_per_month: int,
+    events_per_request: int,
+    events_per_record: int,
+    event_bytes: int,
+    buffer_interval_seconds: int = 300,
+    buffer_size_mb: int = 64,
+) -> Traffic:
+    """Requests and Firehose records, exactly (the last batch may be partial); one object
+    per buffer flush, by time or, sooner, by size."""
+    requests = records = billed = 0
+    for size, count in _request_sizes(events_per_month, events_per_request):
+        requests += count
+        for record_events, record_count in _request_sizes(size, events_per_record):
+            records += count * record_count
+            billed += count * record_count * firehose_billed_bytes(record_events * event_bytes)
+    raw_bytes = events_per_month * event_bytes
+    if not events_per_month:
+        return Traffic(requests, records, billed, raw_bytes, objects=0, days=0)
+    flushes_by_time = DAYS_PER_MONTH * 86400 // max(buffer_interval_seconds, 60)
+    flushes_by_size = math.ceil(raw_bytes / (buffer_size_mb * 1024 * 1024))
+    objects = max(1, min(records, max(flushes_by_time, flushes_by_size)))
+    return Traffic(requests, records, billed, raw_bytes, objects, days=DAYS_PER_MONTH)
+
+
+def api_gateway_cost(requests: int) -> list[CostLine]:
+    """The REST API: billed per request."""
+    usd = requests / 1e6 * API_GATEWAY_REST_PER_MILLION_REQUESTS
+    return [CostLine("API Gateway", "REST API requests", requests, "requests", usd)]
+
+
+def lambda_cost(
+    traffic: Traffic,
+    *,
+    ingest_memory_mb: int = 256,
+    ingest_ms_per_request: float = 50.0,
+    export_memory_mb: int = 512,
+    export_seconds_per_object: float = 1.0,
+    daily_export_seconds: float = 30.0,
+    daily_memory_mb: int = 1024,
+) -> list[CostLine]:
+    """Invocations and arm64 compute: the ingest route once per request, the S3-event
+    converter once per Firehose object, the daily combine once a day."""
+    requests, objects, days = traffic.requests, traffic.objects, traffic.days
+    ingest_gb_s = requests * ingest_ms_per_request / 1000 * ingest_memory_mb / 1024
+    export_gb_s = (
+        objects * export_seconds_per_object * export_memory_mb
+        + days * daily_export_seconds * daily_memory_mb
+    ) / 1024
+    invocations = traffic.invocations
+    gb_s = ingest_gb_s + export_gb_s
+    return [
+        CostLine(
+            "Lambda",
+            "invocations (ingest + per-object CSV + daily)",
+            invocations,
+            "requests",
+            invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+        ),
+        CostLine("Lambda", "compute, arm64", gb_s, "GB-s", gb_s * LAMBDA_ARM64_PER_GB_SECOND),
+    ]
+
+
+def firehose_cost(traffic: Traffic) -> list[CostLine]:
+    """Ingestion: the billed bytes, every record rounded up to 5 KB."""
+    item = f"ingestion, {traffic.records:,} records rounded up to 5 KB"
+    gb = traffic.billed_bytes / GB
+    return [CostLine("Firehose", item, gb, "GB billed", gb * FIREHOSE_PER_GB_INGESTED)]
+
+
+def s3_cost(
+    traffic: Traffic,
+    gzip_ratio: float = 0.15,
+    csv_ratio: float = 0.6,
+    storage_months: float = 1.0,
+) -> list[CostLine]:
+    """Storage (raw gzip, CSV parts and daily CSVs), PUT/LIST and GET requests.
+
+    PUTs: Firehose objects, one CSV part per object, the daily files, and the daily LIST
+    of the day's raw objects (LIST is billed like PUT; 1,000 keys a page), plus the
+    delivery report's two LISTs of the hours either side of the day. GETs: each raw
+    object three times, by its per-object conversion, by the daily combine
+    (build_daily_csv, which reads raw/ rather than the parts) and by the day's delivery
+    report after it (chalicelib.delivery.measure).
+    """
+    objects, days, raw_bytes = traffic.objects, traffic.days, traffic.raw_bytes
+    stored_gb = (raw_bytes * gzip_ratio + 2 * (raw_bytes * csv_ratio)) / GB * storage_months
+    day_lists = days * max(1, math.ceil(objects / max(days, 1) / 1000)) + 2 * days
+    puts = objects + objects + days + day_lists
+    gets = objects * 3
+    return [
+        CostLine(
+            "S3",
+            "storage: raw .gz + CSV parts + daily CSV",
+            stored_gb,
+            "GB-month",
+            stored_gb * S3_STANDARD_PER_GB_MONTH,
+        ),
+        CostLine("S3", "PUT/LIST requests", puts, "requests", puts / 1000 * S3_PUT_PER_THOUSAND),
+        CostLine("S3", "GET requests", gets, "requests", gets / 1000 * S3_GET_PER_THOUSAND),
+    ]
+
+
+def cloudwatch_logs_cost(invocations: int, log_bytes_per_invocation: int = 600) -> list[CostLine]:
+    """The Lambda functions' log lines, billed per GB ingested."""
+    gb = invocations * log_bytes_per_invocation / GB
+    usd = gb * CLOUDWATCH_LOGS_PER_GB_INGESTED
+    return [CostLine("CloudWatch Logs", "Lambda log ingestion", gb, "GB", usd)]
+
+
 def monthly_cost(
     events_per_month: int,
     *,
@@ -152,115 +304,35 @@ def monthly_cost(
       path (:func:`rejects_path_cost`).
     - ``athena_threshold_bytes``, ``parquet_daily``: see ``deploy/cost_athena.py``.
     """
-    if events_per_month < 0:
-        raise ValueError("events per month cannot be negative")
-    if events_per_request < 1:
-        raise ValueError("events per request must be at least 1")
-    per_record = events_per_request if events_per_record is None else events_per_record
-    if per_record < 1:
-        raise ValueError("events per record must be at least 1")
-    per_record = min(per_record, events_per_request)  # a record never spans two requests
-    if event_bytes < 1:
-        raise ValueError("event size must be at least 1 byte")
-    if per_record * event_bytes > FIREHOSE_MAX_RECORD_BYTES:
-        raise ValueError(
-            f"{per_record} events of {event_bytes} bytes exceed Firehose's 1,000 KiB record limit"
-        )
+    per_record = _checked_events_per_record(
+        events_per_month, events_per_request, events_per_record, event_bytes
+    )
     if not 0 < gzip_ratio <= 1 or not 0 < csv_ratio <= 2:
         raise ValueError("gzip ratio must be in (0, 1] and csv ratio in (0, 2]")
-
-    # Requests and Firehose records, exactly (the last batch may be partial).
-    requests = 0
-    records = 0
-    billed = 0
-    for size, count in _request_sizes(events_per_month, events_per_request):
-        requests += count
-        for record_events, record_count in _request_sizes(size, per_record):
-            records += count * record_count
-            billed += count * record_count * firehose_billed_bytes(record_events * event_bytes)
-
-    raw_bytes = events_per_month * event_bytes
-    if events_per_month:
-        flushes_by_time = DAYS_PER_MONTH * 86400 // max(buffer_interval_seconds, 60)
-        flushes_by_size = math.ceil(raw_bytes / (buffer_size_mb * 1024 * 1024))
-        objects = max(1, min(records, max(flushes_by_time, flushes_by_size)))
-        days = DAYS_PER_MONTH
-    else:
-        objects = 0
-        days = 0
-
-    lines: list[CostLine] = []
-
-    def add(service: str, item: str, quantity: float, unit: str, usd: float) -> None:
-        lines.append(CostLine(service, item, quantity, unit, usd))
-
-    add(
-        "API Gateway",
-        "REST API requests",
-        requests,
-        "requests",
-        requests / 1e6 * API_GATEWAY_REST_PER_MILLION_REQUESTS,
+    traffic = monthly_traffic(
+        events_per_month,
+        events_per_request,
+        per_record,
+        event_bytes,
+        buffer_interval_seconds,
+        buffer_size_mb,
     )
-
-    ingest_gb_s = requests * ingest_ms_per_request / 1000 * ingest_memory_mb / 1024
-    export_gb_s = (
-        objects * export_seconds_per_object * export_memory_mb
-        + days * daily_export_seconds * daily_memory_mb
-    ) / 1024
-    invocations = requests + objects + days
-    add(
-        "Lambda",
-        "invocations (ingest + per-object CSV + daily)",
-        invocations,
-        "requests",
-        invocations / 1e6 * LAMBDA_PER_MILLION_REQUESTS,
+    lambdas = lambda_cost(
+        traffic,
+        ingest_memory_mb=ingest_memory_mb,
+        ingest_ms_per_request=ingest_ms_per_request,
+        export_memory_mb=export_memory_mb,
+        export_seconds_per_object=export_seconds_per_object,
+        daily_export_seconds=daily_export_seconds,
+        daily_memory_mb=daily_memory_mb,
     )
-    add(
-        "Lambda",
-        "compute, arm64",
-        ingest_gb_s + export_gb_s,
-        "GB-s",
-        (ingest_gb_s + export_gb_s) * LAMBDA_ARM64_PER_GB_SECOND,
-    )
-
-    add(
-        "Firehose",
-        f"ingestion, {records:,} records rounded up to 5 KB",
-        billed / GB,
-        "GB billed",
-        billed / GB * FIREHOSE_PER_GB_INGESTED,
-    )
-
-    csv_bytes = raw_bytes * csv_ratio
-    stored_gb = (raw_bytes * gzip_ratio + 2 * csv_bytes) / GB
-    add(
-        "S3",
-        "storage: raw .gz + CSV parts + daily CSV",
-        stored_gb * storage_months,
-        "GB-month",
-        stored_gb * storage_months * S3_STANDARD_PER_GB_MONTH,
-    )
-    # PUTs: Firehose objects, one CSV part per object, the daily files, and the daily
-    # LIST of the day's raw objects (LIST is billed like PUT; 1,000 keys a page), plus the
-    # delivery report's two LISTs of the hours either side of the day. GETs: each raw
-    # object three times, by its per-object conversion, by the daily combine
-    # (build_daily_csv, which reads raw/ rather than the parts) and by the day's delivery
-    # report after it (chalicelib.delivery.measure).
-    day_lists = days * max(1, math.ceil(objects / max(days, 1) / 1000)) + 2 * days
-    puts = objects + objects + days + day_lists
-    gets = objects * 3
-    add("S3", "PUT/LIST requests", puts, "requests", puts / 1000 * S3_PUT_PER_THOUSAND)
-    add("S3", "GET requests", gets, "requests", gets / 1000 * S3_GET_PER_THOUSAND)
-
-    log_gb = invocations * log_bytes_per_invocation / GB
-    add(
-        "CloudWatch Logs",
-        "Lambda log ingestion",
-        log_gb,
-        "GB",
-        log_gb * CLOUDWATCH_LOGS_PER_GB_INGESTED,
-    )
-
+    lines = [
+        *api_gateway_cost(traffic.requests),
+        *lambdas,
+        *firehose_cost(traffic),
+        *s3_cost(traffic, gzip_ratio, csv_ratio, storage_months),
+        *cloudwatch_logs_cost(traffic.invocations, log_bytes_per_invocation),
+    ]
     lines += rejects_path_cost(
         events_per_month,
         rejected_share,
@@ -278,10 +350,10 @@ def monthly_cost(
         events_per_request=events_per_request,
         events_per_record=per_record,
         event_bytes=event_bytes,
-        requests=requests,
-        firehose_records=records,
-        firehose_billed_bytes=billed,
-        s3_objects=objects,
+        requests=traffic.requests,
+        firehose_records=traffic.records,
+        firehose_billed_bytes=traffic.billed_bytes,
+        s3_objects=traffic.objects,
         lines=lines,
     )
 
@@ -325,136 +397,3 @@ def rejects_path_cost(
         ("S3 PUTs by the stream", objects, "requests", S3_PUT_PER_THOUSAND / 1000),
     )
     return [CostLine("Rejects", item, n, unit, n * price) for item, n, unit, price in rows]
-
-
-def format_table(breakdown: CostBreakdown) -> str:
-    """A plain-text table of the breakdown, per line and per service, with the total."""
-    rows = [("Service", "Item", "Quantity", "USD/month")]
-    for line in breakdown.lines:
-        quantity = (
-            f"{line.quantity:,.0f} {line.unit}"
-            if line.quantity >= 100 or line.quantity == int(line.quantity)
-            else f"{line.quantity:,.3f} {line.unit}"
-        )
-        rows.append((line.service, line.item, quantity, f"{line.usd:,.2f}"))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-
-    def render(row: tuple[str, str, str, str]) -> str:
-        return "  ".join(
-            (cell.rjust(widths[i]) if i >= 2 else cell.ljust(widths[i]))
-            for i, cell in enumerate(row)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    out = [
-        f"{breakdown.events_per_month:,} events/month, {breakdown.events_per_request} per request, "
-        f"{breakdown.events_per_record} per Firehose record, {breakdown.event_bytes} bytes each "
-        f"({REGION} on-demand prices checked {PRICES_CHECKED}; free tiers ignored)",
-        "",
-        render(rows[0]),
-        rule,
-        *(render(r) for r in rows[1:]),
-        rule,
-    ]
-    for service, usd in breakdown.by_service().items():
-        out.append(render((service, "subtotal", "", f"{usd:,.2f}")))
-    out.append(render(("Total", "", "", f"{breakdown.total:,.2f}")))
-    return "\n".join(out)
-
-
-@click.command("cost")
-@click.option(
-    "--events-per-month",
-    type=click.IntRange(min=0),
-    default=10_000_000,
-    show_default=True,
-    help="Events tracked per month.",
-)
-@click.option(
-    "--events-per-request",
-    type=click.IntRange(min=1),
-    default=25,
-    show_default=True,
-    help="Events the client batches into one POST (its batchSize).",
-)
-@click.option(
-    "--events-per-record",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Events per Firehose record [default: all of a request's events in one record].",
-)
-@click.option(
-    "--one-record-per-event",
-    is_flag=True,
-    help="Send each event as its own Firehose record (each billed as at least 5 KB).",
-)
-@click.option(
-    "--event-bytes",
-    type=click.IntRange(min=1),
-    default=400,
-    show_default=True,
-    help="Size of one stored event record in bytes.",
-)
-@click.option(
-    "--gzip-ratio",
-    type=click.FloatRange(min=0, max=1, min_open=True),
-    default=0.15,
-    show_default=True,
-    help="Compressed/uncompressed size of raw objects in S3.",
-)
-@click.option(
-    "--storage-months",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Months a month's data is stored (steady state: the retention).",
-)
-@click.option(
-    "--rejected-share",
-    type=click.FloatRange(min=0, max=1),
-    default=0.0,
-    show_default=True,
-    help="Share of events the API rejects (kept in the rejects stream), e.g. 0.01.",
-)
-@click.option(
-    "--athena-threshold-bytes",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Build days of at least this many gzip bytes on Athena (prod: 268435456).",
-)
-@click.option("--parquet-daily", is_flag=True, help="Add the daily Parquet copy (prod: on).")
-@click.option("--json", "as_json", is_flag=True, help="Print the breakdown as JSON.")
-def cost(
-    events_per_month: int,
-    events_per_request: int,
-    events_per_record: int | None,
-    one_record_per_event: bool,
-    event_bytes: int,
-    gzip_ratio: float,
-    storage_months: float,
-    rejected_share: float,
-    athena_threshold_bytes: int | None,
-    parquet_daily: bool,
-    as_json: bool,
-) -> None:
-    """Estimate the monthly AWS bill for a number of events, per service."""
-    if one_record_per_event and events_per_record not in (None, 1):
-        raise click.UsageError("--one-record-per-event contradicts --events-per-record")
-    try:
-        breakdown = monthly_cost(
-            events_per_month,
-            events_per_request=events_per_request,
-            events_per_record=1 if one_record_per_event else events_per_record,
-            event_bytes=event_bytes,
-            gzip_ratio=gzip_ratio,
-            storage_months=storage_months,
-            rejected_share=rejected_share,
-            athena_threshold_bytes=athena_threshold_bytes,
-            parquet_daily=parquet_daily,
-        )
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if as_json:
-        echo(json.dumps(breakdown.to_dict(), indent=2))
-    else:
-        echo(format_table(breakdown))

@@ -1,9 +1,12 @@
 """The prod stage's target: its streams, bucket, Athena workgroup and Glue tables, and
-where they live; parsed and checked before any file is rewritten (``configure``)."""
+where they live; resolved from the command line's values or a stack's outputs
+(:func:`resolve_target`), parsed and checked before any file is rewritten (``configure``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -128,3 +131,116 @@ def validate_target(target: ProdTarget) -> None:
             raise ValueError(f"{name!r} is not a Glue database or table name")
     if not _WORKGROUP.match(target.workgroup):
         raise ValueError(f"{target.workgroup!r} is not an Athena workgroup name")
+
+
+@dataclass(frozen=True)
+class GivenTarget:
+    """What the command line names of the target (``configure-prod``'s options); any of it
+    may be left out when a stack names it."""
+
+    stream_name: str | None = None
+    rejects_stream_name: str | None = None
+    bucket: str | None = None
+    region: str | None = None
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """A CloudFormation stack's name and its outputs (infrastructure/pipeline.yaml's)."""
+
+    stack: str
+    outputs: Mapping[str, str]
+
+
+class MissingTargetValues(ValueError):
+    """Without a stack, the command line must name the whole target; some of it is missing."""
+
+
+def resolve_target(
+    given: GivenTarget, origins: tuple[str, ...], stack: StackOutputs | None = None
+) -> ProdTarget:
+    """The prod stage's target: from the stack's outputs when there is a stack, else
+    from the values given, which must then name the stream, bucket, region and account.
+
+    With a stack, a value also given must agree with the stack's, and a rejects stream
+    given is taken when the stack has none (one made outside the stack). Raises
+    :class:`MissingTargetValues` for a value missing, ``ValueError`` for the rest; the
+    target is not validated here (:func:`validate_target`).
+    """
+    if stack is None:
+        needed = {
+            "--stream-name": given.stream_name,
+            "--bucket": given.bucket,
+            "--region": given.region,
+            "--account-id": given.account_id,
+        }
+        missing = [option for option, value in needed.items() if not value]
+        if missing:
+            raise MissingTargetValues(f"missing {', '.join(missing)} (or pass --from-stack STACK)")
+        assert given.stream_name and given.bucket and given.region and given.account_id
+        return ProdTarget(
+            given.stream_name,
+            given.bucket,
+            given.region,
+            given.account_id,
+            origins,
+            given.rejects_stream_name or "",
+        )
+    try:
+        target = target_from_stack_outputs(stack.outputs, given.region, origins)
+    except ValueError as exc:
+        raise ValueError(f"stack {stack.stack}: {exc}") from None
+    for option, value, found in (
+        ("--stream-name", given.stream_name, target.stream_name),
+        ("--rejects-stream-name", given.rejects_stream_name, target.rejects_stream_name),
+        ("--bucket", given.bucket, target.bucket),
+        ("--account-id", given.account_id, target.account_id),
+    ):
+        if value and found and value != found:
+            raise ValueError(f"{option} {value} but stack {stack.stack} says {found}")
+    if given.rejects_stream_name and not target.rejects_stream_name:
+        target = dataclasses.replace(target, rejects_stream_name=given.rejects_stream_name)
+    return target
+
+
+def target_from_stack_outputs(
+    outputs: Mapping[str, str], region: str | None, origins: tuple[str, ...]
+) -> ProdTarget:
+    """StreamName/StreamArn/BucketName (and RejectsStreamArn) outputs of
+    infrastructure/pipeline.yaml → a target; a stack without the rejects stream gives a
+    target without one."""
+    missing = [key for key in ("StreamArn", "BucketName") if not outputs.get(key)]
+    if missing:
+        raise ValueError(
+            f"the stack has no output {', '.join(missing)}: is it infrastructure/pipeline.yaml?"
+        )
+    match = STREAM_ARN.match(outputs["StreamArn"])
+    if not match:
+        raise ValueError(f"StreamArn output {outputs['StreamArn']!r} is not a Firehose stream ARN")
+    stream_name = outputs.get("StreamName") or match.group("name")
+    if stream_name != match.group("name"):
+        raise ValueError(f"StreamName {stream_name!r} and StreamArn disagree")
+    if region and region != match.group("region"):
+        raise ValueError(f"--region {region} but the stream is in {match.group('region')}")
+    rejects = ""
+    if outputs.get("RejectsStreamArn"):
+        found = STREAM_ARN.match(outputs["RejectsStreamArn"])
+        if not found or found.group("account", "region") != match.group("account", "region"):
+            raise ValueError(
+                f"RejectsStreamArn {outputs['RejectsStreamArn']!r} is not a Firehose stream "
+                "beside the events stream"
+            )
+        rejects = found.group("name")
+    return ProdTarget(
+        stream_name=stream_name,
+        bucket=outputs["BucketName"],
+        region=match.group("region"),
+        account_id=match.group("account"),
+        origins=origins,
+        rejects_stream_name=rejects,
+        workgroup=outputs.get("AthenaWorkGroup") or ProdTarget.workgroup,
+        database=outputs.get("GlueDatabase") or ProdTarget.database,
+        table=outputs.get("GlueTable") or ProdTarget.table,
+        parquet_table=outputs.get("ParquetTable") or ProdTarget.parquet_table,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,11 +13,19 @@ from click.testing import CliRunner
 
 from deploy.cost import (
     FIREHOSE_RECORD_INCREMENT_BYTES,
-    cost,
+    CostLine,
+    Traffic,
+    api_gateway_cost,
+    cloudwatch_logs_cost,
     firehose_billed_bytes,
+    firehose_cost,
+    lambda_cost,
     monthly_cost,
+    monthly_traffic,
     rejects_path_cost,
+    s3_cost,
 )
+from deploy.cost_command import cost
 from tests.conftest import REPO_ROOT
 
 TEN_MILLION = 10_000_000
@@ -77,6 +86,91 @@ def test_ten_million_rows_match_the_docs_table() -> None:
     usd = [line.usd for line in monthly_cost(TEN_MILLION).lines]
     usd[5:7] = [usd[5] + usd[6]]  # the table shows S3's PUT/LIST and GET lines as one row
     assert quoted == [f"{dollars:.2f}" for dollars in usd]
+
+
+# The 10-million month as COST.md's table states it: 400,000 requests of 25 events, one
+# 10,000-byte record each (billed 10,240), 4.0 GB of JSON lines, 8,640 objects in 30 days.
+DOC_TRAFFIC = Traffic(
+    requests=400_000,
+    records=400_000,
+    billed_bytes=400_000 * 10_240,
+    raw_bytes=TEN_MILLION * 400,
+    objects=8_640,
+    days=30,
+)
+
+
+def _cost_md_row(label: str) -> str:
+    table = COST_MD.split("## 10 million events a month", 1)[1].split("\n## ", 1)[0]
+    [row] = [row for row in table.splitlines() if row.startswith(f"| {label} |")]
+    return row
+
+
+def test_the_month_of_ten_million_events_is_the_traffic_cost_md_prices() -> None:
+    assert monthly_traffic(TEN_MILLION, 25, 25, 400) == DOC_TRAFFIC
+    assert DOC_TRAFFIC.invocations == 408_670
+
+
+# COST.md's row, the lines of that row's service function, the quantities the row states.
+SERVICE_ROWS = [
+    ("API Gateway (REST)", api_gateway_cost(400_000), ["400,000"]),
+    ("Lambda requests", lambda_cost(DOC_TRAFFIC)[:1], ["408,670"]),
+    ("Lambda compute (arm64)", lambda_cost(DOC_TRAFFIC)[1:], ["10,220"]),
+    ("Firehose", firehose_cost(DOC_TRAFFIC), ["3.81"]),
+    ("S3 storage", s3_cost(DOC_TRAFFIC)[:1], ["5.0"]),
+    ("S3 requests", s3_cost(DOC_TRAFFIC)[1:], ["17,400", "25,920"]),
+    ("CloudWatch Logs", cloudwatch_logs_cost(408_670), ["0.23"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "lines", "quantities"), SERVICE_ROWS, ids=[row for row, _, _ in SERVICE_ROWS]
+)
+def test_each_service_function_gives_its_cost_md_row(
+    row: str, lines: list[CostLine], quantities: list[str]
+) -> None:
+    """The service's function, fed the row's inputs, gives the row's quantities (as many
+    decimals as the row writes) and its dollars, to the cent."""
+    text = _cost_md_row(row)
+    for line, quoted in zip(lines, quantities, strict=True):
+        decimals = len(quoted.partition(".")[2])
+        assert f"{line.quantity:,.{decimals}f}" == quoted, (row, line)
+        assert quoted in text, f"COST.md's {row} row does not state {quoted}"
+    assert text.rsplit("|", 2)[1].strip() == f"{sum(line.usd for line in lines):.2f}"
+
+
+def test_lambda_compute_is_ingest_plus_csv_as_cost_md_adds_it() -> None:
+    compute = _cost_md_row("Lambda compute (arm64)")
+    ingest_only = lambda_cost(replace(DOC_TRAFFIC, objects=0, days=0))[1]
+    csv_only = lambda_cost(replace(DOC_TRAFFIC, requests=0))[1]
+    assert f"{ingest_only.quantity:,.0f} GB-s" == "5,000 GB-s" and "= 5,000 GB-s" in compute
+    assert f"{csv_only.quantity:,.0f} GB-s" == "5,220 GB-s" and "= 5,220 GB-s" in compute
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"events_per_record": 1},
+        {"events_per_request": 1},
+        {"rejected_share": 0.5},
+        {"storage_months": 12},
+    ],
+)
+def test_the_bill_is_the_service_functions_lines_in_order(kwargs: dict[str, Any]) -> None:
+    bill = monthly_cost(TEN_MILLION, **kwargs)
+    per_record = bill.events_per_record
+    traffic = monthly_traffic(TEN_MILLION, bill.events_per_request, per_record, 400)
+    months = kwargs.get("storage_months", 1.0)
+    services = [
+        *api_gateway_cost(traffic.requests),
+        *lambda_cost(traffic),
+        *firehose_cost(traffic),
+        *s3_cost(traffic, storage_months=months),
+        *cloudwatch_logs_cost(traffic.invocations),
+    ]
+    assert bill.lines[: len(services)] == services
+    assert all(line.service == "Rejects" for line in bill.lines[len(services) :])
 
 
 def test_api_gateway_is_two_thirds_of_the_batched_bill() -> None:

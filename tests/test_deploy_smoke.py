@@ -55,9 +55,44 @@ def test_smoke_events_are_one_filter_away_in_the_csv(chalice_local: tuple[str, P
 
 
 def test_smoke_test_without_trailing_slash_joins_paths(chalice_local: tuple[str, Path]) -> None:
-    base, _ = chalice_local
+    """A base URL without its trailing slash: the four checks pass, the event is stored; a
+    stage's path (``chalice url`` gives ``…/api/``) is kept, not replaced."""
+    base, data_dir = chalice_local
     result = CliRunner().invoke(smoke.smoke_test, [base.rstrip("/")])
     assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(":", 1)[0] for line in lines[:4]] == [
+        "PASS GET /health",
+        "PASS OPTIONS /events (preflight)",
+        "PASS POST /events (one SmokeTest event, text/plain)",
+        "PASS POST /events (malformed body → 400)",
+    ], result.output
+    assert "accepted=1" in lines[2]
+    smoke_id = lines[-1].split()[1]
+    stored = [
+        line
+        for path in (data_dir / "raw").rglob("*")
+        if path.is_file()
+        for line in path.read_text().splitlines()
+        if smoke_id in line
+    ]
+    assert len(stored) == 1 and json.loads(stored[0])["metricName"] == "SmokeTest", stored
+
+    asked: list[str] = []
+
+    def answer(method: str, url: str, **_kwargs: Any) -> smoke.Reply:
+        asked.append(f"{method} {url}")
+        return smoke.Reply(200, {}, b"{}")
+
+    for stage in ("https://x.example/api", "https://x.example/api/"):
+        asked.clear()
+        list(smoke.run_smoke_checks(stage, "https://a.example", "id", answer, 1, 0))
+        assert asked == [
+            "GET https://x.example/api/health",
+            "OPTIONS https://x.example/api/events",
+            "POST https://x.example/api/events",
+            "POST https://x.example/api/events",
+        ]
 
 
 def test_smoke_test_closed_port_is_one_line() -> None:

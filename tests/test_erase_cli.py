@@ -1,14 +1,18 @@
-"""python -m exporter erase through click's CliRunner, and the Athena locator on moto."""
+"""python -m exporter erase through click's CliRunner, and the Athena locator: its calls on
+moto, and what its query finds when DuckDB runs it over raw objects."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import urllib.request
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
+import sqlglot
 from click.testing import CliRunner
 
 from chalicelib.athena.locate import build_locate_query, locate_with_athena, partition_filter
@@ -19,6 +23,7 @@ from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
 from tests.conftest import aws_client
 from tests.erase_helpers import erased_lake, fill, local_snapshot, request, s3_current
+from tests.test_athena_engine import mirror_glue_table, run_query
 
 SESSION_ARGS = ["--session-id", "sess-1", "--from", "2026-11-27", "--to", "2026-11-28"]
 RESULTS = "s3://athena-results-bucket/erase/"
@@ -227,9 +232,82 @@ def test_locate_with_athena_reads_only_what_it_found(
     assert audit["request"]["locatedBy"] == "athena"
 
 
-def test_locate_query_parses_as_athena_sql() -> None:
-    import sqlglot
+# Raw objects of a day range, each with what it holds; which of them a request must locate.
+LOCATOR_LAKE: dict[str, list[str | dict[str, Any]]] = {
+    "raw/2026/11/27/10/plain.gz": [{"eventId": "e1", "sessionId": "sess-1"}],
+    # Only JSON's escapes spell the session: the text does not hold it, the field does.
+    "raw/2026/11/27/11/escaped.gz": ['{"eventId":"e2","sessionId":"\\u0073ess-1"}'],
+    "raw/2026/11/27/12/other.gz": [
+        {"eventId": "e3", "sessionId": "sess-2", "device": "kiosk-17"},
+        {"eventId": "e4", "sessionId": "sess-2", "device": "k'1"},
+    ],
+    # A line that is not JSON does not stop the query, and is located by its text.
+    "raw/2026/11/28/00/junk.gz": ["not json at all, mentions sess-1", {"eventId": "e5"}],
+    # The value elsewhere than in the field: located too (the scan after decides exactly).
+    "raw/2026/11/28/05/nested.gz": [{"eventId": "e6", "metricAttributes": {"note": "e-9"}}],
+    "raw/2026/11/26/23/before.gz": [{"eventId": "e7", "sessionId": "sess-1"}],
+    "raw/2026/11/29/00/after.gz": [{"eventId": "e8", "sessionId": "sess-1"}],
+}
+NOV_27_28 = {"first": date(2026, 11, 27), "last": date(2026, 11, 28)}
 
-    sql = build_locate_query("owned_analytics", "events", request(matches=[("device", "k'1")]))
-    parsed = sqlglot.parse_one(sql, read="athena")
-    assert parsed.find(sqlglot.exp.Select) is not None
+
+@pytest.mark.parametrize(
+    ("criteria", "located"),
+    [
+        ({"session_ids": ["sess-1"]}, {"plain", "escaped", "junk"}),
+        ({"matches": [("device", "kiosk-17")]}, {"other"}),
+        ({"matches": [("device", "k'1")]}, {"other"}),
+        ({"event_ids": ["e-9"]}, {"nested"}),
+        ({"event_ids": ["e1", "e5"]}, {"plain", "junk"}),
+        ({"session_ids": ["sess-404"]}, set()),
+        (
+            {"session_ids": ["sess-1"], "first": date(2026, 11, 26), "last": date(2026, 11, 26)},
+            {"before"},
+        ),
+        (
+            {"session_ids": ["sess-1"], "first": date(2026, 11, 26), "last": date(2026, 11, 30)},
+            {"before", "plain", "escaped", "junk", "after"},
+        ),
+    ],
+    ids=[
+        "session",
+        "device",
+        "quoted-value",
+        "value-elsewhere",
+        "two-event-ids",
+        "no-match",
+        "day-before",
+        "wider-range",
+    ],
+)
+def test_the_locate_query_finds_the_objects_holding_a_match(
+    tmp_path: Path, criteria: dict[str, Any], located: set[str]
+) -> None:
+    """The locator's SQL, run over gzip'd raw objects through the Glue table's mirror on
+    DuckDB (tests/test_athena_engine.py), returns exactly the objects that may hold a match
+    in the range: none missed, none from outside the range."""
+    for key, lines in LOCATOR_LAKE.items():
+        text = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(gzip.compress(text.encode()))
+    sql = build_locate_query(
+        "owned_analytics", "events", ErasureRequest.build(**NOV_27_28 | criteria)
+    )
+    # Athena's json_extract_scalar gives NULL for a line that is not JSON; DuckDB's raises.
+    with_athena_json = sqlglot.parse_one(sql, read="athena").transform(
+        lambda node: (
+            sqlglot.exp.Try(this=node.copy())
+            if isinstance(node, sqlglot.exp.JSONExtractScalar)
+            and not isinstance(node.parent, sqlglot.exp.Try)
+            else node
+        )
+    )
+    con = duckdb.connect()
+    try:
+        mirror_glue_table(con, tmp_path)
+        header, rows = run_query(con, with_athena_json.sql(dialect="trino"))
+    finally:
+        con.close()
+    assert header == ["path"]
+    keys = [Path(str(path)).relative_to(tmp_path).as_posix() for [path] in rows]
+    assert sorted(keys) == sorted(k for k in LOCATOR_LAKE if k.split("/")[-1][:-3] in located)

@@ -10,6 +10,8 @@ open the bucket, or widen the Firehose role.
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -72,8 +74,69 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_templates_exist() -> None:
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _documented_deploys() -> list[tuple[str, Path, dict[str, str]]]:
+    """Every ``aws cloudformation deploy`` in the docs: the doc, the template it deploys and
+    its ``--parameter-overrides``."""
+    found = []
+    for doc in DOCS:
+        text = doc.read_text(encoding="utf-8").replace("\\\n", " ")
+        for command in re.findall(r"^aws cloudformation deploy .*$", text, flags=re.MULTILINE):
+            args = shlex.split(command, comments=True)
+            template = ROOT / args[args.index("--template-file") + 1]
+            overrides: dict[str, str] = {}
+            if "--parameter-overrides" in args:
+                for arg in args[args.index("--parameter-overrides") + 1 :]:
+                    if arg.startswith("--"):
+                        break
+                    name, _, value = arg.partition("=")
+                    overrides[name] = value
+            found.append((doc.name, template, overrides))
+    return found
+
+
+def _accepts(parameter: dict[str, Any], value: str) -> bool:
+    """Would CloudFormation take ``value`` for this parameter (its type and constraints)?"""
+    if "AllowedValues" in parameter:
+        return value in [str(allowed) for allowed in parameter["AllowedValues"]]
+    if parameter["Type"] == "Number":
+        number = float(value)
+        low, high = parameter.get("MinValue", number), parameter.get("MaxValue", number)
+        return bool(low <= number <= high)
+    return re.fullmatch(parameter.get("AllowedPattern", ".*"), value) is not None
+
+
+def test_the_docs_deploy_the_template_with_parameters_it_takes() -> None:
+    """Each deploy command in the docs names a template here and only parameters it declares,
+    with values it accepts; SETUP.md's parameter table states the template's defaults; and
+    ATHENA.md lists the stack's outputs as the template declares them."""
     assert PIPELINE in TEMPLATES
+    deploys = _documented_deploys()
+    assert {doc for doc, _, _ in deploys} >= {"SETUP.md", "ATHENA.md"}, deploys
+    for doc, template, overrides in deploys:
+        assert template in TEMPLATES, f"{doc} deploys {template}, not a template here"
+        parameters = _load(template)["Parameters"]
+        for name, value in overrides.items():
+            assert name in parameters, f"{doc}: {template.name} has no parameter {name}"
+            assert _accepts(parameters[name], value), f"{doc}: {name}={value} is refused"
+    parameters = _load(PIPELINE)["Parameters"]
+    setup = (ROOT / "docs" / "SETUP.md").read_text(encoding="utf-8")
+    table = setup.split("| Parameter | Default | Meaning |", 1)[1].split("\n\n", 1)[0]
+    stated: dict[str, str] = {}
+    for row in table.splitlines()[2:]:
+        names_cell, defaults_cell = row.split(" | ")[:2]
+        names = re.findall(r"`(\w+)`", names_cell)
+        defaults = re.findall(r"`([^`]+)`", defaults_cell)
+        assert len(names) == len(defaults), row
+        stated.update(zip(names, defaults, strict=True))
+    assert len(stated) >= 10, stated
+    assert stated == {name: str(parameters[name]["Default"]) for name in stated}
+    athena = (ROOT / "docs" / "ATHENA.md").read_text(encoding="utf-8")
+    listing = athena.split("--query 'Stacks[0].Outputs'", 1)[1].split("```", 1)[0]
+    outputs = re.findall(r"\w+", " ".join(re.findall(r"#(.*)", listing)))
+    assert outputs == list(_load(PIPELINE)["Outputs"])
 
 
 @pytest.fixture(scope="module")
