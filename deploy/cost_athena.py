@@ -10,7 +10,7 @@ query; the Parquet files are stored beside the CSVs.
 
 from __future__ import annotations
 
-from deploy.cost import (
+from deploy.prices import (
     DAYS_PER_MONTH,
     GB,
     LAMBDA_ARM64_PER_GB_SECOND,

@@ -7,7 +7,8 @@ import json
 import click
 
 from clitools import echo
-from deploy.cost import PRICES_CHECKED, REGION, CostBreakdown, monthly_cost
+from deploy.cost import CostBreakdown, monthly_cost
+from deploy.prices import PRICES_CHECKED, REGION
 
 
 def format_table(breakdown: CostBreakdown) -> str:

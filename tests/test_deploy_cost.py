@@ -12,8 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from deploy.cost import (
-    FIREHOSE_RECORD_INCREMENT_BYTES,
-    CostLine,
     Traffic,
     api_gateway_cost,
     cloudwatch_logs_cost,
@@ -26,6 +24,7 @@ from deploy.cost import (
     s3_cost,
 )
 from deploy.cost_command import cost
+from deploy.prices import FIREHOSE_RECORD_INCREMENT_BYTES, CostLine
 from tests.conftest import REPO_ROOT
 
 TEN_MILLION = 10_000_000
