@@ -1,6 +1,9 @@
-"""Data command line: exports, ad-hoc conversion and the Athena query.
+"""Data command line: exports, conversion of files, delivery, rejects and replay,
+erasure, the report and the Athena query.
 
-Run as ``python -m exporter --help``. The conversion itself lives in
-``chalicelib`` (it is also what the Lambda handlers run); the deployment
-commands are ``python -m deploy``.
+Run as ``python -m exporter --help``. ``cli`` only names the commands; each lives in its
+own module (``convert``, ``delivery``, ``rejects``, ``erase``, ``athena/``, ``report/``)
+and takes its shared options and helpers from ``options``; none imports ``cli``. The
+work itself is ``chalicelib``'s (also what the Lambda handlers run); the deployment
+commands are ``python -m deploy``, which this package never imports.
 """

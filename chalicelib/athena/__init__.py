@@ -10,7 +10,11 @@ handlers and ``python -m exporter athena-query`` build it with one module:
 - ``queries``: the day's columns, CSV and bad-lines queries, within Athena's limits;
 - ``parquet``: the day's Parquet copy (``UNLOAD`` to ``parquet/dt=YYYY-MM-DD/``);
 - ``runner``: running a query and waiting for it (the command line);
-- ``daily``: the schedule's event-driven build (no Lambda waits for a query).
+- ``daily``: the schedule's event-driven build (no Lambda waits for a query);
+- ``locate``: erasure's query naming the raw objects that may hold a match;
+- ``on_demand``: ``python -m exporter athena-query``'s queries, printed and run.
+
+Never imports ingest, rejects or dev: it reads what the sinks stored.
 """
 
 from __future__ import annotations

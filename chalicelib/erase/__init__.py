@@ -21,6 +21,10 @@ A run killed at any point leaves each object either old or new. Running the same
 request again adopts the pending manifest (same run id): it rewrites what still
 matches, rebuilds the CSVs of every object in the plan, and writes the one audit
 record, so the end is the same as for a run that was never interrupted.
+
+Reads and rewrites through ``storage``, rebuilds CSVs through ``jobs`` and ``csv``, reads
+reject records through ``rejects.record``; never imports athena (the Athena locator,
+``athena.locate``, imports this package instead), delivery or dev.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The command-line side of Athena: ``python -m exporter athena-query`` (``command``).
 
-The SQL and the runner live in ``chalicelib.athena`` (the Lambda handlers build the
-same queries); import them from there.
+The SQL, the runner and the command's orchestration (``chalicelib.athena.on_demand``)
+live in ``chalicelib.athena`` (the Lambda handlers build the same queries); import them
+from there.
 """
 
 from __future__ import annotations
