@@ -18,8 +18,8 @@ from chalicelib.aws import make_client
 from chalicelib.config import Settings, refused_origins
 from chalicelib.dev.inspector import Inspector, inspector_routes
 from chalicelib.dev.loop import DevLoop
-from chalicelib.ingest.collect import JSON_HEADERS, Collector, lean_log_records
-from chalicelib.ingest.cors import cors_headers, origin_allowed, preflight_headers
+from chalicelib.ingest.collect import Collector, lean_log_records
+from chalicelib.ingest.cors import JSON_HEADERS, cors_headers, origin_allowed, preflight_headers
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.validate import BatchValidator
 from chalicelib.jobs import convert_raw_object, remove_stale_spools

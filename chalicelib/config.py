@@ -115,6 +115,12 @@ def _daily_build(env: Mapping[str, str]) -> DailyBuild:
 
 @dataclass(frozen=True)
 class Settings:
+    """One stage's settings, read once from the environment ``.chalice/config.json`` gives
+    the stage (``from_env``; every refusal is a ``ConfigError`` naming the variable): where
+    events go (the sink, the data folder or the streams), the prefixes of the layout, the
+    route's limits and origins, and how CSVs and the daily build are made. ``under(prefix)``
+    moves the whole layout below a prefix, as the command line's ``s3://bucket/prefix``."""
+
     stage: str = "dev"
     # "local" writes under data_dir; "firehose" calls PutRecordBatch on stream_name.
     sink: str = "local"

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DaySize:
+    """What one LIST of a day's raw folder found: its objects and their gzip bytes."""
+
     objects: int
     gzip_bytes: int
 

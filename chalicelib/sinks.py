@@ -55,6 +55,8 @@ class SinkUnavailable(Exception):
 
 
 class Sink(Protocol):
+    """Where accepted (or rejected) records go: stored whole, or ``SinkUnavailable``."""
+
     def write(self, records: Sequence[bytes]) -> None:
         """Store every record or raise ``SinkUnavailable``."""
 

@@ -198,6 +198,8 @@ def check_policy_scope(
 
 @dataclass(frozen=True)
 class ProjectFiles:
+    """The files configure-prod writes: the Chalice config and the IAM policies."""
+
     config: dict[str, Any]
     api_policy: dict[str, Any]
     convert_policy: dict[str, Any]

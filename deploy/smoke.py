@@ -30,6 +30,8 @@ class Unreachable(Exception):
 
 @dataclass(frozen=True)
 class Reply:
+    """One HTTP answer the smoke test got: status, headers, body."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes
@@ -104,6 +106,8 @@ def smoke_event_body(smoke_test_id: str, now_ms: int) -> bytes:
 
 @dataclass(frozen=True)
 class Check:
+    """One smoke-test step and its outcome, printed as a PASS or FAIL line."""
+
     name: str
     ok: bool
     detail: str

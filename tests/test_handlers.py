@@ -6,10 +6,6 @@ import csv
 import gzip
 import io
 import json
-import os
-import stat
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +16,8 @@ from chalice.test import Client
 
 import app as app_module
 from chalicelib.config import Settings
-from chalicelib.jobs import build_daily_csv, convert_raw_object, day_before
+from chalicelib.jobs import build_daily_csv, day_before
 from chalicelib.layout import part_key_for
-from chalicelib.storage.local import LocalStore
 from chalicelib.storage.s3 import S3Store
 from tests.factories import event
 
@@ -102,44 +97,6 @@ def test_bad_lines_go_to_errors_and_the_rest_converts(client: Client, s3: Any, b
     assert bad == {"source": key, "line": 2, "reason": bad["reason"], "content": "{broken"}
 
 
-def test_objects_outside_the_raw_prefix_are_never_converted(tmp_path: Path) -> None:
-    from chalicelib.layout import NotARawObject
-
-    with pytest.raises(NotARawObject):
-        convert_raw_object(LocalStore(tmp_path), "csv/parts/x.csv", Settings())
-
-
-@pytest.mark.parametrize(
-    ("name", "part"),
-    [
-        ("firehose-1-2026-11-27-10-00-00-abc.gz", "firehose-1-2026-11-27-10-00-00-abc.csv"),
-        ("events-2026-11-27-10-00-42.ndjson", "events-2026-11-27-10-00-42.ndjson.csv"),
-        ("x.json.gz", "x.json.csv"),
-        ("x", "x.csv"),
-    ],
-)
-def test_a_part_is_named_after_its_object_less_gz(name: str, part: str) -> None:
-    assert (
-        part_key_for(f"raw/2026/11/27/10/{name}", Settings()) == f"csv/parts/2026/11/27/10/{part}"
-    )
-
-
-def test_objects_differing_only_by_extension_get_distinct_parts(tmp_path: Path) -> None:
-    store = LocalStore(tmp_path)
-    keys = [f"raw/2026/11/27/10/x{ext}" for ext in (".gz", ".ndjson", ".jsonl", ".json")]
-    for key in keys:
-        with store.open_write(key) as handle:
-            handle.write(stored_line(eventId=key))
-    parts = {convert_raw_object(store, key, Settings()).output for key in keys}
-    assert len(parts) == 4
-    assert sorted(p.rsplit("/", 1)[1] for p in parts) == [
-        "x.csv",
-        "x.json.csv",
-        "x.jsonl.csv",
-        "x.ndjson.csv",
-    ]
-
-
 def test_a_zero_byte_folder_key_makes_no_part(client: Client, s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="raw/2024/02/13/10/", Body=b"")
     client.lambda_.invoke("convert_raw_object", s3_event(client, bucket, "raw/2024/02/13/10/"))
@@ -148,16 +105,6 @@ def test_a_zero_byte_folder_key_makes_no_part(client: Client, s3: Any, bucket: s
     # and the daily build does not read it as an object (0 sources, a header-only file)
     report = build_daily_csv(S3Store(s3, bucket), day_before("2024-02-14T00:30:00Z"), Settings())
     assert report.sources == 0 and report.bad_lines == 0
-
-
-def test_published_files_get_the_usual_permissions(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        with LocalStore(tmp_path).open_write("csv/parts/a.csv") as handle:
-            handle.write(b"x")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "csv/parts/a.csv").stat().st_mode) == 0o644
 
 
 def test_daily_schedule_builds_yesterdays_combined_file(
@@ -194,44 +141,6 @@ def test_a_day_without_data_is_a_header_only_file(client: Client, s3: Any, bucke
     client.lambda_.invoke("build_daily_csv", tick)
     header, rows, _ = read_csv(s3, bucket, "csv/2026-01-01_combined.csv")
     assert rows == [] and header[0] == "timestamp"
-
-
-@pytest.mark.parametrize(
-    ("fired", "day"),
-    [
-        ("2026-11-28T00:15:00Z", "2026-11-27"),
-        ("2026-03-01T00:15:00Z", "2026-02-28"),
-        ("2026-01-01T00:15:00+00:00", "2025-12-31"),
-    ],
-)
-def test_schedule_builds_the_previous_utc_day(fired: str, day: str) -> None:
-    assert day_before(fired).isoformat() == day
-
-
-def test_large_output_streams_to_s3_in_parts(s3: Any, bucket: str) -> None:
-    from chalicelib.storage.s3 import S3Store
-
-    lines = [
-        stored_line(eventId=f"e{i}", metricAttributes={"pad": "x" * 2000}) for i in range(4000)
-    ]
-    put_raw(s3, bucket, "raw/2026/11/26/10/big.gz", *lines)
-    sent: dict[str, Any] = {}
-
-    def capture(params: dict[str, Any], model: Any, **_: Any) -> None:
-        sent[model.name] = params
-
-    for operation in ("CreateMultipartUpload", "CompleteMultipartUpload"):
-        s3.meta.events.register(f"provide-client-params.s3.{operation}", capture)
-    store = S3Store(s3, bucket, part_bytes=5 * 1024 * 1024)
-    report = build_daily_csv(store, day_before("2026-11-27T00:15:00Z"), Settings())
-    assert report.rows == 4000
-    # S3 refuses parts with checksums under an upload created without the algorithm.
-    assert sent["CreateMultipartUpload"]["ChecksumAlgorithm"] == "CRC32"
-    parts = sent["CompleteMultipartUpload"]["MultipartUpload"]["Parts"]
-    assert len(parts) >= 2 and all(part.get("ChecksumCRC32") for part in parts)
-    head = s3.head_object(Bucket=bucket, Key="csv/2026-11-26_combined.csv")
-    assert head["ContentLength"] > 8 * 1024 * 1024
-    assert "-" in head["ETag"]  # a multipart upload
 
 
 # --- chalice local: the same code converts the local sink's files --------------------------
@@ -274,52 +183,3 @@ def test_dev_stage_converts_what_the_local_sink_writes(
     assert logged[0]["rows"] == 2 and logged[0]["output"] == str(part)
     rows = list(csv.DictReader(part.open(newline="")))
     assert [r["eventId"] for r in rows] == ["local-1", "local-2"]
-
-
-def test_in_lambda_every_spool_left_by_a_timed_out_invocation_is_removed(tmp_path: Path) -> None:
-    from chalicelib.jobs import remove_stale_spools
-
-    (tmp_path / "csv-spool-1-abc").mkdir()
-    (tmp_path / "csv-spool-1-abc" / "rows-0.csv").write_text("x")
-    (tmp_path / f"csv-spool-{os.getpid()}-def").mkdir()  # pids restart with the sandbox
-    (tmp_path / "keep-me").mkdir()
-    assert remove_stale_spools(str(tmp_path), in_lambda=True) == 2
-    assert [p.name for p in tmp_path.iterdir()] == ["keep-me"]
-
-
-def test_outside_lambda_only_spools_of_dead_processes_are_removed(tmp_path: Path) -> None:
-    from chalicelib.jobs import remove_stale_spools
-
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    mine = tmp_path / f"csv-spool-{os.getpid()}-live"
-    gone = tmp_path / f"csv-spool-{dead.pid}-gone"
-    unknown = tmp_path / "csv-spool-abc"  # not ours to judge
-    for folder in (mine, gone, unknown):
-        folder.mkdir()
-    assert remove_stale_spools(str(tmp_path), in_lambda=False) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, unknown.name])
-
-
-def test_a_running_export_keeps_its_spool_while_a_handler_cleans_up(tmp_path: Path) -> None:
-    """The bug this replaces: a handler's cleanup deleted a concurrent export's spool."""
-    import io
-
-    from chalicelib.csv.convert import convert
-    from chalicelib.jobs import remove_stale_spools
-    from tests.csv_helpers import ndjson, source
-
-    removed: list[int] = []
-
-    def clean_up_midway(_name: str) -> None:
-        removed.append(remove_stale_spools(str(tmp_path), in_lambda=False))
-
-    out = io.BytesIO()
-    records = ndjson(*({"eventId": f"e{i}", "sessionId": "s"} for i in range(10)))
-    report = convert(
-        [source("a", records), source("b", records)],
-        out,
-        spool_dir=str(tmp_path),
-        on_source_done=clean_up_midway,
-    )
-    assert removed == [0, 0] and report.rows == 10 and report.duplicates == 10

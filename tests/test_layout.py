@@ -1,186 +1,106 @@
-"""The folders show the pipeline, and the imports follow them: no module imports itself back
-through others, ``chalicelib/`` keeps at most eight top-level modules beside its stage
-packages, and each package imports only what its ``__init__.py`` says it may."""
+"""chalicelib/layout.py: every key and prefix the pipeline reads or writes, spelled in one place."""
 
 from __future__ import annotations
 
-import ast
+import os
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
-PROJECT = ("chalicelib", "exporter", "deploy")
-TOP_LEVEL_FILES = ("app.py", "clitools.py")
-MAX_TOP_LEVEL_MODULES = 8
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _project_modules() -> dict[str, Path]:
-    paths = [REPO_ROOT / name for name in TOP_LEVEL_FILES]
-    paths += [path for package in PROJECT for path in (REPO_ROOT / package).rglob("*.py")]
-    return {_module_name(path): path for path in paths}
-
-
-MODULES = _project_modules()
-
-
-def _imports(name: str, path: Path) -> set[str]:
-    """Every project module ``name`` imports, at the top or inside a function, as the module
-    it names (``from a import b`` is ``a.b`` when that is a module, else ``a``)."""
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name in MODULES)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*parts, base] if base else parts)
-            for alias in node.names:
-                target = f"{base}.{alias.name}"
-                if target in MODULES:
-                    found.add(target)
-                elif base in MODULES:
-                    found.add(base)
-    found.discard(name)
-    return found
-
-
-GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    groups: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in sorted(graph.get(node, ())):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                group.append(member)
-                if member == node:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return groups
-
-
-def test_no_module_imports_itself_back() -> None:
-    assert _cycles(GRAPH) == []
-
-
-def test_the_cycle_finder_finds_a_cycle() -> None:
-    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
-    assert _cycles(graph) == [["a", "b", "c"]]
-
-
-def test_chalicelib_keeps_few_top_level_modules() -> None:
-    modules = sorted(
-        p.stem for p in (REPO_ROOT / "chalicelib").glob("*.py") if p.stem != "__init__"
-    )
-    assert len(modules) <= MAX_TOP_LEVEL_MODULES, modules
-
-
-# (package, what it may not import, the exceptions it may): each package's __init__.py
-# says the same in words.
-RULES = [
-    ("chalicelib", ("exporter", "deploy", "clitools"), ()),
-    (
-        "chalicelib.ingest",
-        (
-            "chalicelib.csv",
-            "chalicelib.erase",
-            "chalicelib.athena",
-            "chalicelib.dev",
-            "chalicelib.delivery",
-            "chalicelib.rejects",
-            "chalicelib.jobs",
-        ),
-        ("chalicelib.rejects.record",),
-    ),
-    (
-        "chalicelib.csv",
-        (
-            "chalicelib.ingest",
-            "chalicelib.rejects",
-            "chalicelib.erase",
-            "chalicelib.athena",
-            "chalicelib.dev",
-            "chalicelib.delivery",
-            "chalicelib.jobs",
-            "chalicelib.sinks",
-        ),
-        ("chalicelib.ingest.strictjson",),
-    ),
-    ("chalicelib.rejects", ("chalicelib.dev", "chalicelib.erase", "chalicelib.athena"), ()),
-    ("chalicelib.delivery", ("chalicelib.ingest", "chalicelib.dev", "chalicelib.rejects"), ()),
-    ("chalicelib.athena", ("chalicelib.ingest", "chalicelib.rejects", "chalicelib.dev"), ()),
-    ("chalicelib.erase", ("chalicelib.dev", "chalicelib.athena", "chalicelib.delivery"), ()),
-    ("chalicelib.storage", ("chalicelib",), ("chalicelib.storage",)),
-    ("exporter", ("exporter.cli",), ()),
-    ("deploy", ("exporter", "deploy.cli"), ()),
-]
-
-
-def _within(module: str, package: str) -> bool:
-    return module == package or module.startswith(package + ".")
-
-
-@pytest.mark.parametrize(("package", "forbidden", "allowed"), RULES)
-def test_each_package_imports_only_what_its_init_allows(
-    package: str, forbidden: tuple[str, ...], allowed: tuple[str, ...]
-) -> None:
-    broken = sorted(
-        f"{module} imports {target}"
-        for module, targets in GRAPH.items()
-        if _within(module, package) and not module.endswith(".__main__")  # runs the group
-        for target in targets
-        if any(_within(target, f) for f in forbidden)
-        and not any(_within(target, a) for a in allowed)
-    )
-    assert broken == []
-
-
-def test_only_app_imports_the_dev_stage() -> None:
-    importers = sorted(
-        module
-        for module, targets in GRAPH.items()
-        if not _within(module, "chalicelib.dev")
-        and any(_within(t, "chalicelib.dev") for t in targets)
-    )
-    assert importers == ["app"]
+from chalicelib.config import Settings
+from chalicelib.layout import (
+    ERASURE_PREFIX,
+    REPLAYED_PREFIX,
+    NotARawObject,
+    daily_errors_key,
+    daily_key_for,
+    day_prefix,
+    days_between,
+    erasure_audit_key,
+    erasure_pending_key,
+    is_folder_marker,
+    keys_for_days,
+    local_sink_key,
+    parquet_day_prefix,
+    part_errors_key,
+    part_key_for,
+    raw_day_prefix,
+    replay_lock_key,
+)
+from chalicelib.storage.local import LocalStore
 
 
 @pytest.mark.parametrize(
-    "package",
-    sorted(name for name, path in MODULES.items() if path.name == "__init__.py"),
+    ("name", "part"),
+    [
+        ("firehose-1-2026-11-27-10-00-00-abc.gz", "firehose-1-2026-11-27-10-00-00-abc.csv"),
+        ("events-2026-11-27-10-00-42.ndjson", "events-2026-11-27-10-00-42.ndjson.csv"),
+        ("x.json.gz", "x.json.csv"),
+        ("x", "x.csv"),
+    ],
 )
-def test_each_package_says_what_it_does(package: str) -> None:
-    docstring = ast.get_docstring(ast.parse(MODULES[package].read_text(encoding="utf-8")))
-    assert docstring and len(docstring) > 60, f"{package}/__init__.py has no docstring"
+def test_a_part_is_named_after_its_object_less_gz(name: str, part: str) -> None:
+    assert (
+        part_key_for(f"raw/2026/11/27/10/{name}", Settings()) == f"csv/parts/2026/11/27/10/{part}"
+    )
+
+
+SETTINGS = Settings().under("site/")
+DAY = date(2026, 11, 27)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        (
+            part_errors_key("site/csv/parts/2026/11/27/10/x.csv", SETTINGS),
+            "site/errors/parts/2026/11/27/10/x.jsonl",
+        ),
+        (daily_key_for(DAY, SETTINGS), "site/csv/2026-11-27_combined.csv"),
+        (daily_errors_key(DAY, SETTINGS), "site/errors/daily/2026-11-27.jsonl"),
+        (raw_day_prefix(DAY, SETTINGS), "site/raw/2026/11/27/"),
+        (day_prefix("site/rejected/", DAY), "site/rejected/2026/11/27/"),
+        (
+            local_sink_key("raw/", datetime(2026, 11, 27, 10, 5, 59, tzinfo=UTC)),
+            f"raw/2026/11/27/10/events-2026-11-27-10-05-{os.getpid()}.ndjson",
+        ),
+        (replay_lock_key(REPLAYED_PREFIX, DAY), "replayed/locks/2026-11-27.lock"),
+        (parquet_day_prefix("parquet/", DAY), "parquet/dt=2026-11-27/"),
+        (
+            erasure_pending_key(ERASURE_PREFIX, "20261127T1000-ab"),
+            "erasure/pending/20261127T1000-ab.json",
+        ),
+        (
+            erasure_audit_key(ERASURE_PREFIX, "20261127T1000-ab"),
+            "erasure/2026/11/27/20261127T1000-ab.json",
+        ),
+    ],
+)
+def test_every_key_has_the_documented_shape(key: str, expected: str) -> None:
+    assert key == expected
+
+
+def test_a_prefixed_part_stays_under_its_prefix() -> None:
+    assert (
+        part_key_for("site/raw/2026/11/27/10/a.gz", SETTINGS)
+        == "site/csv/parts/2026/11/27/10/a.csv"
+    )
+    with pytest.raises(NotARawObject):
+        part_key_for("raw/2026/11/27/10/a.gz", SETTINGS)  # outside the prefix
+    with pytest.raises(NotARawObject):
+        part_key_for("site/raw/2026/11/27/10/", SETTINGS)  # a console's folder marker
+
+
+def test_keys_for_days_lists_each_day_in_order_without_folder_markers(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for key in ("raw/2026/11/28/01/b.gz", "raw/2026/11/27/23/a.gz", "raw/2026/11/29/00/c.gz"):
+        with store.open_write(key) as handle:
+            handle.write(b"{}\n")
+    days = days_between(DAY, date(2026, 11, 28))
+    assert days == [DAY, date(2026, 11, 28)]
+    assert keys_for_days(store, "raw/", days) == [
+        "raw/2026/11/27/23/a.gz",
+        "raw/2026/11/28/01/b.gz",
+    ]
+    assert not is_folder_marker("raw/a.gz") and is_folder_marker("raw/2026/")

@@ -46,6 +46,8 @@ class AthenaQueryTimeout(AthenaQueryError):
 
 @dataclass(frozen=True)
 class QueryExecution:
+    """A finished Athena query: its id, where its result CSV is, and the bytes it scanned."""
+
     query_execution_id: str
     output_location: str
     data_scanned_bytes: int | None = None

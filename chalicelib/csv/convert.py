@@ -54,6 +54,8 @@ __all__ = ["ConversionReport", "Source", "convert"]
 
 @dataclass
 class ConversionReport:
+    """What one conversion wrote: its sources, rows, duplicates dropped, bad lines, columns."""
+
     sources: int = 0
     rows: int = 0
     duplicates: int = 0

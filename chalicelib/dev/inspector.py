@@ -30,8 +30,7 @@ import orjson
 from chalice.app import Blueprint, Response
 
 from chalicelib.csv.columns import flatten_record, order_columns
-from chalicelib.ingest.collect import JSON_HEADERS
-from chalicelib.ingest.cors import cors_headers, preflight_headers
+from chalicelib.ingest.cors import JSON_HEADERS, cors_headers, preflight_headers
 from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
 from chalicelib.rejects.record import (

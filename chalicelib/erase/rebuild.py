@@ -16,6 +16,8 @@ from chalicelib.storage.base import ErasableStore
 
 @dataclass
 class Rebuilt:
+    """One CSV (a part or a daily file) built again after its raw objects were rewritten."""
+
     key: str  # the CSV part or daily file
     daily: bool
     written: bool = False  # False: it did not exist, so there was nothing to rebuild

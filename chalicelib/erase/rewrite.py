@@ -34,6 +34,8 @@ from chalicelib.storage.base import ErasableStore
 
 @dataclass
 class Removed:
+    """What left one object: matching records, bad lines and whole-body rejects."""
+
     events: int = 0  # records (stored events, or rejected events) that matched
     bad_lines: int = 0  # lines that are not records but hold a requested value
     rejected_bodies: int = 0  # whole-body rejects whose body holds a requested value
@@ -69,6 +71,8 @@ class Removed:
 
 @dataclass
 class ObjectResult:
+    """One object's part in an erasure: what was removed from it, and what could not be read."""
+
     key: str
     kind: Kind
     removed: Removed = field(default_factory=Removed)

@@ -124,6 +124,8 @@ class Layout:
 
 @dataclass
 class ErasureReport:
+    """What one erasure run did (or, dry, would do): per object, the CSVs rebuilt, the audit."""
+
     run_id: str
     dry_run: bool
     objects: list[ObjectResult]  # what was (or would be) removed, per object

@@ -1,6 +1,7 @@
 """The /events service: body → validated records → sink → answer.
 
-HTTP-free so the route in ``app.py`` stays wiring and tests can call it directly.
+HTTP-free (it answers a status and a body; ``app.py`` makes the response and its headers)
+so the route stays wiring and tests can call it directly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from chalicelib.rejects.record import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.terminal import terminal_safe
 
-JSON_HEADERS = {"Content-Type": "application/json"}
 # Rejections listed in an answer (each with its reason); past it, only counted.
 MAX_REJECTIONS_LISTED = 20
 # With LOG_EVENT_CONTENTS=true: records shown in the log line, each cut to this size.
@@ -40,6 +40,9 @@ def lean_log_records() -> None:
 
 @dataclass(frozen=True)
 class Answer:
+    """What the route answers: an HTTP status and the JSON body (accepted, rejected, or a
+    message)."""
+
     status: int
     body: dict[str, Any]
 
@@ -53,6 +56,10 @@ class CollectObserver(Protocol):
 
 
 class Collector:
+    """The /events service: one body and its headers → validated, enriched records in the
+    sink, rejects kept in the rejects sink (within the request's storage budget), one log
+    line, and the answer. Sinks are made on first use; ``observers`` see both outcomes."""
+
     def __init__(
         self,
         validator: BatchValidator,

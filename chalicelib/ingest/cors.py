@@ -1,4 +1,4 @@
-"""CORS for an allow-list of origins.
+"""The route's HTTP headers: CORS for an allow-list of origins, and the JSON content type.
 
 Chalice's ``CORSConfig`` holds one origin and answers preflight with a fixed
 API Gateway mock, so the app answers ``OPTIONS /events`` itself and puts the
@@ -8,6 +8,7 @@ body that lacks them, and the developer sees only "CORS error").
 
 from __future__ import annotations
 
+JSON_HEADERS = {"Content-Type": "application/json"}
 ALLOWED_METHODS = "POST, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 PREFLIGHT_MAX_AGE_SECONDS = "86400"

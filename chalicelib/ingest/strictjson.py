@@ -27,11 +27,11 @@ class StrictJSONError(ValueError):
 
 
 class DuplicateKey(StrictJSONError):
-    pass
+    """An object names one key twice; JSON parsers disagree on which value wins."""
 
 
 class NonFiniteNumber(StrictJSONError):
-    pass
+    """NaN, Infinity or a number too large for a float: not JSON, and no CSV cell."""
 
 
 def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Validate and enrich one POST /events body.
+"""Parse and validate one POST /events body, and turn each valid event into its stored record
+(the server's fields come in from ``enrich.py`` through a callback).
 
 The JSON Schema in ``schema/events.schema.json`` is the contract. Compiled once (fastjsonschema
 generates Python code from it, ~20x faster per event than an interpreting validator), it is
@@ -71,6 +72,8 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Rejection:
+    """One refused event of a batch: its index in ``events`` and why, for the answer."""
+
     index: int
     error: str
 

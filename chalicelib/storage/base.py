@@ -40,6 +40,8 @@ class StoreError(Exception):
 
 
 class ObjectStore(Protocol):
+    """Keys in a folder or a bucket: listed, read, and written whole (see the module)."""
+
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under ``prefix``, sorted."""
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 class LocalStore:
+    """The layout under a local directory: the dev stage's data folder, a local export."""
+
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 
 class S3Store:
+    """The layout in an S3 bucket: multipart outputs, conditional writes, versions removed."""
+
     def __init__(self, client: S3Client, bucket: str, part_bytes: int = 16 * 1024 * 1024) -> None:
         self._client = client
         self.bucket = bucket

@@ -25,6 +25,8 @@ BANDS = (("100 %", 1.0), ("90-99 %", 0.9), ("50-89 %", 0.5), ("under 50 %", 0.0)
 
 @dataclass(frozen=True)
 class Delivery:
+    """Delivery of numbered events as the report shows it: expected, received, by band."""
+
     sessions: int
     expected: int
     received: int

@@ -20,12 +20,16 @@ STACKED_METRICS = 6
 
 @dataclass(frozen=True)
 class Table:
+    """A section's table: the numbers its chart draws, for reading or copying."""
+
     headers: tuple[str, ...]
     rows: list[tuple[str | int, ...]]
 
 
 @dataclass(frozen=True)
 class Section:
+    """One part of the report page: a title, what it shows, its chart and its table."""
+
     id: str
     title: str
     about: str
