@@ -1,4 +1,4 @@
-"""Issue 18, rows 1 and 2: no request makes the server store more than 8 times its body's
+"""No request makes the server store more than 8 times its body's
 bytes in raw/, nor (separately) in rejected/, whatever its shape; the browser client's
 honest batches are never refused. Through the HTTP route, into real local folders."""
 

@@ -1,8 +1,8 @@
-"""Issue 19: which requests are bots', and why (chalicelib.ingest.bots through enrich.bot_decision).
+"""Which requests are bots', and why (chalicelib/ingest/bots.py through enrich.bot_decision).
 
-Each miss and each false flag the issue lists, each own rule with the case it is for, the
-order of the reasons, and hostile headers (issue 18 row 8: their cost is in
-bench/bench_bots.py, here only that they are answered and bounded).
+Known misses and false flags of the lists, each own rule with the case it is for, the
+order of the reasons, and hostile headers (their cost is in bench/bench_bots.py; here
+only that they are answered and bounded).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from chalicelib.ingest.enrich import (
 )
 from tests.test_enrich import CHROME_WINDOWS
 
-# Bots the rule before issue 19 let through (the issue's list), with the reason now given.
+# Bots an earlier rule let through, with the reason now given.
 MISSED_BOTS = [
     ("Datadog Agent/5.10.1", NO_BROWSER),  # crawler-user-agents: monitoring
     ("prometheus/2.18.1", NO_BROWSER),  # the shape rule: no browser, no platform
@@ -46,7 +46,7 @@ MISSED_BOTS = [
     ("BW/1.1; bit.ly/2W6Px8S", CRAWLER_LIST),
 ]
 
-# People the rule before issue 19 flagged (the issue's list), and their kind.
+# People an earlier rule flagged as bots, and their kind.
 FLAGGED_PEOPLE = [
     pytest.param("Lynx/2.8.9rel.1 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/1.1.1d", id="lynx-1"),
     pytest.param("Lynx/2.8.8pre.4 libwww-FM/2.14 SSL-MM/1.4.1 GNUTLS/2.12.23", id="lynx-2"),

@@ -1,4 +1,4 @@
-"""The review's column explosion, end to end: batches that are valid and inside every limit
+"""A column explosion, end to end: batches that are valid and inside every limit
 but carry 100 new attribute keys per event go through the route, then through the per-object
 and the daily conversion in a child process, whose peak RSS must stay under 200 MB with at
 most the column budget in the header and every value present."""

@@ -1,4 +1,4 @@
-"""Issue 18, row 12: column names a tool cannot confuse. Through the route (keys refused),
+"""Column names a tool cannot confuse. Through the route (keys refused),
 the CLI (case variants from different events merged into one column) and DuckDB reading
 the CSV."""
 

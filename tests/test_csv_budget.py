@@ -168,8 +168,8 @@ def test_memory_holds_one_header_not_one_per_new_column() -> None:
 
 
 def test_a_records_own_overflow_key_goes_into_the_overflow_under_its_name() -> None:
-    """Review: a literal _overflow key (raw lines from elsewhere) was written as if it
-    were the overflow cell, lost, or promoted into columns, and could stop the export."""
+    """A literal _overflow key (raw lines from elsewhere) is a column of its own: never
+    taken for the overflow cell, lost, or promoted into columns, and the export goes on."""
     first = {"eventId": "1", "sessionId": "s", "a": 1, "b": 2, "c": 3}
     others = [
         {"eventId": "2", "sessionId": "s", "_overflow": "hello"},

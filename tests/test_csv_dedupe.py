@@ -30,8 +30,8 @@ def test_many_ids_with_repeats_spread_over_partitions() -> None:
 
 
 def test_a_flood_of_copies_of_one_event_keeps_one_row_in_bounded_memory() -> None:
-    """Review: 2M copies of one (sessionId, eventId) held ~205 bytes each in memory.
-    Repeats inside a spilled block go straight to the on-disk drop list."""
+    """Many copies of one (sessionId, eventId) cost no memory each: repeats inside a
+    spilled block go straight to the on-disk drop list."""
     copies = 60_000  # > 4 spilled blocks of one partition
     records = [{"eventId": "same", "sessionId": "s", "n": i} for i in range(copies)]
     records.insert(30_000, {"eventId": "other", "sessionId": "s", "n": -1})

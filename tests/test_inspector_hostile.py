@@ -1,4 +1,4 @@
-"""Issue 18, row 9: the dev inspector holds no more than its bound says (JSON bytes, not
+"""The dev inspector holds no more than its bound says (JSON bytes, not
 parsed objects), and only the stage's origins may read or clear it (with *, pages on this
 machine only)."""
 

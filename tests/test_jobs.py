@@ -76,7 +76,7 @@ def test_outside_lambda_only_spools_of_dead_processes_are_removed(tmp_path: Path
 
 
 def test_a_running_export_keeps_its_spool_while_a_handler_cleans_up(tmp_path: Path) -> None:
-    """The bug this replaces: a handler's cleanup deleted a concurrent export's spool."""
+    """A handler's cleanup leaves the spool of an export running beside it alone."""
     import io
 
     from chalicelib.csv.convert import convert

@@ -1,4 +1,4 @@
-"""Issue 18, row 15: in a stage with an allow-list, a POST whose Origin names another site
+"""In a stage with an allow-list, a POST whose Origin names another site
 is refused (403), kept as a reject and logged, not stored; without Origin (curl, servers,
 devices) it is stored; ENFORCE_ALLOWED_ORIGINS=false turns the check off."""
 

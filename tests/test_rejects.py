@@ -162,8 +162,8 @@ def test_observers_see_what_was_stored_and_refused() -> None:
 
 
 def test_a_garbage_batch_keeps_rejects_about_the_size_of_its_body() -> None:
-    """Review: 32 context keys of 4096 emoji and 500 events `1` (525 KB) made 262 MB of
-    reject records, one context copy per event."""
+    """32 context keys of 4096 emoji and 500 events `1` (525 KB) make reject records of
+    about the body's size: the context is kept once per request, not once per event."""
     rejects = MemorySink()
     context = {f"k{i}": "😀" * 4096 for i in range(32)}
     raw = json.dumps({"context": context, "events": [1] * 500}, ensure_ascii=False).encode()

@@ -225,8 +225,8 @@ def test_an_event_sent_as_null_is_still_invalid_not_cut(tmp_path: Path) -> None:
 
 
 def test_a_large_context_is_kept_once_and_given_back_to_every_event(tmp_path: Path) -> None:
-    """Review: 500 rejected events copied a 500 KB context 500 times. Past 1 KiB the
-    context is kept in the request's first record; replay gives it to all of them."""
+    """Past 1 KiB a batch context is kept once, in the request's first record (not once per
+    rejected event); replay gives it to all of them."""
     context = {f"k{i}": "x" * 1000 for i in range(20)}  # ~20 KB
     events = [event(eventId=f"e{i}", metricAttributes=BIG_ATTRIBUTES) for i in range(30)]
     body = batch(*events, context=context)
@@ -255,7 +255,7 @@ def test_a_record_whose_context_record_is_missing_is_not_replayed(tmp_path: Path
 
 
 def test_a_replayed_event_gets_back_the_fields_the_server_added(tmp_path: Path) -> None:
-    """Review: replayed records had no user-agent fields and a bot's came back a person."""
+    """Replayed records keep the user-agent fields of their request, a bot's its bot flag."""
     server = {"uaBrowser": "Chrome", "uaDeviceType": "bot", "isBot": True, "country": "DE"}
     body = batch(event(eventId="b", metricAttributes=BIG_ATTRIBUTES))
     result = BatchValidator(Limits()).process(body, RECEIVED_MS, lambda _context: server)

@@ -1,4 +1,4 @@
-"""Issue 12 through the route: the server's fields in every stored record, from real
+"""Enrichment through the route: the server's fields in every stored record, from real
 headers as Chalice hands them over (any letter case), and the DROP_BOTS answer."""
 
 from __future__ import annotations

@@ -197,8 +197,8 @@ def test_more_than_one_put_call_when_a_request_exceeds_4_mib() -> None:
 
 
 def test_the_budget_holds_across_put_calls_not_only_between_retries() -> None:
-    """Review: 13 slow calls took 2.65 s against a 1 s budget. A call that ends past the
-    budget leaves the next ones unsent (the client resends; duplicates are removed)."""
+    """Slow Firehose calls stay within the time budget: a call that ends past it leaves the
+    next ones unsent (the client resends; duplicates are removed)."""
     sink, stubber, clock = stubbed_sink(budget=1.0)
     records = big_records(8)  # two PutRecordBatch calls
     expect_put(stubber, records[:4], [None] * 4)
