@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_export import DAY, OBJECTS, generate_once  # noqa: E402
 from chalicelib.athena.parquet import build_parquet_select  # noqa: E402
-from tests.test_athena_engine import mirror_glue_table, to_duckdb  # noqa: E402
+from tests.test_athena_queries import mirror_glue_table, to_duckdb  # noqa: E402
 
 DB, TABLE = "owned_analytics", "events"
 # Both count rows: the raw table holds every copy of a retried event, the Parquet copy

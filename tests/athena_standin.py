@@ -4,7 +4,7 @@
 execution) on a boto3 Athena client talking to a moto server, which keeps the
 executions, their queries and the workgroups. Each query started is also executed:
 parsed as Athena's dialect (Trino) and transpiled by sqlglot for DuckDB
-(``tests.test_athena_engine.to_duckdb``, which refuses what sqlglot cannot carry
+(``tests.test_athena_queries.to_duckdb``, which refuses what sqlglot cannot carry
 over), run over the raw objects of the moto bucket through a view that mirrors the
 Glue table, and its result written where Athena writes it: ``<result location><id>.csv``
 quoted as Athena quotes, and ``<id>.csv.metadata``. An ``UNLOAD`` writes its Parquet
@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from tests.test_athena_engine import to_duckdb
+from tests.test_athena_queries import to_duckdb
 
 _DAY = re.compile(r"\"year\" = '(\d{4})' AND \"month\" = '(\d{2})' AND \"day\" = '(\d{2})'")
 _UNLOAD = re.compile(

@@ -26,7 +26,7 @@ from chalicelib.athena.parquet import TYPED_COLUMNS
 from chalicelib.config import DailyBuild
 from chalicelib.csv.columns import ATTRIBUTE_PREFIX, OVERFLOW_COLUMN, header_cell, neutralize
 from tests.athena_standin import AthenaStandIn
-from tests.test_athena_engine import compare, generated_day
+from tests.test_athena_queries import compare, generated_day
 
 DAY = "2024-02-03"
 RESULTS = "athena-results/"

@@ -13,7 +13,7 @@ import duckdb
 from chalicelib.athena.delivery import build_delivery_query, delivery_log_record
 from chalicelib.delivery.measure import measure_delivery
 from chalicelib.storage.local import LocalStore
-from tests.test_athena_engine import DB, TABLE, mirror_glue_table, run_query, to_duckdb
+from tests.test_athena_queries import DB, TABLE, mirror_glue_table, run_query, to_duckdb
 
 DAY = dt.date(2024, 2, 3)
 

@@ -23,7 +23,7 @@ from chalicelib.storage.s3 import S3Store
 from exporter.cli import cli
 from tests.conftest import aws_client
 from tests.erase_helpers import erased_lake, fill, local_snapshot, request, s3_current
-from tests.test_athena_engine import mirror_glue_table, run_query
+from tests.test_athena_queries import mirror_glue_table, run_query
 
 SESSION_ARGS = ["--session-id", "sess-1", "--from", "2026-11-27", "--to", "2026-11-28"]
 RESULTS = "s3://athena-results-bucket/erase/"
@@ -284,7 +284,7 @@ def test_the_locate_query_finds_the_objects_holding_a_match(
     tmp_path: Path, criteria: dict[str, Any], located: set[str]
 ) -> None:
     """The locator's SQL, run over gzip'd raw objects through the Glue table's mirror on
-    DuckDB (tests/test_athena_engine.py), returns exactly the objects that may hold a match
+    DuckDB (tests/test_athena_queries.py), returns exactly the objects that may hold a match
     in the range: none missed, none from outside the range."""
     for key, lines in LOCATOR_LAKE.items():
         text = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)

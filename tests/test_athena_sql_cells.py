@@ -15,7 +15,7 @@ import orjson
 
 from chalicelib.athena.sql import cell_text, number_text
 from chalicelib.csv.columns import format_cell
-from tests.test_athena_engine import (
+from tests.test_athena_queries import (
     ATHENA_DOC,
     athena_csv,
     con,
