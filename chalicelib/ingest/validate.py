@@ -25,7 +25,8 @@ import orjson
 
 from chalicelib.config import Limits
 from chalicelib.ingest.column_names import case_clash, key_problem, needs_case_check
-from chalicelib.ingest.messages import bounded, case_collision, json_type, schema_message, shown
+from chalicelib.ingest.messages import bounded, case_collision, json_type, shown
+from chalicelib.ingest.schema_messages import schema_message
 from chalicelib.ingest.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
