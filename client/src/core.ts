@@ -5,7 +5,7 @@
 // properties); a queue entry's properties are renamed by the build (scripts/build.mjs).
 //
 // Storage: each page load writes only its own key, `<storageKey>:<sessionId>` (a 36-character
-// id), as {"t": heartbeat, "e": [events]}. Writes are coalesced: one a second at most, plus one
+// id), as {"t": heartbeat, "e": [events]} (saveNow; storedHeartbeat reads the heartbeat back). Writes are coalesced: one a second at most, plus one
 // at page exit, so a burst of N events costs one serialisation of the queue, not N. Another page
 // load adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
 // crashed tab). Keys of any other shape are the host's, even under the same prefix.
@@ -182,7 +182,11 @@ function scheduleSave(): void {
   if (!saveTimer && writableStorage()) saveTimer = setTimeout(saveNow, SAVE_DELAY);
 }
 
-/** Writes the queue now; once handed over (pagehide) with heartbeat 0, until a pageshow. */
+/**
+ * Writes the queue now as `{"t":<heartbeat>,"e":[<the events' JSON>]}`; once handed over
+ * (pagehide) with heartbeat 0, until a pageshow. storedHeartbeat, right below, reads the
+ * heartbeat back without parsing: change the two together (a unit test checks they agree).
+ */
 function saveNow(): void {
   clearTimeout(saveTimer);
   saveTimer = 0;
@@ -203,6 +207,13 @@ function saveNow(): void {
     }
   }
 }
+
+/**
+ * The heartbeat of an entry saveNow wrote, read without parsing the entry: a live page load's
+ * entry starts with a recent heartbeat (13 digits of epoch ms). Anything else there (the 0 of an
+ * entry handed over at pagehide, a tampered entry) reads as NaN, so as no live page load's.
+ */
+export const storedHeartbeat = (text: string): number => +text.slice(HEARTBEAT_START, HEARTBEAT_START + HEARTBEAT_DIGITS);
 
 /** A localStorage key of the client's own shape: the prefix and a session id. */
 const ours = (key: string): boolean => key.slice(0, -SESSION_ID_LENGTH) === prefix;
@@ -256,9 +267,8 @@ function adoptLeftovers(): number | undefined {
           // malformed event; an entry that is not JSON or whose `e` is not a list, one more.
           try {
             const text = storage.getItem(key)!;
-            // A live page load's entry, which starts {"t":<recent heartbeat> (13 digits of epoch ms),
-            // is left alone without parsing it; anything else there reads as NaN, so not live.
-            if (+text.slice(HEARTBEAT_START, HEARTBEAT_START + HEARTBEAT_DIGITS) > Date.now() - STALE_AFTER) continue;
+            // A live page load's entry is left alone, unparsed.
+            if (storedHeartbeat(text) > Date.now() - STALE_AFTER) continue;
             (JSON.parse(text) as { e: Partial<Record<keyof AnalyticsEvent, unknown>>[] }).e.map((event) => {
               try {
                 if (typeof event.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string') malformed++;
