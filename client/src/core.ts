@@ -5,12 +5,32 @@
 // properties); a queue entry's properties are renamed by the build (scripts/build.mjs).
 //
 // Storage: each page load writes only its own key, `<storageKey>:<sessionId>` (a 36-character
-// id), as {"t": heartbeat, "e": [events]}. Writes are coalesced: one a second at most, plus one
+// id), as {"t": heartbeat, "e": [events]} (saveNow; storedHeartbeat reads the heartbeat back). Writes are coalesced: one a second at most, plus one
 // at page exit, so a burst of N events costs one serialisation of the queue, not N. Another page
 // load adopts a key whose heartbeat is 0 (handed over at pagehide) or older than STALE_AFTER (a
 // crashed tab). Keys of any other shape are the host's, even under the same prefix.
-import { type Context, MAX_CONTEXT_STRING, readLanding } from './page-context';
-import { KEEPALIVE, MAX_DELAY, STALE_AFTER } from './constants';
+import { type Context, readLanding } from './page-context';
+import {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_BATCH_TIMEOUT,
+  DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_MAX_QUEUE_EVENTS,
+  DEFAULT_RETRY_BASE_DELAY,
+  DEFAULT_RETRY_MAX_DELAY,
+  HEARTBEAT_DIGITS,
+  HEARTBEAT_START,
+  KEEPALIVE,
+  KEEPALIVE_BODY_BYTES,
+  MAX_BATCH_EVENTS,
+  MAX_BODY_BYTES,
+  MAX_CONTEXT_KEYS,
+  MAX_CONTEXT_STRING,
+  MAX_DELAY,
+  SAVE_DELAY,
+  SECOND,
+  SESSION_ID_LENGTH,
+  STALE_AFTER,
+} from './constants';
 import type { AnalyticsConfig, AnalyticsEvent, ConsentState, MetricName, SendResult } from './types';
 
 /** A queued event, serialised once when it was tracked or adopted. */
@@ -124,7 +144,7 @@ const uuid = (): string =>
  */
 function entry(serialized: string): QueuedEvent {
   const utf8Length = new Blob([serialized]).size;
-  if (utf8Length > option('maxQueueBytes', 5e5)) throw Error('event over maxQueueBytes');
+  if (utf8Length > option('maxQueueBytes', DEFAULT_MAX_QUEUE_BYTES)) throw Error('event over maxQueueBytes');
   queueBytes += utf8Length;
   return { serialized, utf8Length };
 }
@@ -140,7 +160,7 @@ function removeEvents(keep: (event: QueuedEvent) => boolean): void {
  */
 function boundQueue(): void {
   let dropped = 0;
-  while (queue.length > option('maxQueueEvents', 1e3) || queueBytes > option('maxQueueBytes', 5e5)) {
+  while (queue.length > option('maxQueueEvents', DEFAULT_MAX_QUEUE_EVENTS) || queueBytes > option('maxQueueBytes', DEFAULT_MAX_QUEUE_BYTES)) {
     // shift() is O(1) in current engines (they move the array's start rather than copy it)
     queueBytes -= queue.shift()!.utf8Length;
     dropped++;
@@ -157,12 +177,16 @@ function boundQueue(): void {
 /** localStorage, if the client may write there now (persisting, consent granted). */
 const writableStorage = (): Storage | false => consent === 'granted' && storage;
 
-/** Writes the queue within a second; a burst of events shares one write. */
+/** Writes the queue within SAVE_DELAY; a burst of events shares one write. */
 function scheduleSave(): void {
-  if (!saveTimer && writableStorage()) saveTimer = setTimeout(saveNow, 1e3);
+  if (!saveTimer && writableStorage()) saveTimer = setTimeout(saveNow, SAVE_DELAY);
 }
 
-/** Writes the queue now; once handed over (pagehide) with heartbeat 0, until a pageshow. */
+/**
+ * Writes the queue now as `{"t":<heartbeat>,"e":[<the events' JSON>]}`; once handed over
+ * (pagehide) with heartbeat 0, until a pageshow. storedHeartbeat, right below, reads the
+ * heartbeat back without parsing: change the two together (a unit test checks they agree).
+ */
 function saveNow(): void {
   clearTimeout(saveTimer);
   saveTimer = 0;
@@ -184,8 +208,15 @@ function saveNow(): void {
   }
 }
 
-/** A localStorage key of the client's own shape: the prefix and a session id (36 characters). */
-const ours = (key: string): boolean => key.slice(0, -36) === prefix;
+/**
+ * The heartbeat of an entry saveNow wrote, read without parsing the entry: a live page load's
+ * entry starts with a recent heartbeat (13 digits of epoch ms). Anything else there (the 0 of an
+ * entry handed over at pagehide, a tampered entry) reads as NaN, so as no live page load's.
+ */
+export const storedHeartbeat = (text: string): number => +text.slice(HEARTBEAT_START, HEARTBEAT_START + HEARTBEAT_DIGITS);
+
+/** A localStorage key of the client's own shape: the prefix and a session id. */
+const ours = (key: string): boolean => key.slice(0, -SESSION_ID_LENGTH) === prefix;
 
 /**
  * Removes this page load's entry (consent pending, a failed write) or (`all`) every entry of
@@ -236,9 +267,8 @@ function adoptLeftovers(): number | undefined {
           // malformed event; an entry that is not JSON or whose `e` is not a list, one more.
           try {
             const text = storage.getItem(key)!;
-            // A live page load's entry, which starts {"t":<recent heartbeat> (13 digits of epoch ms),
-            // is left alone without parsing it; anything else there reads as NaN, so not live.
-            if (+text.slice(5, 18) > Date.now() - STALE_AFTER) continue;
+            // A live page load's entry is left alone, unparsed.
+            if (storedHeartbeat(text) > Date.now() - STALE_AFTER) continue;
             (JSON.parse(text) as { e: Partial<Record<keyof AnalyticsEvent, unknown>>[] }).e.map((event) => {
               try {
                 if (typeof event.eventId !== 'string' || typeof event.sessionId !== 'string' || typeof event.metricName !== 'string') malformed++;
@@ -341,9 +371,9 @@ async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void>
     const delay = Math.min(
       MAX_DELAY,
       Math.max(
-        Math.min(option('retryMaxDelay', 6e4), option('retryBaseDelay', 1e3) * 2 ** failures++) * (0.5 + Math.random() / 2),
+        Math.min(option('retryMaxDelay', DEFAULT_RETRY_MAX_DELAY), option('retryBaseDelay', DEFAULT_RETRY_BASE_DELAY) * 2 ** failures++) * (0.5 + Math.random() / 2),
         // seconds, or an HTTP date; none: NaN, so 0
-        +retryAfter! * 1e3 || Date.parse(retryAfter!) - Date.now() || 0,
+        +retryAfter! * SECOND || Date.parse(retryAfter!) - Date.now() || 0,
       ),
     );
     if (status) report(Error(`HTTP ${status}: retry in ${delay | 0} ms`));
@@ -376,8 +406,7 @@ async function sendLoop(least: number): Promise<void> {
       // Adopted events are due: then everything goes, batch after batch (as after a retry).
       if (await (navigator.locks?.request(prefix, adoptLeftovers).catch(adoptLeftovers) ?? adoptLeftovers())) least = 1;
       while (sendingAllowed() && !retrying && (batch = ready()).length >= least) {
-        // the first body of at most batchSize events and 500 KB (the server allows 1 MiB)
-        await deliver(splitIntoBodies(batch, 5e5)[0]!);
+        await deliver(splitIntoBodies(batch, MAX_BODY_BYTES)[0]!);
       }
     }
     armBatchTimer();
@@ -388,13 +417,13 @@ async function sendLoop(least: number): Promise<void> {
 
 /** Sends `batchTimeout` ms after the first event waiting. */
 function armBatchTimer(): void {
-  if (!timer && queue.length && sendingAllowed()) timer = setTimeout(onTimer, Math.min(MAX_DELAY, option('batchTimeout', 3e4)));
+  if (!timer && queue.length && sendingAllowed()) timer = setTimeout(onTimer, Math.min(MAX_DELAY, option('batchTimeout', DEFAULT_BATCH_TIMEOUT)));
 }
 
 /**
  * Page exit (pagehide, visibilitychange to hidden, and any event tracked while the page is
  * hidden or after pagehide): the events no request carries leave by `fetch` with `keepalive`
- * (text/plain, no preflight, < 64 KB each: the browser's keepalive budget), or by sendBeacon
+ * (text/plain, no preflight, at most KEEPALIVE_BODY_BYTES each: the browser's keepalive budget), or by sendBeacon
  * where fetch has no keepalive; and the queue is written at once, since the page may never run
  * again. Nothing leaves while the endpoint is failing. Only an answer removes events: until
  * then they stay queued and stored, and a page that ends first leaves them to the next page
@@ -406,7 +435,7 @@ function onPageExit(): void {
   if (handedOver || document.hidden) {
     try {
       if (sendingAllowed() && !failures) {
-        for (const batch of splitIntoBodies(ready(), 64e3)) {
+        for (const batch of splitIntoBodies(ready(), KEEPALIVE_BODY_BYTES)) {
           if (KEEPALIVE in Request.prototype) void deliver(batch, true);
           else navigator.sendBeacon(endpoint, requestBody(batch));
         }
@@ -465,7 +494,7 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
     // Do Not Track, Global Privacy Control: honoured on request.
     if (config.respectPrivacySignals && (navigator.doNotTrack === '1' || (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl)) return;
     settings = config;
-    batchSize = Math.min(500, option('batchSize', 25)) | 0 || 1;
+    batchSize = Math.min(MAX_BATCH_EVENTS, option('batchSize', DEFAULT_BATCH_SIZE)) | 0 || 1;
     if (!session) {
       session = uuid();
       // The config's consent applies on the first initialisation only: a later call (a
@@ -493,12 +522,12 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
     pageContext = config.pageContext !== false && (pageContext || readLanding(prefix + 'landing'));
     // The batch context, serialised once: the automatic fields (`webdriver`: automation, which the
     // server marks as bots; the landing fields unless page context is off), then the host's
-    // `context` (the host's keys win); should both together exceed the server's 32 keys, only the
+    // `context` (the host's keys win); should both together exceed MAX_CONTEXT_KEYS, only the
     // host's (there are at most 9 automatic ones, so the host has some then). A context JSON
     // cannot hold (a BigInt, a cycle) throws here: reported once, and the client stays off
     // (what it queued before is still stored and handed over at page exit).
     const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...config.context };
-    contextJson = JSON.stringify(Object.keys(all).length > 32 ? config.context : all);
+    contextJson = JSON.stringify(Object.keys(all).length > MAX_CONTEXT_KEYS ? config.context : all);
     endpoint = config.endpoint;
     applyConsent(consent);
     void sendQueued(batchSize); // adopts queues left by earlier page loads; sends once a batch is full

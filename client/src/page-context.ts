@@ -1,11 +1,10 @@
 // Page context: where the session came from (the landing page's referrer and campaign
 // parameters). The tracker (core.ts) keeps them, adds them to each batch and the page path to each event.
+import { MAX_CONTEXT_STRING } from './constants';
 import type { ContextValue } from './types';
 
 export type Context = Record<string, ContextValue>;
 
-/** Context strings the client makes stay far below the server's 4096-character limit. */
-export const MAX_CONTEXT_STRING = 1024;
 const LANDING_KEYS = ['referrer', 'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content', 'gclid', 'fbclid'];
 
 /**

@@ -1,9 +1,7 @@
 // Automatic page views: a ContentPageLoad per page and per SPA navigation. Its own module,
 // reached only through the exported `pageViews`, so apps that do not use it do not bundle it.
+import { MAX_CONTENT_ID } from './constants';
 import { pagePath, trackEvent } from './core';
-
-/** The server refuses a `demoContentId` over 256 characters; a path is ASCII, so cutting it is safe. */
-const MAX_CONTENT_ID = 256;
 
 let lastPath: string | undefined;
 let installed = false;
@@ -14,6 +12,7 @@ function trackPageView(): void {
     const path = pagePath();
     if (path !== lastPath) {
       lastPath = path;
+      // a path is ASCII (percent-encoded), so cutting it never splits a character
       trackEvent('ContentPageLoad', undefined, path.slice(0, MAX_CONTENT_ID));
     }
   } catch {
