@@ -345,10 +345,24 @@ const fly = (batch: QueuedEvent[], flying: Flag): unknown => batch.map((event) =
 const ready = (): QueuedEvent[] => queue.filter((event) => !event.flying);
 
 /**
+ * How long to wait after the `failures`-th failed attempt in a row (0: the first): a jittered
+ * exponential backoff, 50–100 % of retryBaseDelay·2^failures capped at retryMaxDelay, or the
+ * server's `Retry-After` (seconds or an HTTP date) if that is longer; at most MAX_DELAY.
+ */
+export const retryDelay = (failures: number, retryAfter?: string | null): number =>
+  Math.min(
+    MAX_DELAY,
+    Math.max(
+      Math.min(option('retryMaxDelay', DEFAULT_RETRY_MAX_DELAY), option('retryBaseDelay', DEFAULT_RETRY_BASE_DELAY) * 2 ** failures) * (0.5 + Math.random() / 2),
+      // seconds, or an HTTP date; none: NaN, so 0
+      +retryAfter! * SECOND || Date.parse(retryAfter!) - Date.now() || 0,
+    ),
+  );
+
+/**
  * Sends one batch with `fetch` (`keepalive` at page exit: it outlives the page) and applies the
- * answer; never rejects. Network errors, 408, 429 and 5xx may succeed later: retried after a
- * jittered exponential backoff (50–100 % of base·2^failures, capped) or a longer `Retry-After`,
- * nothing else is sent meanwhile. Any other answer ends the batch. Until the answer, the events
+ * answer; never rejects. Network errors, 408, 429 and 5xx may succeed later: retried after
+ * retryDelay, nothing else is sent meanwhile. Any other answer ends the batch. Until the answer, the events
  * stay queued and stored: a page that ends first leaves them to the next page load.
  */
 async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void> {
@@ -368,14 +382,7 @@ async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void>
   fly(batch, 0);
   callHost('onSend', { transport: 'fetch', events: batch.length, status, body });
   if (!status || status === 408 || status === 429 || status > 499) {
-    const delay = Math.min(
-      MAX_DELAY,
-      Math.max(
-        Math.min(option('retryMaxDelay', DEFAULT_RETRY_MAX_DELAY), option('retryBaseDelay', DEFAULT_RETRY_BASE_DELAY) * 2 ** failures++) * (0.5 + Math.random() / 2),
-        // seconds, or an HTTP date; none: NaN, so 0
-        +retryAfter! * SECOND || Date.parse(retryAfter!) - Date.now() || 0,
-      ),
-    );
+    const delay = retryDelay(failures++, retryAfter);
     if (status) report(Error(`HTTP ${status}: retry in ${delay | 0} ms`));
     // (A page-exit fetch may have scheduled one already: the later one counts.)
     clearTimeout(timer);
