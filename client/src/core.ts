@@ -490,6 +490,18 @@ export function applyConsent(next: ConsentState): void {
 // ---- the API ----
 
 /**
+ * The batch context as JSON: the automatic fields (`webdriver`: automation, which the server
+ * marks as bots; the landing fields unless page context is off), then the host's `context` (the
+ * host's keys win); should both together exceed MAX_CONTEXT_KEYS, only the host's (there are at
+ * most 9 automatic ones, so the host has some then). Throws for a context JSON cannot hold (a
+ * BigInt, a cycle).
+ */
+function batchContext(hostContext: AnalyticsConfig['context']): string {
+  const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...hostContext };
+  return JSON.stringify(Object.keys(all).length > MAX_CONTEXT_KEYS ? hostContext : all);
+}
+
+/**
  * Starts (or reconfigures) the tracker. Without `window` (SSR), with `enabled: false`, without
  * an endpoint, with a privacy signal under `respectPrivacySignals` or a `context` JSON cannot
  * hold, every call stays a no-op.
@@ -527,14 +539,9 @@ export function initializeAnalytics(config: AnalyticsConfig): void {
       report(error); // storage disabled: memory only
     }
     pageContext = config.pageContext !== false && (pageContext || readLanding(prefix + 'landing'));
-    // The batch context, serialised once: the automatic fields (`webdriver`: automation, which the
-    // server marks as bots; the landing fields unless page context is off), then the host's
-    // `context` (the host's keys win); should both together exceed MAX_CONTEXT_KEYS, only the
-    // host's (there are at most 9 automatic ones, so the host has some then). A context JSON
-    // cannot hold (a BigInt, a cycle) throws here: reported once, and the client stays off
-    // (what it queued before is still stored and handed over at page exit).
-    const all = { ...pageContext, ...(navigator.webdriver && { webdriver: true }), ...config.context };
-    contextJson = JSON.stringify(Object.keys(all).length > MAX_CONTEXT_KEYS ? config.context : all);
+    // Serialised once. A context that throws is reported once, and the client stays off (what it
+    // queued before is still stored and handed over at page exit).
+    contextJson = batchContext(config.context);
     endpoint = config.endpoint;
     applyConsent(consent);
     void sendQueued(batchSize); // adopts queues left by earlier page loads; sends once a batch is full
