@@ -2,8 +2,8 @@
 
 Two fast paths, each beside its reference:
 
-- the direct check of the usual event (``shape.py``) beside the compiled validator alone
-  (and ``jsonschema``): the same verdict, the same message, the same records;
+- the direct check of the usual event and envelope (``shape.py``) beside the compiled
+  validator alone (and ``jsonschema``): the same verdict, the same message, the same records;
 - the body read by orjson, its keys counted on the validator's walk (``read_body`` and
   ``BatchResult.keys``), beside the strict reading (``parse_body``): the same answer, the
   same stored records and the same kept rejects, for repeated keys at every level, escaped
@@ -38,7 +38,7 @@ NOW_MS = SENT_AT + 500
 LIMITS = Limits()
 FAST = BatchValidator(LIMITS, new_event_id=lambda: "generated-id")
 REFERENCE = BatchValidator(LIMITS, new_event_id=lambda: "generated-id")
-REFERENCE.shape = EventShape({})  # no direct check: the compiled validator for every event
+REFERENCE.shape = EventShape({})  # no direct checks: the compiled validators for everything
 JSONSCHEMA = jsonschema.Draft7Validator(FAST.event_schema)
 
 
@@ -130,6 +130,28 @@ def test_direct_check_and_compiled_validator_agree(candidate: Any) -> None:
     assert message == FAST.event_error(candidate, direct=False)
     if not any(isinstance(candidate, dict) and candidate.get(k) == v for k, v in NEWLINE_PATTERNS):
         assert (message is None) == JSONSCHEMA.is_valid(candidate), message
+
+
+EVENTS_VALUES: list[Any] = [[], [{}] * 500, [{}] * 501, {}, "x", None, [1]]
+ENVELOPES: list[Any] = [
+    *({"events": [{}], "sentAt": value} for value in NEAR_MISSES["timestamp"]),
+    *({"events": [{}], "context": value} for value in NEAR_MISSES["context"]),
+    *({"events": value} for value in EVENTS_VALUES),
+    {"events": [{}], "extra": 1},
+    {"sentAt": 1},
+    {},
+    [],
+    None,
+]
+
+
+@pytest.mark.parametrize("body", ENVELOPES, ids=range(len(ENVELOPES)))
+def test_direct_envelope_check_and_compiled_validator_agree(body: Any) -> None:
+    message = FAST.envelope_error(body)
+    assert message == FAST.envelope_error(body, direct=False)
+    newline_key = isinstance(body, dict) and body.get("context") == {"device\n": 1}
+    if not newline_key:
+        assert (message is None) == jsonschema.Draft7Validator(FAST.envelope_schema).is_valid(body)
 
 
 def test_records_rejections_and_key_counts_agree_on_a_batch_of_near_misses() -> None:

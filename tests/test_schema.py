@@ -218,12 +218,32 @@ def test_both_paths_of_the_event_check_agree_with_jsonschema(event: Any) -> None
         assert reference_ok, event
 
 
+@SETTINGS
+@given(batches())
+def test_both_paths_of_the_envelope_check_agree_with_jsonschema(body: Any) -> None:
+    reference_ok = REFERENCE_ENVELOPE.is_valid(body)
+    assert (VALIDATOR.envelope_error(body) is None) == reference_ok
+    assert (VALIDATOR.envelope_error(body, direct=False) is None) == reference_ok
+    if VALIDATOR.shape.envelope(body):
+        assert reference_ok, body
+
+
 def test_the_direct_check_is_on_for_the_schema_as_shipped() -> None:
     """Off, every event would go to the compiled validator (correct, but slower): the
     schema's event definition has changed from the form shape.py was written for."""
     assert VALIDATOR.shape.enabled
     usual = {"eventId": "e-1", "timestamp": 1, "sessionId": "s", "metricName": "m", "value": 1.5}
     assert VALIDATOR.shape.keys({**usual, "metricAttributes": {"a": 1}}) == 6
+    assert VALIDATOR.shape.envelope({"sentAt": 1, "context": {"device": "d"}, "events": [{}]})
+
+
+def test_an_envelope_of_another_form_turns_the_direct_check_off() -> None:
+    schema = load_schema()
+    schema["properties"]["sentAt"]["minimum"] = 5
+    validator = BatchValidator(Limits(), schema)
+    assert not validator.shape.enabled
+    message = "body.sentAt must be bigger than or equal to 5"
+    assert validator.envelope_error({"sentAt": 1, "events": [{}]}) == message
 
 
 def test_an_event_definition_of_another_form_turns_the_direct_check_off() -> None:

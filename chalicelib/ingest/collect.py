@@ -11,18 +11,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.ingest.body import BadRequest, confirmed_body, read_body
 from chalicelib.ingest.budget import fit_rejects, over_budget_message, stored_budget
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
-from chalicelib.ingest.validate import (
-    BadRequest,
-    BatchResult,
-    BatchValidator,
-    confirmed_body,
-    iso_ms,
-    read_body,
-)
+from chalicelib.ingest.validate import BatchResult, BatchValidator, iso_ms
 from chalicelib.rejects import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.terminal import terminal_safe

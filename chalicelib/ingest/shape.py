@@ -1,5 +1,5 @@
-"""The direct check of the usual event: a few type, range and length tests that say "valid"
-only where the schema's compiled validator would (issue 25).
+"""The direct check of the usual event and envelope: a few type, range and length tests that
+say "valid" only where the schema's compiled validator would (issue 25).
 
 The compiled validator (fastjsonschema) costs about 3 µs per event, most of the route's
 time; the checks below cost a fraction of that. They decide only one way: ``EventShape.keys``
@@ -9,10 +9,10 @@ refuses with, are the schema's either way. tests/test_schema.py checks, with Hyp
 ``jsonschema``, that both paths agree with the reference, and that an event the direct check
 accepts is one the schema accepts.
 
-The checks are written for the schema's event definition as it is: at start-up the definition
-is compared with the form they were written for (the limits read from it). Any other form
-(someone edits the schema) turns the direct check off, so that every event goes to the
-compiled validator: slower, never wrong.
+The checks are written for the schema's event definition and envelope as they are: at
+start-up both are compared with the form the checks were written for (the limits read from
+them). Any other form (someone edits the schema) turns the direct checks off, so that every
+body and event goes to the compiled validator: slower, never wrong.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from typing import Any
 # same bound as strictjson.INEXACT_FLOAT; a test checks they are equal).
 _INEXACT_FLOAT = 9.2e18
 # Words of a schema that say nothing a validator checks.
-_NOTES = frozenset({"description", "$comment", "title"})
+_NOTES = frozenset({"description", "$comment", "title", "$schema", "$id"})
+# Context keys remembered as taken by the schema's pattern (0.4 µs a search): the same
+# few come with every request; past this many, the others are searched each time.
+KNOWN_CONTEXT_KEYS = 1024
 
 
 def schema_regex(pattern: str) -> re.Pattern[str]:
@@ -93,52 +96,150 @@ def _known_form(event_schema: Mapping[str, Any]) -> dict[str, Any]:
                     {"type": "null"},
                 ]
             },
-            "context": {
-                "type": "object",
-                "maxProperties": context["maxProperties"],
-                "propertyNames": {"pattern": context["propertyNames"]["pattern"]},
-                "additionalProperties": {
-                    "anyOf": [
-                        {
-                            "type": "string",
-                            "maxLength": context["additionalProperties"]["anyOf"][0]["maxLength"],
-                        },
-                        {"type": "number"},
-                        {"type": "boolean"},
-                        {"type": "null"},
-                    ]
+            "context": _context_form(context),
+        },
+    }
+
+
+def _context_form(context: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "maxProperties": context["maxProperties"],
+        "propertyNames": {"pattern": context["propertyNames"]["pattern"]},
+        "additionalProperties": {
+            "anyOf": [
+                {
+                    "type": "string",
+                    "maxLength": context["additionalProperties"]["anyOf"][0]["maxLength"],
                 },
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        },
+    }
+
+
+def _known_envelope(envelope: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope the checks are written for, with the limits of ``envelope``."""
+    fields = envelope["properties"]
+    return {
+        "type": "object",
+        "required": ["events"],
+        "additionalProperties": False,
+        "properties": {
+            "sentAt": {"type": "integer", "minimum": 0, "maximum": fields["sentAt"]["maximum"]},
+            "context": _context_form(fields["context"]),
+            "events": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": fields["events"]["maxItems"],
             },
         },
     }
 
 
 class EventShape:
-    """The direct check, made once per validator from the event schema it applies.
+    """The direct checks, made once per validator from the schemas it applies.
 
     ``keys(event)``: the number of keys the event holds outside ``metricAttributes`` (its
     own and its context's) when the schema accepts it, or -1: undecided (maybe invalid,
     maybe only unusual, such as a timestamp sent as 1.0, or a float orjson may have read
-    from an integer past 64 bits), and the compiled validator decides."""
+    from an integer past 64 bits), and the compiled validator decides.
+    ``envelope(body)``: True when the schema accepts the body's envelope; False: undecided."""
 
-    def __init__(self, event_schema: Mapping[str, Any]) -> None:
-        bare = _bare({k: v for k, v in event_schema.items() if k != "definitions"})
+    def __init__(
+        self, event_schema: Mapping[str, Any], envelope_schema: Mapping[str, Any] | None = None
+    ) -> None:
+        event = _bare({k: v for k, v in event_schema.items() if k != "definitions"})
+        envelope = _bare({k: v for k, v in (envelope_schema or {}).items() if k != "definitions"})
         try:
-            self.enabled = bare == _known_form(bare)
+            self.enabled = (
+                event == _known_form(event)
+                and envelope == _known_envelope(envelope)
+                and envelope["properties"]["context"] == event["properties"]["context"]
+            )
         except (KeyError, TypeError, IndexError):
             self.enabled = False
-        # The check as a closure over the schema's limits: local names are the cheapest
-        # to read, and this runs for every event.
-        self.keys: Callable[[dict[str, Any]], int] = (
-            _direct_check(bare["properties"]) if self.enabled else _undecided
-        )
+        self.keys: Callable[[dict[str, Any]], int] = _undecided
+        self.envelope: Callable[[Any], bool] = _not_decided
+        if self.enabled:
+            context_fits = _context_check(event["properties"]["context"])
+            self.keys = _event_check(event["properties"], context_fits)
+            self.envelope = _envelope_check(envelope["properties"], context_fits)
 
 
 def _undecided(event: dict[str, Any]) -> int:
     return -1
 
 
-def _direct_check(fields: Mapping[str, Any]) -> Callable[[dict[str, Any]], int]:
+def _not_decided(body: Any) -> bool:
+    return False
+
+
+# The checks as closures over the schema's limits: local names are the cheapest to read,
+# and they run for every event.
+
+
+def _context_check(context: Mapping[str, Any]) -> Callable[[Any], bool]:
+    max_keys = context["maxProperties"]
+    key_fits = schema_regex(context["propertyNames"]["pattern"]).search
+    text_max = context["additionalProperties"]["anyOf"][0]["maxLength"]
+    known_keys: set[str] = set()
+
+    def context_fits(context: Any) -> bool:
+        if type(context) is not dict or len(context) > max_keys:
+            return False
+        for key, value in context.items():
+            if key not in known_keys:
+                if type(key) is not str or not key_fits(key):
+                    return False
+                if len(known_keys) < KNOWN_CONTEXT_KEYS:
+                    known_keys.add(key)
+            kind = type(value)
+            if kind is str:
+                if len(value) > text_max:
+                    return False
+            elif kind is float:
+                if not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
+                    return False
+            elif value is not None and kind is not int and kind is not bool:
+                return False
+        return True
+
+    return context_fits
+
+
+def _envelope_check(
+    fields: Mapping[str, Any], context_fits: Callable[[Any], bool]
+) -> Callable[[Any], bool]:
+    sent_at_max = fields["sentAt"]["maximum"]
+    max_events = fields["events"]["maxItems"]
+    absent = object()  # what .get gives for a field the body does not have
+
+    def envelope(body: Any) -> bool:
+        if type(body) is not dict:
+            return False
+        events = body.get("events")
+        if type(events) is not list or not 0 < len(events) <= max_events:
+            return False
+        found = 1
+        if (sent_at := body.get("sentAt", absent)) is not absent:
+            if type(sent_at) is not int or not 0 <= sent_at <= sent_at_max:
+                return False
+            found += 1
+        if (context := body.get("context", absent)) is not absent:
+            if not context_fits(context):
+                return False
+            found += 1
+        return found == len(body)
+
+    return envelope
+
+
+def _event_check(
+    fields: Mapping[str, Any], context_fits: Callable[[Any], bool]
+) -> Callable[[dict[str, Any]], int]:
     """``EventShape.keys`` for the known form of the event definition (``_known_form``)."""
     event_id_max = fields["eventId"]["maxLength"]
     event_id_fits = schema_regex(fields["eventId"]["pattern"]).search
@@ -150,28 +251,7 @@ def _direct_check(fields: Mapping[str, Any]) -> Callable[[dict[str, Any]], int]:
     attributes = fields["metricAttributes"]["anyOf"]
     attributes_max_keys = attributes[0]["maxProperties"]
     attributes_text_max = attributes[1]["maxLength"]
-    context = fields["context"]
-    context_max_keys = context["maxProperties"]
-    context_key_fits = schema_regex(context["propertyNames"]["pattern"]).search
-    context_text_max = context["additionalProperties"]["anyOf"][0]["maxLength"]
     absent = object()  # what .get gives for a field the event does not have
-
-    def context_fits(context: Any) -> bool:
-        if type(context) is not dict or len(context) > context_max_keys:
-            return False
-        for key, value in context.items():
-            if type(key) is not str or not context_key_fits(key):
-                return False
-            kind = type(value)
-            if kind is str:
-                if len(value) > context_text_max:
-                    return False
-            elif kind is float:
-                if not -_INEXACT_FLOAT < value < _INEXACT_FLOAT:
-                    return False
-            elif value is not None and kind is not int and kind is not bool:
-                return False
-        return True
 
     def keys(event: dict[str, Any]) -> int:
         timestamp = event.get("timestamp")
