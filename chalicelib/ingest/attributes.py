@@ -9,6 +9,7 @@ route's one walk over an event does both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.config import Limits
@@ -23,50 +24,60 @@ class EventError(Exception):
 
 
 class AttributeChecks:
+    """``keys(attributes)``: check the object (``EventError`` says why it is refused) and
+    return the number of keys it holds at every level, or -1 when a float in it may be an
+    integer orjson could not hold (``strictjson.keys_and_exact``'s count)."""
+
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
+        self.keys: Callable[[dict[str, Any]], int] = (
+            self._flat_check() if limits.max_attribute_depth >= 1 else self._nested_keys
+        )
 
-    def keys(self, attributes: dict[str, Any]) -> int:
-        """Check the object (``EventError`` says why it is refused) and return the number
-        of keys it holds at every level, or -1 when a float in it may be an integer orjson
-        could not hold (``strictjson.keys_and_exact``'s count)."""
-        limits = self.limits
-        if limits.max_attribute_depth < 1:  # a stage that takes no attributes object at all
-            return self._nested_keys(attributes)
-        if not attributes:
-            return 0
-        # One join serves three checks: no key is longer than all of them together.
-        joined = "".join(attributes)
-        if len(joined) > MAX_ATTRIBUTE_KEY and max(map(len, attributes)) > MAX_ATTRIBUTE_KEY:
-            raise EventError(
-                f"metricAttributes has a key longer than {MAX_ATTRIBUTE_KEY} characters"
-            )
-        # isprintable() is False for every character a column name may not hold (and for
-        # a few others, tab among them): the closer look runs only then.
-        if not joined.isprintable() and (problem := key_problem(attributes)):
-            raise EventError(problem)
-        # The usual object is flat: one loop checks its strings and finds its floats.
-        exact = True
-        text_max = limits.max_string_length
-        for item in attributes.values():
-            kind = type(item)
-            if kind is str:
-                if len(item) > text_max:
-                    self._check_string(item)
-            elif kind is float:
-                exact = exact and -INEXACT_FLOAT < item < INEXACT_FLOAT
-            elif kind is dict or kind is list:
-                return self._nested_keys(attributes)
-        # Keys that lower-casing leaves as they are cannot clash (lower() maps character
-        # by character; its one rule of context, the final sigma, changes a capital).
-        if (
-            joined.lower() != joined
-            and len({key.lower() for key in attributes}) != len(attributes)
-            and (clash := case_clash(attributes))
-        ):
-            raise EventError(clash)
-        self._check_columns(len(attributes))
-        return len(attributes) if exact else -1
+    def _flat_check(self) -> Callable[[dict[str, Any]], int]:
+        """``keys`` for the usual object, flat, as a closure over the limits (local names
+        are the cheapest to read); a nested one goes to the walk below."""
+        text_max = self.limits.max_string_length
+        max_columns = self.limits.max_attribute_keys
+        nested_keys, check_string = self._nested_keys, self._check_string
+
+        def keys(attributes: dict[str, Any]) -> int:
+            if not attributes:
+                return 0
+            # One join serves three checks: no key is longer than all of them together.
+            # (A list first: join makes one of anything else, a dict's keys too.)
+            joined = "".join([*attributes])
+            if len(joined) > MAX_ATTRIBUTE_KEY and max(map(len, attributes)) > MAX_ATTRIBUTE_KEY:
+                raise EventError(
+                    f"metricAttributes has a key longer than {MAX_ATTRIBUTE_KEY} characters"
+                )
+            # isprintable() is False for every character a column name may not hold (and
+            # for a few others, tab among them): the closer look runs only then.
+            if not joined.isprintable() and (problem := key_problem(attributes)):
+                raise EventError(problem)
+            exact = True
+            for item in attributes.values():
+                kind = type(item)
+                if kind is str:
+                    if len(item) > text_max:
+                        check_string(item)
+                elif kind is float:
+                    exact = exact and -INEXACT_FLOAT < item < INEXACT_FLOAT
+                elif kind is dict or kind is list:
+                    return nested_keys(attributes)
+            # Keys that lower-casing leaves as they are cannot clash (lower() maps character
+            # by character; its one rule of context, the final sigma, changes a capital).
+            if (
+                joined.lower() != joined
+                and len({key.lower() for key in attributes}) != len(attributes)
+                and (clash := case_clash(attributes))
+            ):
+                raise EventError(clash)
+            if len(attributes) > max_columns:
+                self._check_columns(len(attributes))
+            return len(attributes) if exact else -1
+
+        return keys
 
     def _nested_keys(self, attributes: dict[str, Any]) -> int:
         leaves = self._check_attributes(attributes, depth=1)

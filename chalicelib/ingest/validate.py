@@ -118,7 +118,8 @@ def _iso_second_bytes(epoch_seconds: int) -> bytes:
     return _iso_second(epoch_seconds).encode()
 
 
-_DERIVED_FIELD = b',"derivedTimestamp":"%s.%03dZ"'
+# The end of derivedTimestamp for each millisecond.
+_MILLIS = tuple(b'%03dZ"' % millis for millis in range(1000))
 
 
 def iso_ms(epoch_ms: int) -> str:
@@ -257,7 +258,8 @@ class BatchValidator:
             raise BadRequest(400, f"body.context cannot be stored: {shown(exc, 200)}") from None
         result = BatchResult(server_fields=dict(added))
         max_event_bytes = self.limits.max_event_bytes
-        second, second_text = -1, b""  # the last derived second: a batch's events share them
+        # derivedTimestamp up to its second, for the last second: a batch's events share them.
+        second, derived_head = -1, b""
         shape_keys, attribute_keys = self.shape.keys, self._attributes.keys
         for index, event in enumerate(events):
             try:
@@ -273,13 +275,13 @@ class BatchValidator:
                     if attributes is not None:
                         more = attribute_keys(attributes)
                         event_keys = event_keys + more if more >= 0 else -1
-                    line = orjson.dumps(event)[:-1] + batch_part
+                    head, context_part = orjson.dumps(event)[:-1], batch_part
                     timestamp = event["timestamp"]
                 else:
-                    line, event_keys = self._stored_line(
+                    head, event_keys = self._stored_line(
                         event, batch_context, batch_keys, batch_part
                     )
-                    timestamp = int(event["timestamp"])
+                    context_part, timestamp = b"", int(event["timestamp"])
             except EventError as exc:
                 keys = _added_keys(keys, keys_and_exact(event))
                 result.rejected.append(Rejection(index, bounded(str(exc))))
@@ -290,14 +292,14 @@ class BatchValidator:
                 continue
             if keys >= 0:
                 keys = keys + event_keys if event_keys >= 0 else -1
-            if offset is not None:
-                derived = offset + timestamp
-                if 0 <= derived <= _MAX_EPOCH_MS:
-                    seconds, millis = divmod(derived, 1000)
-                    if seconds != second:
-                        second, second_text = seconds, _iso_second_bytes(seconds)
-                    line += _DERIVED_FIELD % (second_text, millis)
-            line += closing
+            if offset is not None and 0 <= (derived := offset + timestamp) <= _MAX_EPOCH_MS:
+                if derived // 1000 != second:
+                    second = derived // 1000
+                    derived_head = b',"derivedTimestamp":"%s.' % _iso_second_bytes(second)
+                parts = (head, context_part, derived_head, _MILLIS[derived % 1000], closing)
+                line = b"".join(parts)
+            else:
+                line = b"".join((head, context_part, closing))
             if len(line) > max_event_bytes:
                 result.rejected.append(
                     Rejection(
