@@ -70,17 +70,20 @@ def make_body(events: int) -> bytes:
     ).encode()
 
 
+SLICES = 10
+
+
 def per_call_seconds(*actions: Callable[[], object], min_seconds: float = 1.5) -> tuple[float, ...]:
-    """CPU seconds per call of each action (the best of 5 slices), the actions' slices
+    """CPU seconds per call of each action (the best of SLICES slices), the actions' slices
     taken in turn: on a shared machine the load then weighs on all of them alike, and CPU
     time leaves out the time the process waits for a core."""
     for action in actions:
         action()  # warm up
     best = [float("inf")] * len(actions)
-    for _ in range(5):
+    for _ in range(SLICES):
         for index, action in enumerate(actions):
             calls, started = 0, time.process_time()
-            while (elapsed := time.process_time() - started) < min_seconds / 5:
+            while (elapsed := time.process_time() - started) < min_seconds / SLICES:
                 action()
                 calls += 1
             best[index] = min(best[index], elapsed / calls)

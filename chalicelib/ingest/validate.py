@@ -226,12 +226,15 @@ class BatchValidator:
             raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
-        if len({key.lower() for key in batch_context}) != len(batch_context):
+        # What an event's own context may not respell: the batch context's keys by their
+        # lower case (those the server takes out are taken out below).
+        batch_keys = {key.lower(): key for key in batch_context}
+        if len(batch_keys) != len(batch_context):
             raise BadRequest(400, case_collision("body.context", batch_context))
         # strictjson's count, begun before the server takes its signal out of the context
         # (the schema keeps sentAt below 2**63; context values are scalars).
         keys = len(body) + len(batch_context)
-        if any(
+        if float in map(type, batch_context.values()) and any(
             type(value) is float and not -INEXACT_FLOAT < value < INEXACT_FLOAT
             for value in batch_context.values()
         ):
@@ -241,9 +244,8 @@ class BatchValidator:
             for event in events:
                 keys = _added_keys(keys, keys_and_exact(event))
             return BatchResult(dropped=len(events), keys=keys)
-        # What an event's own context may not respell: the batch context as stored, after
-        # the server took its signals (webdriver) out of it.
-        batch_keys = {key.lower(): key for key in batch_context}
+        if len(batch_keys) != len(batch_context):  # the server took its signals out
+            batch_keys = {key.lower(): key for key in batch_context}
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
         # The clock offset (the server's time when the batch was sent minus the client's)
         # is the batch's: derivedTimestamp is each event's time plus it.
