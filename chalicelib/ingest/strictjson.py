@@ -2,7 +2,7 @@
 
 Python reads ``NaN``, ``Infinity``, ``1e999`` (as infinity), repeated keys (the last
 wins) and integers of any length (until ``int()`` gives up past 4,300 digits with a
-bare ``ValueError``). The route (``validate.py``) and the raw-object reader
+bare ``ValueError``). The route (``body.py``) and the raw-object reader
 (``csv/read.py``) both parse with the hooks here, so both refuse the same things
 with the same words. Every refusal is a ``StrictJSONError`` (a ``ValueError``).
 """
