@@ -25,6 +25,7 @@ from chalicelib.ingest.validate import (
     SCHEMA_PATH,
     BatchValidator,
     context_key_pattern,
+    load_schema,
 )
 
 VALIDATOR = BatchValidator(Limits())
@@ -202,6 +203,56 @@ def test_compiled_envelope_validator_agrees_with_jsonschema(body: Any) -> None:
         VALIDATOR.envelope_error(body),
         [error.message for error in REFERENCE_ENVELOPE.iter_errors(body)],
     )
+
+
+@SETTINGS
+@given(events())
+def test_both_paths_of_the_event_check_agree_with_jsonschema(event: Any) -> None:
+    """The route's check (shape.py's direct check, the compiled validator for what it leaves
+    undecided) and the compiled validator alone both say what jsonschema says; and what the
+    direct check accepts, jsonschema accepts."""
+    reference_ok = REFERENCE_EVENT.is_valid(event)
+    assert (VALIDATOR.event_error(event) is None) == reference_ok
+    assert (VALIDATOR.event_error(event, direct=False) is None) == reference_ok
+    if isinstance(event, dict) and VALIDATOR.shape.keys(event) >= 0:
+        assert reference_ok, event
+
+
+@SETTINGS
+@given(batches())
+def test_both_paths_of_the_envelope_check_agree_with_jsonschema(body: Any) -> None:
+    reference_ok = REFERENCE_ENVELOPE.is_valid(body)
+    assert (VALIDATOR.envelope_error(body) is None) == reference_ok
+    assert (VALIDATOR.envelope_error(body, direct=False) is None) == reference_ok
+    if VALIDATOR.shape.envelope(body):
+        assert reference_ok, body
+
+
+def test_the_direct_check_is_on_for_the_schema_as_shipped() -> None:
+    """Off, every event would go to the compiled validator (correct, but slower): the
+    schema's event definition has changed from the form shape.py was written for."""
+    assert VALIDATOR.shape.enabled
+    usual = {"eventId": "e-1", "timestamp": 1, "sessionId": "s", "metricName": "m", "value": 1.5}
+    assert VALIDATOR.shape.keys({**usual, "metricAttributes": {"a": 1}}) == 6
+    assert VALIDATOR.shape.envelope({"sentAt": 1, "context": {"device": "d"}, "events": [{}]})
+
+
+def test_an_envelope_of_another_form_turns_the_direct_check_off() -> None:
+    schema = load_schema()
+    schema["properties"]["sentAt"]["minimum"] = 5
+    validator = BatchValidator(Limits(), schema)
+    assert not validator.shape.enabled
+    message = "body.sentAt must be bigger than or equal to 5"
+    assert validator.envelope_error({"sentAt": 1, "events": [{}]}) == message
+
+
+def test_an_event_definition_of_another_form_turns_the_direct_check_off() -> None:
+    schema = load_schema()
+    schema["definitions"]["event"]["properties"]["sessionId"]["pattern"] = "^s"
+    validator = BatchValidator(Limits(), schema)
+    assert not validator.shape.enabled
+    event = {"timestamp": 1, "sessionId": "x", "metricName": "m"}
+    assert validator.event_error(event) == "event.sessionId must match pattern ^s"
 
 
 @pytest.mark.parametrize(

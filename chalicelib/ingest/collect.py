@@ -12,11 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.ingest.body import BadRequest, confirmed_body, read_body
 from chalicelib.ingest.budget import fit_rejects, over_budget_message, stored_budget
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.messages import shown
 from chalicelib.ingest.strictjson import json_bytes
-from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
+from chalicelib.ingest.validate import BatchResult, BatchValidator, iso_ms
 from chalicelib.rejects.record import body_reject, event_rejects
 from chalicelib.sinks import Sink, SinkUnavailable
 from chalicelib.terminal import terminal_safe
@@ -110,12 +111,7 @@ class Collector:
         request_headers: Mapping[str, str] = headers or {}
         try:
             self._check_origin(request_headers.get("origin"))
-            body = parse_body(raw, content_type, self._validator.limits)
-            result = self._validator.process(
-                body,
-                now_ms,
-                lambda context: self._enricher.fields(request_headers, context),
-            )
+            body, result = self._processed(raw, content_type, now_ms, request_headers)
             stored = sum(map(len, result.records))
             if stored > stored_budget(len(raw)):
                 events = len(result.records)
@@ -185,6 +181,31 @@ class Collector:
         if len(result.rejected) > len(rejected):
             answer_body["rejectedCount"] = len(result.rejected)
         return self._finish(log, started, Answer(200, answer_body))
+
+    def _processed(
+        self, raw: bytes, content_type: str | None, now_ms: int, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any], BatchResult]:
+        """The body, read strictly, and what the validator makes of it. orjson's reading is
+        taken when the keys the validator counted on its way are the text's count
+        (``strictjson.strict_loads_bytes``'s rule, without a walk of its own); else the
+        strict decoder's reading or its error, which comes before any other."""
+        body, keys_in_text = read_body(raw, content_type, self._validator.limits)
+
+        def server_fields(context: dict[str, Any]) -> dict[str, Any] | None:
+            return self._enricher.fields(headers, context)
+
+        try:
+            result = self._validator.process(body, now_ms, server_fields)
+        except BadRequest:
+            confirmed = confirmed_body(raw, body, keys_in_text)
+            if confirmed is body:
+                raise
+            return confirmed, self._validator.process(confirmed, now_ms, server_fields)
+        if keys_in_text >= 0 and result.keys != keys_in_text:
+            confirmed = confirmed_body(raw, body, keys_in_text, result.keys)
+            if result.keys < 0:  # a number orjson could not hold: the records may differ
+                return confirmed, self._validator.process(confirmed, now_ms, server_fields)
+        return body, result
 
     def _check_origin(self, origin: str | None) -> None:
         """A browser sends Origin on every POST, beacons and text/plain included: one

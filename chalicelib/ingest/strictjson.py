@@ -2,7 +2,7 @@
 
 Python reads ``NaN``, ``Infinity``, ``1e999`` (as infinity), repeated keys (the last
 wins) and integers of any length (until ``int()`` gives up past 4,300 digits with a
-bare ``ValueError``). The route (``validate.py``) and the raw-object reader
+bare ``ValueError``). The route (``body.py``) and the raw-object reader
 (``csv/read.py``) both parse with the hooks here, so both refuse the same things
 with the same words. Every refusal is a ``StrictJSONError`` (a ``ValueError``).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import orjson
@@ -102,18 +103,33 @@ def strict_loads_bytes(raw: bytes) -> Any:
     count. Equal counts therefore mean no key was repeated. Anything else, and any
     error, goes to the strict decoder, which gives the result or the precise error.
     """
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return strict_loads(raw.decode("utf-8"))
-    # A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`).
-    spaced = b'" ' in raw or b'"\n' in raw or b'"\t' in raw or b'"\r' in raw
-    if spaced or _keys_and_exact(value) != raw.count(b'":'):
+    value, keys_in_text = loads_unconfirmed(raw)
+    if keys_in_text >= 0 and keys_and_exact(value) != keys_in_text:
         return strict_loads(raw.decode("utf-8"))
     return value
 
 
-def _keys_and_exact(value: Any) -> int:
+# A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`). One
+# compiled pattern: a third of the cost of four `in` scans.
+_SPACED_QUOTE = re.compile(rb'"[ \t\n\r]')
+
+
+def loads_unconfirmed(raw: bytes) -> tuple[Any, int]:
+    """The first half of ``strict_loads_bytes``, for a caller that walks the value anyway
+    (the route): orjson's reading and the number of `":` in the text, which
+    ``keys_and_exact(value)`` must equal for the value to be the strict decoder's (else
+    ``strict_loads`` gives the result or the error); or the strict decoder's value and -1
+    (nothing left to confirm) when orjson refused the text or a key may be spaced."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return strict_loads(raw.decode("utf-8")), -1
+    if _SPACED_QUOTE.search(raw):
+        return strict_loads(raw.decode("utf-8")), -1
+    return value, raw.count(b'":')
+
+
+def keys_and_exact(value: Any) -> int:
     """How many keys ``value`` holds in all its objects, or -1 if a float in it may
     be an integer orjson could not hold."""
     if type(value) is float and not -INEXACT_FLOAT < value < INEXACT_FLOAT:

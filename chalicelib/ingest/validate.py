@@ -1,10 +1,12 @@
-"""Parse and validate one POST /events body, and turn each valid event into its stored record
-(the server's fields come in from ``enrich.py`` through a callback).
+"""Validate one POST /events body (read by ``body.py``) and turn each valid event into its
+stored record (the server's fields come in from ``enrich.py`` through a callback).
 
 The JSON Schema in ``schema/events.schema.json`` is the contract. Compiled once (fastjsonschema
 generates Python code from it, ~20x faster per event than an interpreting validator), it is
 applied to the envelope, then to each event on its own, so a bad event is a value returned next
 to the good ones and never sinks its batch. Only the body as a whole can fail (``BadRequest``).
+The usual envelope and event are checked directly first (``shape.py``, a third of the cost);
+what that leaves undecided, the compiled validator decides, and it words every error.
 """
 
 from __future__ import annotations
@@ -24,16 +26,21 @@ import fastjsonschema
 import orjson
 
 from chalicelib.config import Limits
-from chalicelib.ingest.column_names import case_clash, key_problem, needs_case_check
+from chalicelib.ingest.attributes import AttributeChecks, EventError
+from chalicelib.ingest.body import BadRequest as BadRequest
+from chalicelib.ingest.body import parse_body as parse_body
 from chalicelib.ingest.messages import bounded, case_collision, json_type, shown
 from chalicelib.ingest.schema_messages import schema_message
-from chalicelib.ingest.strictjson import StrictJSONError, strict_loads, strict_loads_bytes
+from chalicelib.ingest.shape import EventShape
+from chalicelib.ingest.strictjson import (
+    INEXACT_FLOAT,
+    keys_and_exact,
+    strict_loads,
+)
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "events.schema.json"
-JSON_CONTENT_TYPES = ("application/json", "text/plain")
 # Largest epoch-ms value the schema admits; beyond it datetime cannot format.
 _MAX_EPOCH_MS = 100_000_000_000_000
-_MAX_ATTRIBUTE_KEY = 256
 # Fields of a stored record that a context key may not name, in any letter case
 # (Athena's column names are case-insensitive, and two spellings would be two CSV
 # columns): the event's fields and what the server adds. The schema's propertyNames
@@ -62,15 +69,6 @@ RESERVED_FIELDS = (
 )
 
 
-class BadRequest(Exception):
-    """The body as a whole cannot be taken. ``status`` is the HTTP answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
 @dataclass(frozen=True)
 class Rejection:
     """One refused event of a batch: its index in ``events`` and why, for the answer."""
@@ -90,55 +88,16 @@ class BatchResult:
     # What the server added to every record (user agent, country, bot flag), so that
     # kept rejects can give it back when they are replayed.
     server_fields: dict[str, Any] = field(default_factory=dict)
+    # The keys the body held in all its objects, counted on the way (strictjson's count,
+    # for a body from ``read_body``), or -1 when a float in it may be an integer orjson
+    # could not hold.
+    keys: int = 0
 
 
 def load_schema() -> dict[str, Any]:
     with SCHEMA_PATH.open(encoding="utf-8") as handle:
         schema: dict[str, Any] = json.load(handle)
     return schema
-
-
-def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str, Any]:
-    """Turn the raw request into the batch object, or raise ``BadRequest``."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type not in JSON_CONTENT_TYPES:
-        raise BadRequest(
-            415,
-            f"Content-Type {shown(media_type or 'none')} is not accepted: send "
-            "application/json, or text/plain holding JSON (what navigator.sendBeacon sends "
-            "for a string)",
-        )
-    if len(raw) > limits.max_body_bytes:
-        raise BadRequest(
-            413,
-            f"body is {len(raw)} bytes; the limit is {limits.max_body_bytes} bytes per "
-            "request: send fewer events per batch",
-        )
-    if not raw.strip():
-        # chalice local hands chunked bodies over empty, so say what to do about it.
-        raise BadRequest(
-            400,
-            "request body is empty: send a JSON batch with a Content-Length "
-            "(chunked transfer encoding is not supported)",
-        )
-    try:
-        body = strict_loads_bytes(raw)
-    except UnicodeDecodeError as exc:
-        raise BadRequest(400, f"body is not valid UTF-8 (byte {exc.start})") from None
-    except StrictJSONError as exc:
-        raise BadRequest(400, f"body is not valid JSON: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequest(
-            400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    except RecursionError:
-        raise BadRequest(400, "body is not valid JSON: nested too deeply") from None
-    if not isinstance(body, dict):
-        raise BadRequest(
-            400,
-            f'body must be a JSON object with an "events" array, got {json_type(body)}',
-        )
-    return body
 
 
 def context_key_pattern(reserved: tuple[str, ...] = RESERVED_FIELDS) -> str:
@@ -165,7 +124,8 @@ def _iso_second_bytes(epoch_seconds: int) -> bytes:
     return _iso_second(epoch_seconds).encode()
 
 
-_DERIVED_FIELD = b',"derivedTimestamp":"%s.%03dZ"'
+# The end of derivedTimestamp for each millisecond.
+_MILLIS = tuple(b'%03dZ"' % millis for millis in range(1000))
 
 
 def iso_ms(epoch_ms: int) -> str:
@@ -223,18 +183,28 @@ class BatchValidator:
         context = contract["definitions"]["context"]
         self._context_key = re.compile(context["propertyNames"]["pattern"])
         self._validate_event = fastjsonschema.compile(self.event_schema)
+        # The usual envelope and event checked directly; the compiled validators decide
+        # the rest.
+        self.shape = EventShape(self.event_schema, envelope)
+        self._attributes = AttributeChecks(limits)
         self._new_event_id = new_event_id or (lambda: str(uuid.uuid4()))
 
-    def envelope_error(self, body: Any) -> str | None:
-        """Why the batch envelope breaks the schema, or None."""
+    def envelope_error(self, body: Any, direct: bool = True) -> str | None:
+        """Why the batch envelope breaks the schema, or None. ``direct``: the route's way,
+        the usual envelope checked directly (``shape.py``); else the compiled validator."""
+        if direct and self.shape.envelope(body):
+            return None
         try:
             self._validate_envelope(body)
         except fastjsonschema.JsonSchemaValueException as exc:
             return schema_message(exc, "body", self.limits, self._context_key)
         return None
 
-    def event_error(self, event: Any) -> str | None:
-        """Why one event breaks the schema, or None."""
+    def event_error(self, event: Any, direct: bool = True) -> str | None:
+        """Why one event breaks the schema, or None. ``direct``: the route's way, the usual
+        event checked directly (``shape.py``); else the compiled validator alone."""
+        if direct and type(event) is dict and self.shape.keys(event) >= 0:
+            return None
         try:
             self._validate_event(event)
         except fastjsonschema.JsonSchemaValueException as exc:
@@ -262,16 +232,30 @@ class BatchValidator:
             raise BadRequest(400, problem)
         assert isinstance(events, list)
         batch_context: dict[str, Any] = body.get("context") or {}
-        if len({key.lower() for key in batch_context}) != len(batch_context):
+        # What an event's own context may not respell: the batch context's keys by their
+        # lower case (those the server takes out are taken out below).
+        batch_keys = {key.lower(): key for key in batch_context}
+        if len(batch_keys) != len(batch_context):
             raise BadRequest(400, case_collision("body.context", batch_context))
+        # strictjson's count, begun before the server takes its signal out of the context
+        # (the schema keeps sentAt below 2**63; context values are scalars).
+        keys = len(body) + len(batch_context)
+        if float in map(type, batch_context.values()) and any(
+            type(value) is float and not -INEXACT_FLOAT < value < INEXACT_FLOAT
+            for value in batch_context.values()
+        ):
+            keys = -1
         added = server_fields(batch_context) if server_fields is not None else {}
         if added is None:
-            return BatchResult(dropped=len(events))
-        # What an event's own context may not respell: the batch context as stored, after
-        # the server took its signals (webdriver) out of it.
-        batch_keys = {key.lower(): key for key in batch_context}
+            for event in events:
+                keys = _added_keys(keys, keys_and_exact(event))
+            return BatchResult(dropped=len(events), keys=keys)
+        if len(batch_keys) != len(batch_context):  # the server took its signals out
+            batch_keys = {key.lower(): key for key in batch_context}
         # JSON Schema counts 1.0 as an integer: store epoch ms as ints whatever was sent.
-        sent_at = int(body["sentAt"]) if "sentAt" in body else None
+        # The clock offset (the server's time when the batch was sent minus the client's)
+        # is the batch's: derivedTimestamp is each event's time plus it.
+        offset = now_ms - int(body["sentAt"]) if "sentAt" in body else None
         # The server's fields are the same for every record of the request: serialized
         # once, they close each record's JSON (no context key or event field can name them).
         closing = b"," + orjson.dumps({**added, "serverTimestamp": iso_ms(now_ms)})[1:] + b"\n"
@@ -281,26 +265,60 @@ class BatchValidator:
         except orjson.JSONEncodeError as exc:  # a lone surrogate, an integer past 64 bits
             raise BadRequest(400, f"body.context cannot be stored: {shown(exc, 200)}") from None
         result = BatchResult(server_fields=dict(added))
+        max_event_bytes = self.limits.max_event_bytes
+        # derivedTimestamp up to its second, for the last second: a batch's events share them.
+        second, derived_head = -1, b""
+        shape_keys, attribute_keys = self.shape.keys, self._attributes.keys
         for index, event in enumerate(events):
             try:
-                line = self._stored_line(event, batch_context, batch_keys, batch_part, sent_at)
-                line += self._derived(event, sent_at, now_ms) + closing
-            except _EventError as exc:
+                if (
+                    type(event) is dict
+                    and (event_keys := shape_keys(event)) >= 0
+                    and "eventId" in event
+                    and "context" not in event
+                    and type(attributes := event.get("metricAttributes")) is not str
+                ):
+                    # The usual event, taken by the direct check: _stored_line's first
+                    # way, inline (tests/test_route_fast_paths.py checks they agree).
+                    if attributes is not None:
+                        more = attribute_keys(attributes)
+                        event_keys = event_keys + more if more >= 0 else -1
+                    head, context_part = orjson.dumps(event)[:-1], batch_part
+                    timestamp = event["timestamp"]
+                else:
+                    head, event_keys = self._stored_line(
+                        event, batch_context, batch_keys, batch_part
+                    )
+                    context_part, timestamp = b"", int(event["timestamp"])
+            except EventError as exc:
+                keys = _added_keys(keys, keys_and_exact(event))
                 result.rejected.append(Rejection(index, bounded(str(exc))))
                 continue
             except orjson.JSONEncodeError as exc:
+                keys = _added_keys(keys, keys_and_exact(event))
                 result.rejected.append(Rejection(index, f"event cannot be stored: {exc}"))
                 continue
-            if len(line) > self.limits.max_event_bytes:
+            if keys >= 0:
+                keys = keys + event_keys if event_keys >= 0 else -1
+            if offset is not None and 0 <= (derived := offset + timestamp) <= _MAX_EPOCH_MS:
+                if derived // 1000 != second:
+                    second = derived // 1000
+                    derived_head = b',"derivedTimestamp":"%s.' % _iso_second_bytes(second)
+                parts = (head, context_part, derived_head, _MILLIS[derived % 1000], closing)
+                line = b"".join(parts)
+            else:
+                line = b"".join((head, context_part, closing))
+            if len(line) > max_event_bytes:
                 result.rejected.append(
                     Rejection(
                         index,
                         f"event is {len(line)} bytes once stored; the limit is "
-                        f"{self.limits.max_event_bytes} bytes: send fewer or shorter attributes",
+                        f"{max_event_bytes} bytes: send fewer or shorter attributes",
                     )
                 )
                 continue
             result.records.append(line)
+        result.keys = keys
         return result
 
     def _stored_line(
@@ -309,17 +327,19 @@ class BatchValidator:
         batch_context: dict[str, Any],
         batch_keys: dict[str, str],
         batch_part: bytes,
-        sent_at: int | None,
-    ) -> bytes:
+    ) -> tuple[bytes, int]:
         """The stored record's JSON without its closing brace: the event with the batch
-        context merged in (the server's fields follow)."""
+        context merged in (the server's fields follow); and the keys the event holds
+        (``keys_and_exact``'s count, made on the way for the usual event)."""
         if type(event) is not dict:
-            raise _EventError(f"event must be a JSON object, got {json_type(event)}")
-        try:
-            self._validate_event(event)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            message = schema_message(exc, "event", self.limits, self._context_key)
-            raise _EventError(message) from None
+            raise EventError(f"event must be a JSON object, got {json_type(event)}")
+        keys = self.shape.keys(event)
+        if keys < 0:  # not the usual event: the compiled validator decides, and says why
+            try:
+                self._validate_event(event)
+            except fastjsonschema.JsonSchemaValueException as exc:
+                message = schema_message(exc, "event", self.limits, self._context_key)
+                raise EventError(message) from None
         attributes = event.get("metricAttributes")
         if (
             type(event["timestamp"]) is int
@@ -331,9 +351,12 @@ class BatchValidator:
             # The usual event: stored as sent, with the batch context appended as bytes
             # (no copy; the schema keeps context keys apart from event fields).
             if attributes is not None:
-                self._check_attribute_columns(attributes)
-            return orjson.dumps(event)[:-1] + batch_part
-        return orjson.dumps(self._record(event, batch_context, batch_keys))[:-1]
+                keys = _added_keys(keys, self._attributes.keys(attributes))
+            if keys < 0:
+                keys = keys_and_exact(event)
+            return orjson.dumps(event)[:-1] + batch_part, keys
+        record = self._record(event, batch_context, batch_keys)
+        return orjson.dumps(record)[:-1], keys_and_exact(event)
 
     def _record(
         self, event: dict[str, Any], batch_context: dict[str, Any], batch_keys: dict[str, str]
@@ -350,7 +373,7 @@ class BatchValidator:
             attributes = self._parse_attributes(attributes)
             record["metricAttributes"] = attributes
         if attributes is not None:
-            self._check_attribute_columns(attributes)
+            self._attributes.keys(attributes)
         if "eventId" not in record:
             record["eventId"] = self._new_event_id()
         # Context never shadows an event field: the schema forbids those names.
@@ -360,100 +383,20 @@ class BatchValidator:
             if len({key.lower() for key in own_context}) != len(own_context) or any(
                 batch_keys.get(key.lower(), key) != key for key in own_context
             ):
-                raise _EventError(case_collision("event.context", own_context, batch_context))
+                raise EventError(case_collision("event.context", own_context, batch_context))
             record.update(own_context)
         return record
-
-    @staticmethod
-    def _derived(event: dict[str, Any], sent_at: int | None, now_ms: int) -> bytes:
-        """The skew-corrected event time, when the batch says when it was sent."""
-        if sent_at is None:
-            return b""
-        derived = now_ms - (sent_at - int(event["timestamp"]))
-        if not 0 <= derived <= _MAX_EPOCH_MS:
-            return b""
-        seconds, millis = divmod(derived, 1000)
-        return _DERIVED_FIELD % (_iso_second_bytes(seconds), millis)
-
-    def _check_attribute_columns(self, attributes: dict[str, Any]) -> None:
-        leaves = self._check_attributes(attributes, depth=1)
-        if needs_case_check(attributes) and (clash := case_clash(attributes)):
-            raise _EventError(clash)
-        if leaves > self.limits.max_attribute_keys:
-            raise _EventError(
-                f"metricAttributes has {leaves} keys once nested objects are flattened "
-                f"(each becomes a CSV column); the limit is {self.limits.max_attribute_keys}"
-            )
 
     def _parse_attributes(self, text: str) -> Any:
         try:
             parsed = strict_loads(text)
         except (ValueError, RecursionError) as exc:
-            raise _EventError(f"metricAttributes is a string but not JSON: {exc}") from None
+            raise EventError(f"metricAttributes is a string but not JSON: {exc}") from None
         if not isinstance(parsed, dict):
-            raise _EventError(f"metricAttributes must hold a JSON object, got {json_type(parsed)}")
+            raise EventError(f"metricAttributes must hold a JSON object, got {json_type(parsed)}")
         return parsed
 
-    def _check_attributes(self, value: dict[str, Any], depth: int) -> int:
-        """Bound nesting depth, key and string length, refuse control characters in
-        keys (they become CSV column names), and count the leaf keys: the columns the
-        object flattens to (JSON Schema cannot do any of it cheaply)."""
-        limits = self.limits
-        if depth > limits.max_attribute_depth:
-            raise _EventError(
-                f"metricAttributes nest deeper than {limits.max_attribute_depth} levels"
-            )
-        if value:
-            if max(map(len, value)) > _MAX_ATTRIBUTE_KEY:
-                raise _EventError(
-                    f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
-                )
-            # isprintable() is False for every character a column name may not hold (and
-            # for a few others, tab among them): the closer look runs only then.
-            if not "".join(value).isprintable() and (problem := key_problem(value)):
-                raise _EventError(problem)
-        leaves = 0
-        for item in value.values():
-            kind = type(item)
-            if kind is dict:
-                leaves += self._check_attributes(item, depth + 1)
-                continue
-            leaves += 1
-            if kind is str:
-                if len(item) > limits.max_string_length:
-                    self._check_string(item)
-            elif kind is list:
-                self._check_nested(item, depth + 1)
-        return leaves
 
-    def _check_nested(self, value: Any, depth: int) -> None:
-        """Inside a list (one JSON cell): depth, key and string length only."""
-        if depth > self.limits.max_attribute_depth:
-            raise _EventError(
-                f"metricAttributes nest deeper than {self.limits.max_attribute_depth} levels"
-            )
-        if type(value) is dict:
-            if value and max(map(len, value)) > _MAX_ATTRIBUTE_KEY:
-                raise _EventError(
-                    f"metricAttributes has a key longer than {_MAX_ATTRIBUTE_KEY} characters"
-                )
-            items: Any = value.values()
-        else:
-            items = value
-        for item in items:
-            kind = type(item)
-            if kind is str:
-                self._check_string(item)
-            elif kind is dict or kind is list:
-                self._check_nested(item, depth + 1)
-
-    def _check_string(self, text: str) -> None:
-        if len(text) > self.limits.max_string_length:
-            raise _EventError(
-                f"metricAttributes has a string longer than "
-                f"{self.limits.max_string_length} characters"
-            )
-
-
-class _EventError(Exception):
-    """One event is rejected; the message goes back to the client by index."""
+def _added_keys(keys: int, more: int) -> int:
+    """Two counts of ``keys_and_exact`` added: -1 if either is."""
+    return keys + more if keys >= 0 and more >= 0 else -1
