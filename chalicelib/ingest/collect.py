@@ -27,6 +27,11 @@ MAX_REJECTIONS_LISTED = 20
 # With LOG_EVENT_CONTENTS=true: records shown in the log line, each cut to this size.
 MAX_LOGGED_RECORDS = 20
 MAX_LOGGED_RECORD_CHARS = 1024
+# The 503's message: the client keeps the batch and sends it again.
+NOT_STORED = (
+    "the events could not all be stored right now: send the batch again later (events stored "
+    "twice are removed by eventId)"
+)
 
 
 def lean_log_records() -> None:
@@ -105,18 +110,14 @@ class Collector:
         request_id: str,
         headers: Mapping[str, str] | None = None,
     ) -> Answer:
+        """Check, store and answer one request; every path ends in ``_finish``, which writes
+        the request's one log line (``log``, filled in by each step it went through)."""
         started = time.perf_counter()
         log: dict[str, Any] = {"event": "collect", "requestId": request_id, "bytes": len(raw)}
         now_ms = self._clock_ms()
         request_headers: Mapping[str, str] = headers or {}
         try:
-            self._check_origin(request_headers.get("origin"))
-            body, result = self._processed(raw, content_type, now_ms, request_headers)
-            stored = sum(map(len, result.records))
-            if stored > stored_budget(len(raw)):
-                events = len(result.records)
-                message = over_budget_message(stored, len(raw), events, body)
-                raise BadRequest(413, message)
+            body, result = self._checked(raw, content_type, now_ms, request_headers)
         except BadRequest as exc:
             record = body_reject(
                 received_at=iso_ms(now_ms),
@@ -130,38 +131,12 @@ class Collector:
             )
             self._keep_rejects(log, [record], len(raw))
             return self._finish(log, started, Answer(exc.status, {"message": exc.message}))
-        rejected = [
+        listed = [
             {"index": r.index, "error": r.error} for r in result.rejected[:MAX_REJECTIONS_LISTED]
         ]
-        log.update(accepted=len(result.records), rejected=len(result.rejected))
-        if result.dropped:
-            log["dropped"] = result.dropped
-        if rejected:
-            log["rejections"] = rejected[:10]
-        if self._log_event_contents:
-            log["records"] = [
-                shown(line.decode("utf-8"), MAX_LOGGED_RECORD_CHARS)
-                for line in result.records[:MAX_LOGGED_RECORDS]
-            ]
-        if result.records:
-            sink_started = time.perf_counter()
-            try:
-                self.sink.write(result.records)
-            except Exception as exc:
-                # A bug or an unforeseen backend error is still "not stored": the
-                # client keeps the events and resends them. The log says which.
-                detail = str(exc) if isinstance(exc, SinkUnavailable) else repr(exc)
-                log["sinkError"] = detail
-                answer = Answer(
-                    503,
-                    {
-                        "message": "the events could not all be stored right now: send the "
-                        "batch again later (events stored twice are removed by eventId)",
-                    },
-                )
-                return self._finish(log, started, answer)
-            finally:
-                log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
+        log.update(self._outcome_fields(result, listed))
+        if not self._stored(result.records, log):
+            return self._finish(log, started, Answer(503, {"message": NOT_STORED}))
         self._notify("stored", result.records)
         if result.rejected:
             # Only on a 200: after a 503 the client sends the batch again, and its
@@ -174,13 +149,52 @@ class Collector:
                 server_fields=result.server_fields,
             )
             self._keep_rejects(log, records, len(raw))
-        answer_body: dict[str, Any] = {"accepted": len(result.records)}
+        return self._finish(log, started, Answer(200, _accepted_body(result, listed)))
+
+    def _checked(
+        self, raw: bytes, content_type: str | None, now_ms: int, headers: Mapping[str, str]
+    ) -> tuple[dict[str, Any], BatchResult]:
+        """The body and its events checked, or ``BadRequest`` for the body as a whole: a
+        foreign origin, a body that cannot be read, one that would store past its budget."""
+        self._check_origin(headers.get("origin"))
+        body, result = self._processed(raw, content_type, now_ms, headers)
+        stored = sum(map(len, result.records))
+        if stored > stored_budget(len(raw)):
+            message = over_budget_message(stored, len(raw), len(result.records), body)
+            raise BadRequest(413, message)
+        return body, result
+
+    def _outcome_fields(self, result: BatchResult, listed: list[dict[str, Any]]) -> dict[str, Any]:
+        """What the log line says of a read batch: counts, the first rejections, and with
+        LOG_EVENT_CONTENTS the records themselves (cut)."""
+        fields: dict[str, Any] = {"accepted": len(result.records), "rejected": len(result.rejected)}
         if result.dropped:
-            answer_body["dropped"] = result.dropped
-        answer_body["rejected"] = rejected
-        if len(result.rejected) > len(rejected):
-            answer_body["rejectedCount"] = len(result.rejected)
-        return self._finish(log, started, Answer(200, answer_body))
+            fields["dropped"] = result.dropped
+        if listed:
+            fields["rejections"] = listed[:10]
+        if self._log_event_contents:
+            fields["records"] = [
+                shown(line.decode("utf-8"), MAX_LOGGED_RECORD_CHARS)
+                for line in result.records[:MAX_LOGGED_RECORDS]
+            ]
+        return fields
+
+    def _stored(self, records: list[bytes], log: dict[str, Any]) -> bool:
+        """Whether the sink took every record (none to store is stored); the log gets the
+        sink's time and, on a failure, its error."""
+        if not records:
+            return True
+        sink_started = time.perf_counter()
+        try:
+            self.sink.write(records)
+        except Exception as exc:
+            # A bug or an unforeseen backend error is still "not stored": the
+            # client keeps the events and resends them. The log says which.
+            log["sinkError"] = str(exc) if isinstance(exc, SinkUnavailable) else repr(exc)
+            return False
+        finally:
+            log["sinkMs"] = round((time.perf_counter() - sink_started) * 1000, 2)
+        return True
 
     def _processed(
         self, raw: bytes, content_type: str | None, now_ms: int, headers: Mapping[str, str]
@@ -261,3 +275,14 @@ class Collector:
             # the line reaches a terminal under make dev (JSON escapes, still JSON).
             self._logger.log(level, terminal_safe(json_bytes(log).decode("utf-8")))
         return answer
+
+
+def _accepted_body(result: BatchResult, listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The 200's body: accepted, dropped (bots), the first rejections and, past them, the count."""
+    body: dict[str, Any] = {"accepted": len(result.records)}
+    if result.dropped:
+        body["dropped"] = result.dropped
+    body["rejected"] = listed
+    if len(result.rejected) > len(listed):
+        body["rejectedCount"] = len(result.rejected)
+    return body
