@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.aws import describe_aws_error
 from chalicelib.terminal import terminal_safe
@@ -64,5 +63,10 @@ def aws_errors(service: str) -> Iterator[None]:
     """
     try:
         yield
-    except (BotoCoreError, ClientError) as exc:
-        raise click.ClickException(describe_aws_error(exc, service) or str(exc)) from None
+    except Exception as exc:
+        # Told by describe_aws_error, which needs no botocore import for it: a command
+        # that never calls AWS (a local export) does not load botocore.
+        message = describe_aws_error(exc, service)
+        if message is None:
+            raise
+        raise click.ClickException(message) from None

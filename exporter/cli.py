@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
-from botocore.config import Config
 
 from chalicelib.aws import make_client
 from chalicelib.config import MIN_CSV_COLUMNS, Settings
@@ -57,6 +56,8 @@ def open_source(
             raise click.BadParameter("an S3 source looks like s3://bucket[/prefix]")
         if prefix and not prefix.endswith("/"):
             prefix += "/"
+        from botocore.config import Config  # here: a local export needs no botocore
+
         with aws_errors("S3"):  # a missing AWS_PROFILE fails here already
             config = Config(max_pool_connections=max_connections) if max_connections else None
             client = make_client("s3", region=region, endpoint_url=endpoint_url, config=config)
