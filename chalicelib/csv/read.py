@@ -117,16 +117,20 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[list[bytes], bool, int]]:
             yield [chunk[:end]], True, 0
             in_long_line = False
             chunk = chunk[end + 1 :]
-        data = tail + chunk if tail else chunk
-        last = data.rfind(b"\n")
-        if last < 0:
-            tail = data
+        # Split the chunk itself (copying it whole, to join the tail, costs more than the
+        # split here): the tail only joins the first line.
+        lines = chunk.split(b"\n")
+        if tail:
+            lines[0] = tail + lines[0]
+        tail = lines.pop()
+        if not lines:
+            pass
+        elif b"" not in lines:
+            yield lines, True, blanks
+            blanks = 0
         else:
-            body, tail = data[:last], data[last + 1 :]
-            if b"\n\n" not in body:
-                yield body.split(b"\n"), True, blanks
-                blanks = 0
-            elif body.count(b"\n") == len(body):  # nothing but blank lines
+            body = b"\n".join(lines)
+            if body.count(b"\n") == len(body):  # nothing but blank lines
                 blanks += len(body) + 1
             else:
                 position = 0  # where the next line starts

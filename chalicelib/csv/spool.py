@@ -254,7 +254,7 @@ def spool_source(
                 blank_row = dict.fromkeys(header, "")
                 commas = len(header) - 1
             if event_id is not None and event_id != "":
-                # dedupe.fingerprint inlined for the usual key, two strings (tested equal).
+                # dedupe.fingerprint inlined for the usual key, two strings (tests: same bytes).
                 if type(session_id) is str and type(event_id) is str:
                     key = (session_id + "\x1e" + event_id).encode("utf-8", "backslashreplace")
                     add_fingerprint(blake2b(key, digest_size=16).digest(), row_base | row)
