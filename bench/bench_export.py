@@ -12,9 +12,7 @@ and reports wall time and peak RSS of each (os.wait4 gives a child's own peak).
 from __future__ import annotations
 
 import argparse
-import gc
 import gzip
-import io
 import json
 import os
 import random
@@ -25,11 +23,10 @@ import sys
 import tempfile
 import time
 import uuid
-from array import array
-from collections.abc import Callable
+from collections.abc import Iterator
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 
@@ -122,6 +119,8 @@ def run_measured(command: list[str]) -> tuple[float, float]:
     return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
+# One record in this many is timed stage by stage (a clock read costs as much as a stage).
+SAMPLED_EVERY = 16
 STAGES = (
     "start-up",
     "read/gunzip",
@@ -135,19 +134,16 @@ STAGES = (
 )
 
 
-def _opener(path: Path) -> Callable[[], BinaryIO]:
-    return lambda: path.open("rb")
-
-
 def measure_stages(data: Path) -> dict[str, float]:
-    """Seconds per stage of a one-job export of ``data``: each stage timed on its own,
-    over the exporter's own functions, in the order pass 1 (``spool.spool_source``,
-    whose loop is cut here at its stages) and pass 2 (``convert._write_final``) run
-    them. What the stages leave out (the loop itself, bookkeeping) shows as "other"."""
+    """Seconds per stage of a one-job export of ``data``, in one process: the loop of
+    ``spool.spool_source`` run over the exporter's own functions with a clock read
+    between its stages, every SAMPLED_EVERY-th record (each stage works on what the
+    one before just made, as in the export), then pass 2 (``convert._write_final``).
+    The clock's own cost is measured and taken off; "other" is what the stages leave
+    out (the loop itself, bookkeeping)."""
     sys.path.insert(0, str(ROOT))
-    # Stages hold a source's records at once, which the export never does: the cyclic
-    # collector would walk them again and again, a cost the export does not have.
-    gc.disable()
+    import orjson
+
     from chalicelib.csv import convert as pass2
     from chalicelib.csv import read, spool
     from chalicelib.csv.columns import (
@@ -160,73 +156,100 @@ def measure_stages(data: Path) -> dict[str, float]:
 
     clock = time.perf_counter
     spent = dict.fromkeys(STAGES, 0.0)
-    paths = sorted((data / "raw").rglob("*.gz"))
-    with tempfile.TemporaryDirectory(dir=data) as work:
-        index_of_file = Fingerprints(work)
-        pool = pass2._ColumnPool(1000)
-        spooled = []
-        for index, path in enumerate(paths):
+    unzipping = read.iter_decompressed
+
+    def timed_unzip(raw: BinaryIO) -> Iterator[bytes]:
+        chunks = unzipping(raw)
+        while True:
             started = clock()
-            with path.open("rb") as raw:
-                plain = b"".join(read.iter_decompressed(raw))
+            chunk = next(chunks, None)
             spent["read/gunzip"] += clock() - started
-            started = clock()
-            for _ in read._iter_lines(io.BytesIO(plain)):
-                pass
-            split = clock() - started
-            spent["split"] += split
-            started = clock()
-            parsed = list(read.iter_json_objects(io.BytesIO(plain), path.name))
-            spent["parse"] += clock() - started - split
-            keys = [(value.get("sessionId"), value.get("eventId")) for _, value, _ in parsed]
-            started = clock()
-            flat = [flatten_cells(value, True, exact=line is None) for _, value, line in parsed]
-            spent["flatten"] += clock() - started
-            started = clock()
+            if chunk is None:
+                return
+            yield chunk
+
+    read.iter_decompressed = timed_unzip
+    clock_cost = statistics.median(-clock() + clock() for _ in range(10_001))
+    clocked = 0  # records timed stage by stage
+    started_all = clock()
+    with tempfile.TemporaryDirectory(dir=data) as work:
+        index_of_file, pool = Fingerprints(work), pass2._ColumnPool(1000)
+        spooled = []
+        for index, path in enumerate(sorted((data / "raw").rglob("*.gz"))):
+            result = spool.SpooledSource(index, path.name, os.path.join(work, f"rows-{index}"))
             index_of_source = Fingerprints(tempfile.mkdtemp(dir=work), compact=True)
-            base = index << ROW_BITS
-            for row, (session_id, event_id) in enumerate(keys):
-                if event_id is None or event_id == "":  # as spool_source does
-                    continue
-                if type(session_id) is str and type(event_id) is str:
-                    key = (session_id + "\x1e" + event_id).encode("utf-8", "backslashreplace")
-                    index_of_source.add(blake2b(key, digest_size=16).digest(), base | row)
-                else:
-                    index_of_source.add(fingerprint(session_id, event_id), base | row)
+            header = list(FIXED_COLUMNS)
+            columns, admitted = set(header), result.admitted
+            admitted.extend((column, 0) for column in header)
+            blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
+            pending: list[str] = []
+            row, base = 0, index << ROW_BITS
+            with spool.open_spool(result.spool, "wb", False) as out, path.open("rb") as raw:
+                batches = read._iter_lines(raw)
+                while True:
+                    started = clock()
+                    before = spent["read/gunzip"]
+                    batch = next(batches, None)
+                    spent["split"] += clock() - started - (spent["read/gunzip"] - before)
+                    if batch is None:
+                        break
+                    for line in batch[0]:
+                        timed = not row % SAMPLED_EVERY
+                        if timed:
+                            t0 = clock()
+                        value = orjson.loads(line)
+                        if timed:
+                            t1 = clock()
+                        session_id, event_id = value.get("sessionId"), value.get("eventId")
+                        cells = flatten_cells(value, True, exact=False)
+                        if timed:
+                            t2 = clock()
+                        if event_id is not None and event_id != "":
+                            if type(session_id) is str and type(event_id) is str:
+                                key = (session_id + "\x1e" + event_id).encode(
+                                    "utf-8", "backslashreplace"
+                                )
+                                digest = blake2b(key, digest_size=16).digest()
+                                index_of_source.add(digest, base | row)
+                            else:
+                                index_of_source.add(fingerprint(session_id, event_id), base | row)
+                        if timed:
+                            t3 = clock()
+                        if (OVERFLOW_COLUMN in cells or not columns.issuperset(cells)) and (
+                            spool._split_overflow(cells, columns, 999, admitted, row)
+                        ):
+                            header = order_columns(columns)
+                            blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
+                        values = {**blank_row, **cells}.values()
+                        text = ",".join(map(str, values))
+                        if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
+                            text = spool.quoted_row(values, text)
+                            extra = text.count("\n")
+                            if extra:
+                                result.tall_rows.append(row)
+                                result.tall_lines.append(extra + 1)
+                        pending.append(text)
+                        if timed:
+                            t4 = clock()
+                            spent["parse"] += SAMPLED_EVERY * (t1 - t0 - clock_cost)
+                            spent["flatten"] += SAMPLED_EVERY * (t2 - t1 - clock_cost)
+                            spent["dedupe"] += SAMPLED_EVERY * (t3 - t2 - clock_cost)
+                            spent["format"] += SAMPLED_EVERY * (t4 - t3 - clock_cost)
+                            clocked += 1
+                        row += 1
+                        if len(pending) == spool._ROWS_PER_WRITE:
+                            started = clock()
+                            spool._write_rows(out, pending)
+                            spent["spool write"] += clock() - started
+                started = clock()
+                spool._write_rows(out, pending)
+                spent["spool write"] += clock() - started
+            started = clock()
             index_of_file.add_source(*index_of_source.finish_source())
             spent["dedupe"] += clock() - started
-            started = clock()
-            header = list(FIXED_COLUMNS)
-            columns, admitted = set(header), [(column, 0) for column in header]
-            blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
-            rows, tall_rows, tall_lines = [], array("q"), array("q")
-            for row, cells in enumerate(flat):  # the loop of spool_source, from here on
-                if (OVERFLOW_COLUMN in cells or not columns.issuperset(cells)) and (
-                    spool._split_overflow(cells, columns, 999, admitted, row)
-                ):
-                    header = order_columns(columns)
-                    blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
-                values = {**blank_row, **cells}.values()
-                text = ",".join(map(str, values))
-                if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
-                    text = spool.csv_row(values)
-                    extra = text.count("\n")
-                    if extra:
-                        tall_rows.append(row)
-                        tall_lines.append(extra + 1)
-                rows.append(text)
-            spent["format"] += clock() - started
-            del parsed, flat
-            started = clock()
-            with spool.open_spool(os.path.join(work, f"spool-{index}"), "wb", False) as out:
-                for start in range(0, len(rows), spool._ROWS_PER_WRITE):
-                    spool._write_rows(out, rows[start : start + spool._ROWS_PER_WRITE])
-            spent["spool write"] += clock() - started
-            # Pass 2 reads what pass 1 wrote: the real spool of this source, made untimed.
-            source = spool.spool_source(index, path.name, _opener(path), work, True, False, 1000)
-            source.fingerprints, source.drop_lists = [], []
-            pool.add(column for column, _ in source.admitted)
-            spooled.append(source)
+            result.rows = row
+            pool.add(column for column, _ in admitted)
+            spooled.append(result)
         started = clock()
         drops = index_of_file.drops()
         spent["dedupe"] += clock() - started
@@ -234,6 +257,8 @@ def measure_stages(data: Path) -> dict[str, float]:
         with open(os.path.join(work, "out.csv"), "wb") as output:
             pass2._write_final(spooled, output, pool.header(), drops, True, False)
         spent["pass 2"] += clock() - started
+    read.iter_decompressed = unzipping
+    spent["all"] = clock() - started_all - clocked * 5 * clock_cost
     return spent
 
 
@@ -316,7 +341,8 @@ def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def print_stages(data: Path, events: int, export_s: float, duck_s: float) -> None:
-    """Where the one-job export's time goes, in microseconds per event, in this run."""
+    """Where a one-job export's time goes, in microseconds per event, measured in this run
+    (the stages in a process of their own, start-up as ``python -m exporter --help``)."""
     python = sys.executable
     startup = statistics.median(
         run_measured([python, "-m", "exporter", "--help"])[0] for _ in range(3)
@@ -324,17 +350,17 @@ def print_stages(data: Path, events: int, export_s: float, duck_s: float) -> Non
     done = subprocess.run(
         [python, __file__, "--stages-of", str(data)], cwd=ROOT, capture_output=True, check=True
     )
-    spent: dict[str, Any] = {**json.loads(done.stdout), "start-up": startup}
+    spent: dict[str, float] = {**json.loads(done.stdout), "start-up": startup}
+    total = spent.pop("all") + startup
     per_event = 1e6 / events
-    print(f"{'stage':14} {'us/event':>9} {'share':>6}   (each timed on its own, one thread)")
+    print(f"{'stage':14} {'us/event':>9} {'share':>6}")
     for stage in STAGES:
-        share = spent[stage] / export_s
-        print(f"{stage:14} {spent[stage] * per_event:9.2f} {share:6.1%}")
-    total = sum(spent.values())
-    print(f"{'other':14} {(export_s - total) * per_event:9.2f} {1 - total / export_s:6.1%}")
+        print(f"{stage:14} {spent[stage] * per_event:9.2f} {spent[stage] / total:6.1%}")
+    other = total - sum(spent.values())
+    print(f"{'other':14} {other * per_event:9.2f} {other / total:6.1%}   (the loop, bookkeeping)")
     print(
-        f"{'exporter':14} {export_s * per_event:9.2f}   the floor (duckdb): "
-        f"{duck_s * per_event:.2f}"
+        f"{'all stages':14} {total * per_event:9.2f}   (the export as run: "
+        f"{export_s * per_event:.2f}; the floor, duckdb: {duck_s * per_event:.2f})"
     )
 
 

@@ -164,3 +164,21 @@ def test_the_inlined_key_fingerprint_is_dedupe_fingerprint(keys: list[tuple[Any,
         expected.setdefault(key[0], array("q")).extend([*array("q", key), row])
     found = {p: array("q", data) for p, data in enumerate(spooled.fingerprints) if data}
     assert found == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_TEXT, st.integers(), st.floats(allow_nan=False), st.just('["a","b"]')),
+        min_size=2,
+        max_size=12,
+    )
+)
+def test_the_quoted_row_is_csv_writers_row(values: list[Any]) -> None:
+    """``quoted_row`` searches cells only for what the row's plain join holds."""
+    from chalicelib.csv.spool import csv_row, quoted_row
+
+    expected = io.StringIO()
+    csv.writer(expected, lineterminator="").writerow(values)
+    assert quoted_row(values, ",".join(map(str, values))) == csv_row(values)
+    assert csv_row(values) == expected.getvalue()
