@@ -175,10 +175,11 @@ def test_the_inlined_key_fingerprint_is_dedupe_fingerprint(keys: list[tuple[Any,
     )
 )
 def test_the_quoted_row_is_csv_writers_row(values: list[Any]) -> None:
-    """``quoted_row`` searches cells only for what the row's plain join holds."""
+    """``quoted_row`` searches the cells' texts only for what their plain join holds."""
     from chalicelib.csv.spool import csv_row, quoted_row
 
     expected = io.StringIO()
     csv.writer(expected, lineterminator="").writerow(values)
-    assert quoted_row(values, ",".join(map(str, values))) == csv_row(values)
+    texts = list(map(str, values))
+    assert quoted_row(texts, ",".join(texts)) == csv_row(values)
     assert csv_row(values) == expected.getvalue()

@@ -66,27 +66,28 @@ def csv_row(values: Iterable[Any]) -> str:
     )
 
 
-def quoted_row(values: Iterable[Any], text: str) -> str:
-    """``csv_row(values)``, given their plain join ``text``: cells are searched only for
-    the special characters ``text`` holds (commas alone, or with quotes: the usual cases
-    here), each in one scan."""
-    if "\n" in text or "\r" in text:
-        return csv_row(values)
-    if '"' in text:
+def quoted_row(texts: list[str], joined: str) -> str:
+    """``csv_row`` of cells already as text (``str`` of each value), given ``joined``,
+    their plain join: cells are searched only for the special characters ``joined``
+    holds (commas alone, or with quotes: the usual cases here). The text of a number
+    holds none, so every cell may be searched, and none is formatted twice."""
+    if "\n" in joined or "\r" in joined:
         return ",".join(
             [
-                ('"' + value.replace('"', '""') + '"' if '"' in value or "," in value else value)
-                if type(value) is str
-                else str(value)
-                for value in values
+                '"' + text.replace('"', '""') + '"'
+                if '"' in text or "," in text or "\n" in text or "\r" in text
+                else text
+                for text in texts
             ]
         )
-    return ",".join(
-        [
-            ('"' + value + '"' if "," in value else value) if type(value) is str else str(value)
-            for value in values
-        ]
-    )
+    if '"' in joined:
+        return ",".join(
+            [
+                '"' + text.replace('"', '""') + '"' if '"' in text or "," in text else text
+                for text in texts
+            ]
+        )
+    return ",".join(['"' + text + '"' if "," in text else text for text in texts])
 
 
 def overflow_text(cells: dict[str, str]) -> str:
@@ -285,12 +286,12 @@ def spool_source(
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
             # The row's cells in header order, "" where the record has none: one merge in
             # C (cells holds only header columns: new ones were admitted or overflowed).
-            values = {**blank_row, **cells}.values()
-            text = ",".join(map(str, values))
+            texts = list(map(str, {**blank_row, **cells}.values()))
+            text = ",".join(texts)
             # Most rows need no quoting: then joining in C is the CSV row, several
-            # times faster than csv.writer. The others go through csv_row.
+            # times faster than csv.writer. The others go through quoted_row.
             if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
-                text = quoted_row(values, text)
+                text = quoted_row(texts, text)
                 extra = text.count("\n")
                 if extra:
                     tall_rows.append(row)
