@@ -4,9 +4,12 @@ Generates (once, cached under bench/data/) a day of N events in 10 gzip objects
 shaped like the spec's examples, with nested attributes, duplicates from retries
 and awkward strings; then converts it with `python -m exporter export` and with
 DuckDB (`read_json` + `COPY ... TO csv`, one thread), each in its own process,
-and reports wall time and peak RSS of each (os.wait4 gives a child's own peak).
+and reports wall time and peak RSS of each (os.wait4 gives a child's own peak), the
+one-job export's ratio to DuckDB (the floor, measured in the same run: this machine
+is shared, so only ratios of one run compare), and a table of where the export's time
+goes, in microseconds per event per stage.
 
-    .venv/bin/python bench/bench_export.py [--events 1000000]
+    .venv/bin/python bench/bench_export.py [--events 1000000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -357,6 +360,7 @@ def print_stages(data: Path, events: int, export_s: float, duck_s: float) -> Non
     for stage in STAGES:
         print(f"{stage:14} {spent[stage] * per_event:9.2f} {spent[stage] / total:6.1%}")
     other = total - sum(spent.values())
+    # Sampled stages are off by a few percent either way: "other" may come out below 0.
     print(f"{'other':14} {other * per_event:9.2f} {other / total:6.1%}   (the loop, bookkeeping)")
     print(
         f"{'all stages':14} {total * per_event:9.2f}   (the export as run: "
