@@ -9,7 +9,6 @@ click, which the Lambda zip does not ship.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import click
 
+from chalicelib.aws import describe_aws_error
 from chalicelib.terminal import terminal_safe
 
 # Both groups (exporter, deploy) answer -h as well as --help.
@@ -95,11 +95,9 @@ def aws_errors(service: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        # botocore is imported only by what talks to AWS: if it is not loaded, no AWS
-        # error can have been raised, and a local run never pays for importing it.
-        errors = sys.modules.get("botocore.exceptions")
-        if errors is None or not isinstance(exc, (errors.BotoCoreError, errors.ClientError)):
+        # Told by describe_aws_error, which needs no botocore import for it: a command
+        # that never calls AWS (a local export) does not load botocore.
+        message = describe_aws_error(exc, service)
+        if message is None:
             raise
-        from chalicelib.aws import describe_aws_error
-
-        raise click.ClickException(describe_aws_error(exc, service) or str(exc)) from None
+        raise click.ClickException(message) from None

@@ -7,9 +7,8 @@ them. No click here: this package ships in the Lambda zip, and click does not.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
-
-from botocore import exceptions as boto_errors
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -29,14 +28,6 @@ BAD_CREDENTIALS_CODES = frozenset(
     }
 )
 ACCESS_DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
-# Credentials that were found but cannot be used (half a key, a missing profile, SSO).
-UNUSABLE_CREDENTIALS_ERRORS = (
-    boto_errors.PartialCredentialsError,
-    boto_errors.CredentialRetrievalError,
-    boto_errors.ProfileNotFound,
-)
-# The request never got an answer (DNS, refused, TLS, timeouts).
-UNREACHABLE_ERRORS = (boto_errors.ConnectionError, boto_errors.HTTPClientError)
 
 
 def make_client(
@@ -64,9 +55,22 @@ def _collapse_whitespace(text: str) -> str:
 
 def describe_aws_error(exc: BaseException, service: str) -> str | None:
     """What went wrong calling ``service`` (e.g. "S3"), as one line; None if not an AWS error."""
+    # Not imported here: a process that never loaded botocore (a local export) cannot
+    # have raised its errors, and importing it costs a tenth of a second.
+    boto_errors = sys.modules.get("botocore.exceptions")
+    if boto_errors is None:
+        return None
     if isinstance(exc, boto_errors.NoCredentialsError):
         return f"no AWS credentials found: {CREDENTIALS_HINT}"
-    if isinstance(exc, UNUSABLE_CREDENTIALS_ERRORS):
+    # Credentials that were found but cannot be used (half a key, a missing profile, SSO).
+    if isinstance(
+        exc,
+        (
+            boto_errors.PartialCredentialsError,
+            boto_errors.CredentialRetrievalError,
+            boto_errors.ProfileNotFound,
+        ),
+    ):
         return f"unusable AWS credentials ({_collapse_whitespace(str(exc))}): {CREDENTIALS_HINT}"
     if isinstance(exc, boto_errors.NoRegionError):
         return "no AWS region: pass --region or set AWS_DEFAULT_REGION"
@@ -85,7 +89,8 @@ def describe_aws_error(exc: BaseException, service: str) -> str | None:
                 "the credentials in use lack a permission"
             )
         return f"{service} error {code}: {message}"
-    if isinstance(exc, UNREACHABLE_ERRORS):
+    # The request never got an answer (DNS, refused, TLS, timeouts).
+    if isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError)):
         return f"could not reach {service}: {_collapse_whitespace(str(exc))}"
     if isinstance(exc, boto_errors.BotoCoreError):
         return f"{service} call failed: {_collapse_whitespace(str(exc))}"

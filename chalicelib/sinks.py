@@ -19,8 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from chalicelib.layout import local_sink_key
 
 if TYPE_CHECKING:
@@ -136,6 +134,10 @@ class FirehoseSink:
             self._put_with_retries(chunk, deadline)
 
     def _put_with_retries(self, pending: list[bytes], deadline: float) -> None:
+        # Here, not at the top: the exporter imports this module, and a local export
+        # does not load botocore (a client exists here, so botocore is loaded already).
+        from botocore.exceptions import BotoCoreError, ClientError
+
         attempt = 0
         last_error = ""
         while True:

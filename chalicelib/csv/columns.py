@@ -72,10 +72,15 @@ def _holds_inexact(value: Any) -> bool:
     if type(value) is float:
         return not -INEXACT_FLOAT < value < INEXACT_FLOAT
     if type(value) is list:
+        if _STRINGS_ONLY.issuperset(map(type, value)):
+            return False  # the usual list, told in C (and no nesting: no recursion either)
         return any(_holds_inexact(item) for item in value)
     if type(value) is dict:
         return any(_holds_inexact(item) for item in value.values())
     return False
+
+
+_STRINGS_ONLY = frozenset({str})
 
 
 def _char_class(ranges: Iterable[tuple[str, str]]) -> str:
@@ -242,6 +247,8 @@ def _flatten_into(
             if not exact and not -INEXACT_FLOAT < item < INEXACT_FLOAT:
                 raise InexactNumber
             cells[prefix + key] = item
+        elif kind is bool:
+            cells[prefix + key] = "true" if item else "false"
         elif item is not None:
             cells[prefix + key] = _cell_value(item, neutral, exact)
 

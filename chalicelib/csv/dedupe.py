@@ -5,12 +5,14 @@ compared with their JSON types (``1`` and ``"1"`` are different ids). Pass 1 of 
 converter adds a 128-bit fingerprint of each row's key with the row's id number;
 triples go into 256 partitions held in small blocks and appended to disk when full.
 Each source's index is compacted as it goes: a key repeated inside a spilled block
-keeps its first row, the others are written straight to the partition's list of rows
-to drop, and at the source's end the repeats across its blocks join them. So a flood
-of copies of one event costs 8 bytes of disk per copy, never memory. The file's index
+keeps its first row, the others join the index's list of rows to drop, and at the
+source's end the repeats across its blocks join them. That list holds at most
+DROPS_HELD row ids in memory, then goes to disk in sorted runs: so a flood of copies of
+one event costs 8 bytes of disk per copy, never more memory. A source hands on one
+drop list file (few files: creating one is slow on some disks). The file's index
 gathers one row per key per source; after pass 1 each of its partitions is read on
 its own, and the repeats across sources join the drop lists. Pass 2 reads the drop
-lists of all partitions merged, in row order, as a stream. Two different keys would need the
+lists merged, in row order, as a stream. Two different keys would need the
 same 128-bit hash to be taken for one (about 1 in 10^20 for a billion rows).
 """
 
@@ -19,14 +21,17 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
-import shutil
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 PARTITIONS = 256  # chosen by a fingerprint's first byte
 SPILL_ENTRIES = 3 * 2048  # three numbers per row: fingerprint high, low, row id
 _READ_ITEMS = 8192
+# Duplicate row ids an index holds in memory (8 bytes each) before it writes them out,
+# and the most files of them it keeps before merging them into one.
+DROPS_HELD = 1 << 16
+MAX_RUNS = 64
 
 # Row ids are (source index << 40) | row within the source: unique, and in output order.
 ROW_BITS = 40
@@ -51,17 +56,17 @@ class Fingerprints:
     """(fingerprint high, low, row id) triples in partitions, on disk past a block.
 
     One index per source (``compact``) keeps, when a block is spilled, only the first
-    row of each key in it and writes the others to the partition's drop list; at
-    ``finish_source`` it drops the repeats across its blocks too, so what it hands on
-    is one row per key, and drop lists in row order. The file's index (not compact)
-    gathers the sources' in order, and ``drops`` finds the repeats across sources."""
+    row of each key in it and adds the others to its drop list; at ``finish_source`` it
+    drops the repeats across its blocks too, so what it hands on is one row per key,
+    and one drop list in row order. The file's index (not compact) gathers the
+    sources' in order, and ``drops`` finds the repeats across sources."""
 
     def __init__(self, directory: str, *, compact: bool = False) -> None:
         self._directory = directory
         self._compact = compact
         self._blocks = [array("q") for _ in range(PARTITIONS)]
         self._spilled = [False] * PARTITIONS
-        self._dropped = [False] * PARTITIONS
+        self._dropped = _DropList(directory)
 
     def add(self, key_fingerprint: bytes, row_id: int) -> None:
         """Its 16 bytes go in as two numbers (in C), then the row id."""
@@ -74,18 +79,18 @@ class Fingerprints:
 
     def finish_source(self) -> tuple[list[bytes], list[str]]:
         """Per partition, the first row of each key (triples, as bytes: one per key, so a
-        flood of copies is small) and the path (or "") of the drop list of the others,
-        for the file's ``add_source``."""
-        firsts, drop_paths = [], []
+        flood of copies is small); and the path of the source's drop list of the others
+        (none when no row is dropped), for the file's ``add_source``."""
+        firsts = []
         for partition in range(PARTITIONS):
             triples = self._take(partition)
             later = _later_rows(triples)
             if later:
-                self._merge_drops(partition, sorted(later))
+                self._dropped.add(later)
                 triples = _without(triples, later)
             firsts.append(triples.tobytes())
-            drop_paths.append(self._path("drops", partition) if self._dropped[partition] else "")
-        return firsts, drop_paths
+        path = self._dropped.write_one()
+        return firsts, [path] if path else []
 
     def add_source(self, firsts: list[bytes], drop_paths: list[str]) -> None:
         """Take a source's ``finish_source()`` (sources come in row order)."""
@@ -95,22 +100,16 @@ class Fingerprints:
                 block.frombytes(data)
                 if len(block) >= SPILL_ENTRIES:
                     self._spill(partition)
-            if drop_paths[partition]:
-                with (
-                    open(drop_paths[partition], "rb") as source,
-                    open(self._path("drops", partition), "ab") as target,
-                ):
-                    shutil.copyfileobj(source, target)
-                os.unlink(drop_paths[partition])
-                self._dropped[partition] = True
+        for path in drop_paths:
+            self._dropped.add_run(path)
 
     def drops(self) -> Iterator[int]:
         """The row ids of every duplicate (each key's first row stays), in row order."""
         for partition in range(PARTITIONS):
             later = _later_rows(self._take(partition))
             if later:
-                self._merge_drops(partition, sorted(later))
-        return heapq.merge(*(self._read_drops(p) for p in range(PARTITIONS) if self._dropped[p]))
+                self._dropped.add(later)
+        return self._dropped.in_order()
 
     def _path(self, kind: str, partition: int) -> str:
         return os.path.join(self._directory, f"{kind}-{partition}")
@@ -119,10 +118,8 @@ class Fingerprints:
         block = self._blocks[partition]
         if self._compact:
             later = _later_rows(block)
-            if later:  # in row order: this block's rows follow the last block's
-                with open(self._path("drops", partition), "ab") as handle:
-                    later.tofile(handle)
-                self._dropped[partition] = True
+            if later:
+                self._dropped.add(later)
                 block = _without(block, later)
         with open(self._path("ids", partition), "ab") as handle:
             block.tofile(handle)
@@ -143,32 +140,72 @@ class Fingerprints:
         self._blocks[partition] = array("q")
         return triples
 
-    def _merge_drops(self, partition: int, later: list[int]) -> None:
-        """The partition's drop list with ``later`` merged in, in order, streamed."""
-        merged_path = self._path("merged", partition)
-        with open(merged_path, "wb") as handle:
-            rows = array("q")
-            for row in heapq.merge(self._read_drops(partition), later):
-                rows.append(row)
-                if len(rows) >= _READ_ITEMS:
-                    rows.tofile(handle)
-                    rows = array("q")
-            rows.tofile(handle)
-        os.replace(merged_path, self._path("drops", partition))
-        self._dropped[partition] = True
 
-    def _read_drops(self, partition: int) -> Iterator[int]:
-        if not self._dropped[partition]:
-            return
-        with open(self._path("drops", partition), "rb") as handle:
-            while True:
-                rows = array("q")
-                try:
-                    rows.fromfile(handle, _READ_ITEMS)
-                except EOFError:  # the last, shorter read still filled ``rows``
-                    yield from rows
-                    return
+class _DropList:
+    """Row ids to drop, in any order as they come: up to DROPS_HELD in memory, sorted
+    runs on disk past that (at most MAX_RUNS: more are merged into one). Files are few:
+    creating one costs this machine's disk a third of a millisecond."""
+
+    def __init__(self, directory: str) -> None:
+        self._directory = directory
+        self._held = array("q")
+        self._runs: list[str] = []
+        self._written = 0
+
+    def add(self, rows: array[int]) -> None:
+        self._held.extend(rows)
+        if len(self._held) >= DROPS_HELD:
+            self.add_run(self._write(sorted(self._held)))
+            self._held = array("q")
+
+    def add_run(self, path: str) -> None:
+        """Take over a file of row ids in row order (a source's drop list)."""
+        self._runs.append(path)
+        if len(self._runs) > MAX_RUNS:
+            runs, self._runs = self._runs, []
+            self._runs.append(self._write(heapq.merge(*map(_read_rows, runs))))
+            for run in runs:
+                os.unlink(run)
+
+    def in_order(self) -> Iterator[int]:
+        return heapq.merge(sorted(self._held), *map(_read_rows, self._runs))
+
+    def write_one(self) -> str:
+        """Everything as one file in row order (its path), or "" when empty."""
+        if not self._held and len(self._runs) == 1:
+            return self._runs[0]
+        if not self._held and not self._runs:
+            return ""
+        path = self._write(self.in_order())
+        for run in self._runs:
+            os.unlink(run)
+        self._runs, self._held = [], array("q")
+        return path
+
+    def _write(self, rows: Iterable[int]) -> str:
+        path = os.path.join(self._directory, f"dropped-{self._written}")
+        self._written += 1
+        with open(path, "wb") as handle:
+            chunk = array("q")
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) >= _READ_ITEMS:
+                    chunk.tofile(handle)
+                    chunk = array("q")
+            chunk.tofile(handle)
+        return path
+
+
+def _read_rows(path: str) -> Iterator[int]:
+    with open(path, "rb") as handle:
+        while True:
+            rows = array("q")
+            try:
+                rows.fromfile(handle, _READ_ITEMS)
+            except EOFError:  # the last, shorter read still filled ``rows``
                 yield from rows
+                return
+            yield from rows
 
 
 def _later_rows(triples: array[int]) -> array[int]:

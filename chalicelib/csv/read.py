@@ -99,11 +99,12 @@ def iter_decompressed(raw: BinaryIO) -> Iterator[bytes]:
         raise StreamError("gzip data ends early (truncated object)")
 
 
-def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
-    """``(line, complete, blank lines before it)``. Lines are split in C over whole
-    chunks; runs of blank lines are skipped in C too (a file of newlines costs no
-    Python loop per line). A line longer than MAX_LINE_BYTES comes in pieces,
-    ``complete`` only on its last."""
+def _iter_lines(raw: BinaryIO) -> Iterator[tuple[list[bytes], bool, int]]:
+    """``(lines, complete, blank lines before the first)``, a chunk's lines at a time (one
+    resumption per chunk, not per line). Lines are split in C over whole chunks; runs of
+    blank lines are skipped in C too (a file of newlines costs no Python loop per line).
+    A line longer than MAX_LINE_BYTES comes in pieces, one per batch, ``complete`` only
+    on its last."""
     tail = b""
     in_long_line = False
     blanks = 0
@@ -111,37 +112,40 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[bytes, bool, int]]:
         if in_long_line:
             end = chunk.find(b"\n")
             if end < 0:
-                yield chunk, False, 0
+                yield [chunk], False, 0
                 continue
-            yield chunk[:end], True, 0
+            yield [chunk[:end]], True, 0
             in_long_line = False
             chunk = chunk[end + 1 :]
-        data = tail + chunk if tail else chunk
-        last = data.rfind(b"\n")
-        if last < 0:
-            tail = data
+        # Split the chunk itself (copying it whole, to join the tail, costs more than the
+        # split here): the tail only joins the first line.
+        lines = chunk.split(b"\n")
+        if tail:
+            lines[0] = tail + lines[0]
+        tail = lines.pop()
+        if not lines:
+            pass
+        elif b"" not in lines:
+            yield lines, True, blanks
+            blanks = 0
         else:
-            body, tail = data[:last], data[last + 1 :]
-            if b"\n\n" not in body:
-                for line in body.split(b"\n"):
-                    yield line, True, blanks
-                    blanks = 0
-            elif body.count(b"\n") == len(body):  # nothing but blank lines
+            body = b"\n".join(lines)
+            if body.count(b"\n") == len(body):  # nothing but blank lines
                 blanks += len(body) + 1
             else:
                 position = 0  # where the next line starts
                 for match in _NON_BLANK.finditer(body):
-                    yield match.group(), True, blanks + match.start() - position
+                    yield [match.group()], True, blanks + match.start() - position
                     blanks = 0
                     position = match.end() + 1
                 blanks += len(body) + 1 - position
         if len(tail) > MAX_LINE_BYTES:
-            yield tail, False, blanks
+            yield [tail], False, blanks
             blanks = 0
             tail = b""
             in_long_line = True
     if tail or in_long_line:
-        yield tail, True, blanks
+        yield [tail], True, blanks
 
 
 def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any, bytes | None]]:
@@ -157,9 +161,10 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
     loads = orjson.loads
     long_line: _LongLineDecoder | None = None
     try:
-        for line, complete, blanks in _iter_lines(stream):
+        for lines, complete, blanks in _iter_lines(stream):
             line_number += blanks
             if long_line is not None or not complete:
+                [line] = lines  # a piece of a long line (or its end) comes alone
                 if long_line is None:
                     line_number += 1
                     long_line = _LongLineDecoder(source, line_number)
@@ -167,16 +172,17 @@ def iter_json_objects(stream: BinaryIO, source: str) -> Iterator[tuple[int, Any,
                 if complete:
                     long_line = None
                 continue
-            line_number += 1
-            try:
-                yield line_number, loads(line), line
-                continue
-            except orjson.JSONDecodeError:
-                pass
-            stripped = line.strip()
-            if stripped:
-                for value in _decode_concatenated(stripped, line_number, source):
-                    yield line_number, value, None
+            for line in lines:
+                line_number += 1
+                try:
+                    yield line_number, loads(line), line
+                    continue
+                except orjson.JSONDecodeError:
+                    pass
+                stripped = line.strip()
+                if stripped:
+                    for value in _decode_concatenated(stripped, line_number, source):
+                        yield line_number, value, None
     except StreamError as exc:
         yield line_number + 1, BadLine(source, line_number + 1, str(exc), ""), None
 

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from chalicelib.storage.base import StoreError
 
 if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 
@@ -54,7 +55,7 @@ class S3Store:
     def exists(self, key: str) -> bool:
         try:
             self._client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _missing(exc):
                 return False
             raise
@@ -67,7 +68,7 @@ class S3Store:
         self.purge_old_versions(key)
         try:
             latest = self._client.head_object(Bucket=self.bucket, Key=key).get("VersionId")
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _missing(exc):
                 return
             raise
@@ -112,7 +113,7 @@ class S3Store:
                 ContentType=_content_type(key),
                 IfNoneMatch="*",
             )
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _precondition(exc):
                 return None
             raise
@@ -124,7 +125,7 @@ class S3Store:
             answer = self._client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentType=_content_type(key), IfMatch=etag
             )
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _precondition(exc) or _missing(exc):
                 return None
             raise
@@ -134,7 +135,7 @@ class S3Store:
         """The content of ``key`` and its ETag, or None when it does not exist."""
         try:
             answer = self._client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _missing(exc):
                 return None
             raise
@@ -144,7 +145,7 @@ class S3Store:
         """Delete ``key`` only if it still has ``etag``."""
         try:
             self._client.delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
-        except ClientError as exc:
+        except self._client.exceptions.ClientError as exc:
             if _missing(exc) or _precondition(exc):
                 return False
             raise
