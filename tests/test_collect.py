@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -15,23 +14,10 @@ from chalicelib.ingest.collect import Collector
 from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
 from tests.factories import SENT_AT, batch, body_bytes, event
+from tests.test_rejects import Observer
 
 NOW_MS = SENT_AT + 500
 LOGGER = logging.getLogger("test-collect")
-
-
-class Seen:
-    """An observer that keeps what it is shown."""
-
-    def __init__(self) -> None:
-        self.stored_lines: list[bytes] = []
-        self.rejected_records: list[dict[str, Any]] = []
-
-    def stored(self, records: Sequence[bytes]) -> None:
-        self.stored_lines.extend(records)
-
-    def rejected(self, records: Sequence[dict[str, Any]]) -> None:
-        self.rejected_records.extend(records)
 
 
 def collector(sink: MemorySink, rejects: MemorySink | None = None, **options: Any) -> Collector:
@@ -46,7 +32,7 @@ def collector(sink: MemorySink, rejects: MemorySink | None = None, **options: An
 
 
 def test_a_batch_is_answered_and_its_valid_events_stored_in_one_write() -> None:
-    sink, seen = MemorySink(), Seen()
+    sink, seen = MemorySink(), Observer()
     body = body_bytes(batch(event(eventId="a"), {"metricName": "x"}, event(eventId="b")))
     answer = collector(sink, observers=[seen]).collect(body, "application/json", "r-1")
     assert answer.status == 200 and answer.body["accepted"] == 2
