@@ -223,7 +223,7 @@ def measure_stages(data: Path) -> dict[str, float]:
                         ):
                             header = order_columns(columns)
                             blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
-                        texts = list(map(str, {**blank_row, **cells}.values()))
+                        texts = [*{**blank_row, **cells}.values()]
                         text = ",".join(texts)
                         if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
                             text = spool.quoted_row(texts, text)

@@ -49,7 +49,14 @@ _RECORD = st.fixed_dictionaries(
         "eventId": st.one_of(st.sampled_from(["e1", "e2", "e3", ""]), st.integers(0, 3)),
         "timestamp": st.integers(0, 2**45),
     },
-    optional={"note": _TEXT, "late": _SCALAR, "metricAttributes": _ATTRIBUTES},
+    optional={
+        "note": _TEXT,
+        "late": _SCALAR,
+        "metricAttributes": _ATTRIBUTES,
+        # A nested top-level object: flatten's general path, after cells made as text.
+        "context": st.dictionaries(st.sampled_from(["x", "y"]), _SCALAR, max_size=2),
+        "after": _SCALAR,
+    },
 )
 
 
@@ -183,3 +190,33 @@ def test_the_quoted_row_is_csv_writers_row(values: list[Any]) -> None:
     texts = list(map(str, values))
     assert quoted_row(texts, ",".join(texts)) == csv_row(values)
     assert csv_row(values) == expected.getvalue()
+
+
+def test_cells_are_the_text_csv_writes_also_around_a_nested_top_level_object() -> None:
+    """Numbers become their ``str`` text as they are flattened; one before a nested object
+    (where flatten takes its general path) is not taken for a formula there."""
+    record = {
+        "n": -5,
+        "f": -1.5,
+        "s": "=x",
+        "flag": True,
+        "list": [1, "=a"],
+        "none": None,
+        "obj": {"k": -2, "t": "=y", "deeper": {"e": 2.5}},
+        "z": 3,
+        "metricAttributes": {"a": -1, "big": 2**70},
+    }
+    assert flatten_cells(record, True) == {
+        "n": "-5",
+        "f": "-1.5",
+        "s": "'=x",
+        "flag": "true",
+        "list": '[1,"=a"]',
+        "none": "",
+        "obj_k": "-2",
+        "obj_t": "'=y",
+        "obj_deeper_e": "2.5",
+        "z": "3",
+        "attr_a": "-1",
+        "attr_big": str(2**70),
+    }

@@ -284,9 +284,10 @@ def spool_source(
                     add_fingerprint(blake2b(key, digest_size=16).digest(), row_base | row)
                 else:
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
-            # The row's cells in header order, "" where the record has none: one merge in
-            # C (cells holds only header columns: new ones were admitted or overflowed).
-            texts = list(map(str, {**blank_row, **cells}.values()))
+            # The row's cells (text already) in header order, "" where the record has none:
+            # one merge in C (cells holds only header columns: new ones were admitted or
+            # overflowed).
+            texts = [*{**blank_row, **cells}.values()]
             text = ",".join(texts)
             # Most rows need no quoting: then joining in C is the CSV row, several
             # times faster than csv.writer. The others go through quoted_row.
