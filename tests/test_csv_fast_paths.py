@@ -10,6 +10,7 @@ import copy
 import csv
 import io
 import json
+from array import array
 from typing import Any
 from unittest import mock
 
@@ -220,3 +221,30 @@ def test_cells_are_the_text_csv_writes_also_around_a_nested_top_level_object() -
         "attr_a": "-1",
         "attr_big": str(2**70),
     }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), max_size=40),
+    order=st.randoms(use_true_random=False),
+)
+def test_the_dedupe_index_finds_the_same_later_rows_in_c_as_row_by_row(
+    keys: list[tuple[int, int]], order: Any
+) -> None:
+    """Later copies of a key (rows ascending: the C path; shuffled: the loop) are the rows
+    a plain first-seen set names; the index less them keeps each key's first row."""
+    ascending = [(high, low, row) for row, (high, low) in enumerate(keys)]
+    first: dict[tuple[int, int], int] = {}
+    for high, low, row in ascending:
+        first.setdefault((high, low), row)
+    expected = sorted(row for high, low, row in ascending if first[high, low] != row)
+    shuffled = list(ascending)
+    order.shuffle(shuffled)
+    for triples in (ascending, shuffled):
+        flat = array("q", [number for triple in triples for number in triple])
+        later = dedupe._later_rows(flat)
+        assert sorted(later) == expected
+        kept = dedupe._without(flat, later)
+        assert sorted(zip(kept[0::3], kept[1::3], kept[2::3], strict=True)) == sorted(
+            (high, low, row) for (high, low), row in first.items()
+        )

@@ -243,17 +243,17 @@ def _flatten_into(
 ) -> None:
     for key, item in value.items():
         kind = type(item)
-        if kind is dict:
-            if depth < MAX_FLATTEN_DEPTH:
-                _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
-            else:
-                cells[prefix + key] = _text(_cell_value(item, neutral, exact))
-        elif kind is str:
+        if kind is str:  # the usual attribute first
             cells[prefix + key] = (
                 "'" + item
                 if neutral and item and item[0] in _LOOK_CLOSER and runs_as_formula(item)
                 else item
             )
+        elif kind is dict:
+            if depth < MAX_FLATTEN_DEPTH:
+                _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
+            else:
+                cells[prefix + key] = _text(_cell_value(item, neutral, exact))
         elif kind is float:
             if not exact and not -INEXACT_FLOAT < item < INEXACT_FLOAT:
                 raise InexactNumber
@@ -262,6 +262,8 @@ def _flatten_into(
             cells[prefix + key] = str(item)
         elif kind is bool:
             cells[prefix + key] = "true" if item else "false"
+        elif kind is list and (exact or _STRINGS_ONLY.issuperset(map(type, item))):
+            cells[prefix + key] = json_text(item)  # _cell_value's rule, without its checks
         elif item is not None:
             cells[prefix + key] = _text(_cell_value(item, neutral, exact))
 

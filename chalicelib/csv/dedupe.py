@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 import os
 from array import array
 from collections.abc import Iterable, Iterator
+from itertools import chain, compress
 from typing import Any
 
 PARTITIONS = 256  # chosen by a fingerprint's first byte
@@ -215,8 +217,14 @@ def _later_rows(triples: array[int]) -> array[int]:
     if len(set(highs)) == len(highs):
         return later  # the usual case, decided in C: no two share even half a fingerprint
     keys = list(zip(highs, triples[1::3], strict=True))
-    first: dict[tuple[int, int], int] = {}
-    for key, row in zip(keys, triples[2::3], strict=True):
+    rows = triples[2::3]
+    if all(map(operator.lt, rows, rows[1:])):
+        # Rows ascend (as indexes add them): each key's first row is the one a dict built
+        # from the end keeps, and the later rows are the others; all in C.
+        first = dict(zip(reversed(keys), reversed(rows), strict=True))
+        return array("q", sorted(set(rows).difference(first.values())))
+    first = {}
+    for key, row in zip(keys, rows, strict=True):
         earlier = first.setdefault(key, row)
         if earlier != row:
             later.append(max(earlier, row))
@@ -228,8 +236,10 @@ def _later_rows(triples: array[int]) -> array[int]:
 def _without(triples: array[int], rows: array[int]) -> array[int]:
     """``triples`` less those of ``rows``."""
     gone = set(rows)
-    kept = array("q")
-    for index in range(0, len(triples), 3):
-        if triples[index + 2] not in gone:
-            kept.extend(triples[index : index + 3])
-    return kept
+    row_ids = triples[2::3]
+    # In C: the triples (zipped back) whose row is not gone, flattened again.
+    kept = compress(
+        zip(triples[0::3], triples[1::3], row_ids, strict=True),
+        map(operator.not_, map(gone.__contains__, row_ids)),
+    )
+    return array("q", chain.from_iterable(kept))
