@@ -185,7 +185,8 @@ def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
 
 def _write_rows(spool: IO[bytes], rows: list[str]) -> None:
     if rows:
-        spool.write(("\n".join(rows) + "\n").encode("utf-8", "backslashreplace"))
+        # The output's line ends already: pass 2 copies runs of rows as they are.
+        spool.write(("\r\n".join(rows) + "\r\n").encode("utf-8", "backslashreplace"))
         rows.clear()
 
 
