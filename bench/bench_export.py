@@ -345,10 +345,11 @@ def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 def print_stages(data: Path, events: int, export_s: float, duck_s: float) -> None:
     """Where a one-job export's time goes, in microseconds per event, measured in this run
-    (the stages in a process of their own, start-up as ``python -m exporter --help``)."""
+    (the stages in a process of their own; start-up as ``python -m exporter export --help``:
+    the interpreter, and the modules an export imports, not those of the other commands)."""
     python = sys.executable
     startup = statistics.median(
-        run_measured([python, "-m", "exporter", "--help"])[0] for _ in range(3)
+        run_measured([python, "-m", "exporter", "export", "--help"])[0] for _ in range(3)
     )
     done = subprocess.run(
         [python, __file__, "--stages-of", str(data)], cwd=ROOT, capture_output=True, check=True
