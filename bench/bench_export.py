@@ -218,12 +218,13 @@ def measure_stages(data: Path) -> dict[str, float]:
                                 index_of_source.add(fingerprint(session_id, event_id), base | row)
                         if timed:
                             t3 = clock()
-                        if (OVERFLOW_COLUMN in cells or not columns.issuperset(cells)) and (
-                            spool._split_overflow(cells, columns, 999, admitted, row)
-                        ):
-                            header = order_columns(columns)
-                            blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
-                        texts = [*{**blank_row, **cells}.values()]
+                        merged = {**blank_row, **cells}
+                        if len(merged) != len(blank_row) or OVERFLOW_COLUMN in cells:
+                            if spool._split_overflow(cells, columns, 999, admitted, row):
+                                header = order_columns(columns)
+                                blank_row, commas = dict.fromkeys(header, ""), len(header) - 1
+                            merged = {**blank_row, **cells}
+                        texts = [*merged.values()]
                         text = ",".join(texts)
                         if text.count(",") != commas or '"' in text or "\n" in text or "\r" in text:
                             text = spool.quoted_row(texts, text)

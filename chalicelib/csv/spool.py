@@ -272,12 +272,6 @@ def spool_source(
                 reason = f"cannot be a row (nested too deeply?): {type(exc).__name__}"
                 bad_lines.add(BadLine(name, line_number, reason, ""))
                 continue
-            if (OVERFLOW_COLUMN in cells or not columns.issuperset(cells)) and _split_overflow(
-                cells, columns, limit, admitted, row
-            ):
-                header = order_columns(columns)
-                blank_row = dict.fromkeys(header, "")
-                commas = len(header) - 1
             if event_id is not None and event_id != "":
                 # dedupe.fingerprint inlined for the usual key, two strings (tests: same bytes).
                 if type(session_id) is str and type(event_id) is str:
@@ -286,9 +280,16 @@ def spool_source(
                 else:
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
             # The row's cells (text already) in header order, "" where the record has none:
-            # one merge in C (cells holds only header columns: new ones were admitted or
-            # overflowed).
-            texts = [*{**blank_row, **cells}.values()]
+            # one merge in C. It is longer than the header when the record brings columns
+            # the header lacks: they are admitted or overflowed, and the row merged again.
+            merged = {**blank_row, **cells}
+            if len(merged) != len(blank_row) or OVERFLOW_COLUMN in cells:
+                if _split_overflow(cells, columns, limit, admitted, row):
+                    header = order_columns(columns)
+                    blank_row = dict.fromkeys(header, "")
+                    commas = len(header) - 1
+                merged = {**blank_row, **cells}
+            texts = [*merged.values()]
             text = ",".join(texts)
             # Most rows need no quoting: then joining in C is the CSV row, several
             # times faster than csv.writer. The others go through quoted_row.
