@@ -228,7 +228,7 @@ def measure_stages(data: Path) -> dict[str, float]:
                                 key = (session_id + "\x1e" + event_id).encode(
                                     "utf-8", "backslashreplace"
                                 )
-                                digest = blake2b(key, digest_size=16).digest()
+                                digest = blake2b(key).digest()[:16]
                                 index_of_source.add(digest, base | row)
                             else:
                                 index_of_source.add(fingerprint(session_id, event_id), base | row)

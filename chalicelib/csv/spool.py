@@ -276,7 +276,7 @@ def spool_source(
                 # dedupe.fingerprint inlined for the usual key, two strings (tests: same bytes).
                 if type(session_id) is str and type(event_id) is str:
                     key = (session_id + "\x1e" + event_id).encode("utf-8", "backslashreplace")
-                    add_fingerprint(blake2b(key, digest_size=16).digest(), row_base | row)
+                    add_fingerprint(blake2b(key).digest()[:16], row_base | row)
                 else:
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
             # The row's cells (text already) in header order, "" where the record has none:
