@@ -188,7 +188,9 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
         else:
             cells[key] = _text(_cell_value(value, neutral, exact))
     else:
-        if attributes is not None:
+        if type(attributes) is dict:  # the usual attributes, without a call between
+            _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact, 1)
+        elif attributes is not None:
             _add_attributes(cells, attributes, neutral, exact)
         return cells
     # The values before ``nested`` are cell text already (a number's text is no formula).
