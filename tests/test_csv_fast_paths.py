@@ -17,7 +17,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.csv import dedupe, read
+from chalicelib.csv import dedupe, read, spool
 from chalicelib.csv.columns import flatten_cells, flatten_record, order_columns
 from chalicelib.csv.convert import convert
 from tests.csv_helpers import source
@@ -96,9 +96,15 @@ def ndjson_with_blanks(records: list[dict[str, Any]], blanks: list[int]) -> byte
     blanks=st.lists(st.sampled_from([0, 0, 0, 1, 3]), min_size=1, max_size=5),
     read_bytes=st.sampled_from([7, 64, 1 << 20]),
     drops_held=st.sampled_from([1, 3, 1 << 16]),
+    # Triples held per partition before a spill (pass 1 inlines the add, and its spill).
+    spill_entries=st.sampled_from([3, 9, dedupe.SPILL_ENTRIES]),
 )
 def test_the_export_is_byte_for_byte_the_reference_conversion(
-    sources: list[list[dict[str, Any]]], blanks: list[int], read_bytes: int, drops_held: int
+    sources: list[list[dict[str, Any]]],
+    blanks: list[int],
+    read_bytes: int,
+    drops_held: int,
+    spill_entries: int,
 ) -> None:
     named = [
         source(f"s{index}", ndjson_with_blanks(records, blanks))
@@ -109,6 +115,8 @@ def test_the_export_is_byte_for_byte_the_reference_conversion(
         mock.patch.object(read, "READ_BYTES", read_bytes),
         mock.patch.object(dedupe, "DROPS_HELD", drops_held),
         mock.patch.object(dedupe, "MAX_RUNS", 2),
+        mock.patch.object(dedupe, "SPILL_ENTRIES", spill_entries),
+        mock.patch.object(spool, "SPILL_ENTRIES", spill_entries),
     ):
         report = convert(named, out)
     expected, kept = reference_csv(sources)

@@ -67,18 +67,20 @@ class Fingerprints:
     def __init__(self, directory: str, *, compact: bool = False) -> None:
         self._directory = directory
         self._compact = compact
-        self._blocks = [array("q") for _ in range(PARTITIONS)]
+        # The triples held per partition (a hot loop may inline ``add``: it looks the block
+        # up for each key, as a spill replaces it, and calls ``spill`` past SPILL_ENTRIES).
+        self.blocks = [array("q") for _ in range(PARTITIONS)]
         self._spilled = [False] * PARTITIONS
         self._dropped = _DropList(directory)
 
     def add(self, key_fingerprint: bytes, row_id: int) -> None:
         """Its 16 bytes go in as two numbers (in C), then the row id."""
         partition = key_fingerprint[0]
-        block = self._blocks[partition]
+        block = self.blocks[partition]
         block.frombytes(key_fingerprint)
         block.append(row_id)
         if len(block) >= SPILL_ENTRIES:
-            self._spill(partition)
+            self.spill(partition)
 
     def finish_source(self) -> tuple[list[bytes], list[str]]:
         """Per partition, the first row of each key (triples, as bytes: one per key, so a
@@ -99,10 +101,10 @@ class Fingerprints:
         """Take a source's ``finish_source()`` (sources come in row order)."""
         for partition, data in enumerate(firsts):
             if data:
-                block = self._blocks[partition]
+                block = self.blocks[partition]
                 block.frombytes(data)
                 if len(block) >= SPILL_ENTRIES:
-                    self._spill(partition)
+                    self.spill(partition)
         for path in drop_paths:
             self._dropped.add_run(path)
 
@@ -117,8 +119,8 @@ class Fingerprints:
     def _path(self, kind: str, partition: int) -> str:
         return os.path.join(self._directory, f"{kind}-{partition}")
 
-    def _spill(self, partition: int) -> None:
-        block = self._blocks[partition]
+    def spill(self, partition: int) -> None:
+        block = self.blocks[partition]
         if self._compact:
             later = _later_rows(block)
             if later:
@@ -126,7 +128,7 @@ class Fingerprints:
                 block = _without(block, later)
         with open(self._path("ids", partition), "ab") as handle:
             block.tofile(handle)
-        self._blocks[partition] = array("q")
+        self.blocks[partition] = array("q")
         self._spilled[partition] = True
 
     def _take(self, partition: int) -> array[int]:
@@ -139,8 +141,8 @@ class Fingerprints:
                 triples.frombytes(handle.read())
             os.unlink(path)
             self._spilled[partition] = False
-        triples.extend(self._blocks[partition])
-        self._blocks[partition] = array("q")
+        triples.extend(self.blocks[partition])
+        self.blocks[partition] = array("q")
         return triples
 
 

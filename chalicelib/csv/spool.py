@@ -33,7 +33,7 @@ from chalicelib.csv.columns import (
     json_text,
     order_columns,
 )
-from chalicelib.csv.dedupe import ROW_BITS, Fingerprints, fingerprint
+from chalicelib.csv.dedupe import ROW_BITS, SPILL_ENTRIES, Fingerprints, fingerprint
 from chalicelib.csv.read import (
     BAD_LINE_CONTENT_CHARS,
     READ_BYTES,
@@ -238,7 +238,7 @@ def spool_source(
     """Pass 1 for one source. Runs in a worker process when the export is parallel."""
     result = SpooledSource(index, name, os.path.join(work, f"rows-{index}.csv"))
     fingerprints = Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work), compact=True)
-    add_fingerprint = fingerprints.add
+    add_fingerprint, blocks, spill = fingerprints.add, fingerprints.blocks, fingerprints.spill
     row_base = index << ROW_BITS
     tall_rows, tall_lines = result.tall_rows, result.tall_lines
     bad_lines = _BadLines(os.path.join(work, f"bad-{index}.jsonl"), name)
@@ -262,7 +262,7 @@ def spool_source(
             session_id, event_id = value.get("sessionId"), value.get(ID_COLUMN)
             try:
                 try:
-                    cells = flatten_cells(value, neutralize_formulas, exact=line is None)
+                    cells = flatten_cells(value, neutralize_formulas, line is None)
                 except InexactNumber:
                     assert line is not None  # only orjson's readings are inexact
                     value = exact_numbers(line)
@@ -273,10 +273,16 @@ def spool_source(
                 bad_lines.add(BadLine(name, line_number, reason, ""))
                 continue
             if event_id is not None and event_id != "":
-                # dedupe.fingerprint inlined for the usual key, two strings (tests: same bytes).
+                # dedupe.fingerprint and Fingerprints.add inlined for the usual key, two
+                # strings (tests: same bytes).
                 if type(session_id) is str and type(event_id) is str:
                     key = (session_id + "\x1e" + event_id).encode("utf-8", "backslashreplace")
-                    add_fingerprint(blake2b(key).digest()[:16], row_base | row)
+                    digest = blake2b(key).digest()[:16]
+                    block = blocks[digest[0]]
+                    block.frombytes(digest)
+                    block.append(row_base | row)
+                    if len(block) >= SPILL_ENTRIES:
+                        spill(digest[0])
                 else:
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
             # The row's cells (text already) in header order, "" where the record has none:
