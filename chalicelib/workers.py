@@ -9,13 +9,14 @@ it is not (it was re-parented); the tracker then sees its pipe close and exits t
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 WATCH_SECONDS = 0.5
 
@@ -24,6 +25,10 @@ def process_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
     """A pool of ``workers`` spawned processes that exit within about a second of their
     parent's death. (Spawn, not fork: the caller may have threads, whose locks a fork
     would copy.)"""
+    # Imported here: a one-job export (most runs) starts faster without them.
+    import concurrent.futures
+    import multiprocessing
+
     return concurrent.futures.ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),

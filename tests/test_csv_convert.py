@@ -161,13 +161,15 @@ _RECORD = st.fixed_dictionaries(
     sources=st.lists(st.lists(_RECORD, min_size=1, max_size=40), min_size=1, max_size=3),
     read_bytes=st.sampled_from([16, 64, 1 << 20]),
     max_columns=st.sampled_from([6, 1000]),
+    compress=st.booleans(),
 )
 def test_block_copy_writes_what_row_by_row_writes(
-    sources: list[list[dict[str, Any]]], read_bytes: int, max_columns: int
+    sources: list[list[dict[str, Any]]], read_bytes: int, max_columns: int, compress: bool
 ) -> None:
     """Pass 2's fast path (runs of rows copied whole, tall rows joined across blocks) gives
     the bytes of the reference path that formats every row on its own: line breaks in
-    cells, duplicates, columns that appear late or overflow, blocks of any size."""
+    cells, duplicates, columns that appear late or overflow, blocks of any size, a plain
+    or a gzip spool."""
     from unittest import mock
 
     from chalicelib.csv import convert as convert_module
@@ -183,8 +185,8 @@ def test_block_copy_writes_what_row_by_row_writes(
                     "in_blocks",
                     convert_module._SourceReplay.row_by_row,
                 ):
-                    report = convert(named, out, max_columns=max_columns)
+                    report = convert(named, out, max_columns=max_columns, compress_spool=compress)
             else:
-                report = convert(named, out, max_columns=max_columns)
+                report = convert(named, out, max_columns=max_columns, compress_spool=compress)
         outputs.append((out.getvalue(), report.rows, report.duplicates))
     assert outputs[0] == outputs[1]

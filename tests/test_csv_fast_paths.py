@@ -10,13 +10,14 @@ import copy
 import csv
 import io
 import json
+from array import array
 from typing import Any
 from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chalicelib.csv import dedupe, read
+from chalicelib.csv import dedupe, read, spool
 from chalicelib.csv.columns import flatten_cells, flatten_record, order_columns
 from chalicelib.csv.convert import convert
 from tests.csv_helpers import source
@@ -49,7 +50,14 @@ _RECORD = st.fixed_dictionaries(
         "eventId": st.one_of(st.sampled_from(["e1", "e2", "e3", ""]), st.integers(0, 3)),
         "timestamp": st.integers(0, 2**45),
     },
-    optional={"note": _TEXT, "late": _SCALAR, "metricAttributes": _ATTRIBUTES},
+    optional={
+        "note": _TEXT,
+        "late": _SCALAR,
+        "metricAttributes": _ATTRIBUTES,
+        # A nested top-level object: flatten's general path, after cells made as text.
+        "context": st.dictionaries(st.sampled_from(["x", "y"]), _SCALAR, max_size=2),
+        "after": _SCALAR,
+    },
 )
 
 
@@ -88,9 +96,15 @@ def ndjson_with_blanks(records: list[dict[str, Any]], blanks: list[int]) -> byte
     blanks=st.lists(st.sampled_from([0, 0, 0, 1, 3]), min_size=1, max_size=5),
     read_bytes=st.sampled_from([7, 64, 1 << 20]),
     drops_held=st.sampled_from([1, 3, 1 << 16]),
+    # Triples held per partition before a spill (pass 1 inlines the add, and its spill).
+    spill_entries=st.sampled_from([3, 9, dedupe.SPILL_ENTRIES]),
 )
 def test_the_export_is_byte_for_byte_the_reference_conversion(
-    sources: list[list[dict[str, Any]]], blanks: list[int], read_bytes: int, drops_held: int
+    sources: list[list[dict[str, Any]]],
+    blanks: list[int],
+    read_bytes: int,
+    drops_held: int,
+    spill_entries: int,
 ) -> None:
     named = [
         source(f"s{index}", ndjson_with_blanks(records, blanks))
@@ -101,6 +115,8 @@ def test_the_export_is_byte_for_byte_the_reference_conversion(
         mock.patch.object(read, "READ_BYTES", read_bytes),
         mock.patch.object(dedupe, "DROPS_HELD", drops_held),
         mock.patch.object(dedupe, "MAX_RUNS", 2),
+        mock.patch.object(dedupe, "SPILL_ENTRIES", spill_entries),
+        mock.patch.object(spool, "SPILL_ENTRIES", spill_entries),
     ):
         report = convert(named, out)
     expected, kept = reference_csv(sources)
@@ -183,3 +199,60 @@ def test_the_quoted_row_is_csv_writers_row(values: list[Any]) -> None:
     texts = list(map(str, values))
     assert quoted_row(texts, ",".join(texts)) == csv_row(values)
     assert csv_row(values) == expected.getvalue()
+
+
+def test_cells_are_the_text_csv_writes_also_around_a_nested_top_level_object() -> None:
+    """Numbers become their ``str`` text as they are flattened; one before a nested object
+    (where flatten takes its general path) is not taken for a formula there."""
+    record = {
+        "n": -5,
+        "f": -1.5,
+        "s": "=x",
+        "flag": True,
+        "list": [1, "=a"],
+        "none": None,
+        "obj": {"k": -2, "t": "=y", "deeper": {"e": 2.5}},
+        "z": 3,
+        "metricAttributes": {"a": -1, "big": 2**70},
+    }
+    assert flatten_cells(record, True) == {
+        "n": "-5",
+        "f": "-1.5",
+        "s": "'=x",
+        "flag": "true",
+        "list": '[1,"=a"]',
+        "none": "",
+        "obj_k": "-2",
+        "obj_t": "'=y",
+        "obj_deeper_e": "2.5",
+        "z": "3",
+        "attr_a": "-1",
+        "attr_big": str(2**70),
+    }
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2)), max_size=40),
+    order=st.randoms(use_true_random=False),
+)
+def test_the_dedupe_index_finds_the_same_later_rows_in_c_as_row_by_row(
+    keys: list[tuple[int, int]], order: Any
+) -> None:
+    """Later copies of a key (rows ascending: the C path; shuffled: the loop) are the rows
+    a plain first-seen set names; the index less them keeps each key's first row."""
+    ascending = [(high, low, row) for row, (high, low) in enumerate(keys)]
+    first: dict[tuple[int, int], int] = {}
+    for high, low, row in ascending:
+        first.setdefault((high, low), row)
+    expected = sorted(row for high, low, row in ascending if first[high, low] != row)
+    shuffled = list(ascending)
+    order.shuffle(shuffled)
+    for triples in (ascending, shuffled):
+        flat = array("q", [number for triple in triples for number in triple])
+        later = dedupe._later_rows(flat)
+        assert sorted(later) == expected
+        kept = dedupe._without(flat, later)
+        assert sorted(zip(kept[0::3], kept[1::3], kept[2::3], strict=True)) == sorted(
+            (high, low, row) for (high, low), row in first.items()
+        )

@@ -160,8 +160,10 @@ def flatten_record(record: dict[str, Any], neutralize_formulas: bool = True) -> 
     return {key: _text(value) for key, value in cells if value != ""}
 
 
-def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[str, Any]:
-    """Cells as values ready for a CSV row. Reuses ``record`` (it is not needed again).
+def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[str, str]:
+    """Cells as the text of a CSV row's cells (before quoting): numbers as ``str`` gives
+    them, as the csv module writes them, so a row is one join. Reuses ``record`` (it is
+    not needed again).
 
     ``exact`` is False for values read by orjson: ``InexactNumber`` then says the
     line must be read again with ``read.exact_numbers``."""
@@ -173,44 +175,55 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
             if neutral and value and value[0] in _LOOK_CLOSER and runs_as_formula(value):
                 cells[key] = "'" + value
         elif kind is int:
-            pass  # csv text is str(value)
+            cells[key] = str(value)
         elif kind is float:
             if not exact and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
-                raise InexactNumber  # str(value) is the shortest round-trip text
+                raise InexactNumber
+            cells[key] = str(value)  # the shortest round-trip text
         elif value is None:
             cells[key] = ""
         elif kind is dict:
+            nested = key
             break  # rare: a nested top-level object; take the general path below
         else:
-            cells[key] = _cell_value(value, neutral, exact)
+            cells[key] = _text(_cell_value(value, neutral, exact))
     else:
-        if attributes is not None:
+        if type(attributes) is dict:  # the usual attributes, without a call between
+            _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact, 1)
+        elif attributes is not None:
             _add_attributes(cells, attributes, neutral, exact)
         return cells
-    flat: dict[str, Any] = {}
+    # The values before ``nested`` are cell text already (a number's text is no formula).
+    flat: dict[str, str] = {}
+    done = True
     for key, value in record.items():
+        if done:
+            if key != nested:
+                flat[key] = value
+                continue
+            done = False
         if type(value) is dict:
             _flatten_into(flat, key + "_", value, neutral, exact, 1)
         else:
             if type(value) is float and not exact and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
                 raise InexactNumber
-            flat[key] = _cell_value(value, neutral, exact)
+            flat[key] = _text(_cell_value(value, neutral, exact))
     if attributes is not None:
         _add_attributes(flat, attributes, neutral, exact)
     return flat
 
 
-def _add_attributes(cells: dict[str, Any], attributes: Any, neutral: bool, exact: bool) -> None:
+def _add_attributes(cells: dict[str, str], attributes: Any, neutral: bool, exact: bool) -> None:
     if type(attributes) is dict:
         _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact, 1)
     elif type(attributes) is str:
         parsed = _parse_object(attributes)
         if parsed is None:
-            cells["metricAttributes"] = _cell_value(attributes, neutral)
+            cells["metricAttributes"] = _text(_cell_value(attributes, neutral))
         else:
             _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, True, 1)
     else:
-        cells["metricAttributes"] = _cell_value(attributes, neutral, exact)
+        cells["metricAttributes"] = _text(_cell_value(attributes, neutral, exact))
 
 
 def _parse_object(text: str) -> dict[str, Any] | None:
@@ -223,7 +236,7 @@ def _parse_object(text: str) -> dict[str, Any] | None:
 
 
 def _flatten_into(
-    cells: dict[str, Any],
+    cells: dict[str, str],
     prefix: str,
     value: dict[str, Any],
     neutral: bool,
@@ -232,25 +245,29 @@ def _flatten_into(
 ) -> None:
     for key, item in value.items():
         kind = type(item)
-        if kind is dict:
-            if depth < MAX_FLATTEN_DEPTH:
-                _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
-            else:
-                cells[prefix + key] = _cell_value(item, neutral, exact)
-        elif kind is str:
+        if kind is str:  # the usual attribute first
             cells[prefix + key] = (
                 "'" + item
                 if neutral and item and item[0] in _LOOK_CLOSER and runs_as_formula(item)
                 else item
             )
+        elif kind is dict:
+            if depth < MAX_FLATTEN_DEPTH:
+                _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
+            else:
+                cells[prefix + key] = _text(_cell_value(item, neutral, exact))
         elif kind is float:
             if not exact and not -INEXACT_FLOAT < item < INEXACT_FLOAT:
                 raise InexactNumber
-            cells[prefix + key] = item
+            cells[prefix + key] = str(item)
+        elif kind is int:
+            cells[prefix + key] = str(item)
         elif kind is bool:
             cells[prefix + key] = "true" if item else "false"
+        elif kind is list and (exact or _STRINGS_ONLY.issuperset(map(type, item))):
+            cells[prefix + key] = json_text(item)  # _cell_value's rule, without its checks
         elif item is not None:
-            cells[prefix + key] = _cell_value(item, neutral, exact)
+            cells[prefix + key] = _text(_cell_value(item, neutral, exact))
 
 
 def case_spellings(names: Iterable[str]) -> dict[str, str]:

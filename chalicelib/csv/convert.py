@@ -22,8 +22,11 @@ import json
 import operator
 import os
 import tempfile
+from array import array
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import IO, Any, BinaryIO
 
 import orjson
@@ -299,49 +302,85 @@ class _SourceReplay:
             self._one(line)
 
     def in_blocks(self, spool: IO[bytes]) -> None:
-        """Runs of one-line rows between the tall rows (a cell holding a line break) are
-        copied in one C call when they are under the final header and hold no duplicate;
-        a tall row's lines are joined and written as one row."""
-        tall_rows, tall_lines = self._source.tall_rows, self._source.tall_lines
-        next_tall = 0
-        tall: list[bytes] = []  # the lines read so far of a tall row (it may span blocks)
-        while block := spool.readlines(READ_BYTES):
-            at, size = 0, len(block)
-            while at < size:
-                if tall:
-                    wanted = tall_lines[next_tall] - len(tall)
-                    tall += block[at : at + wanted]
-                    at += wanted
-                elif next_tall < len(tall_rows) and tall_rows[next_tall] == self.row:
-                    tall = [block[at]]
-                    at += 1
-                else:
-                    run = size - at
-                    if next_tall < len(tall_rows):
-                        run = min(run, tall_rows[next_tall] - self.row)
-                    self._copy_run(block[at : at + run])
-                    at += run
-                    continue
-                if len(tall) >= tall_lines[next_tall]:
-                    self._one(b"".join(tall))
-                    tall = []
-                    next_tall += 1
+        """Rows between two things that change the output (a duplicate left out, a change
+        of the header rows were written under) are copied as the spool's lines, in blocks
+        (the spool ends rows with CRLF, as the output): a tall row (a cell holding a line
+        break) needs no joining there. Rows written under another header go row by row."""
+        lines = _SpoolLines(spool)
+        extra = _ExtraLines(self._source.tall_rows, self._source.tall_lines)
+        end = self._source.rows
+        for segment, start in enumerate(self._boundaries[:-1]):
+            stop = self._boundaries[segment + 1]
+            stop = end if stop < 0 else min(stop, end)
+            self._segment = segment
+            layout = self._layout = self._layout_at(start)
+            if not layout.same:
+                for row in range(start, stop):
+                    self._one(lines.take(extra.lines_of(row)))
+                continue
+            row = start
+            while row < stop:
+                dropped = min(stop, self._drops.next - self._base)
+                if dropped > row:
+                    lines.copy(extra.first_line(dropped) - extra.first_line(row), self._write)
+                    self.rows += dropped - row
+                    row = dropped
+                if row < stop:  # a duplicate: left out
+                    lines.take(extra.lines_of(row))
+                    self._drops.take(self._base | row)
+                    self.duplicates += 1
+                    row += 1
+            self.row = stop
 
-    def _copy_run(self, lines: list[bytes]) -> None:
-        """One-line rows: one write when nothing in them changes, else row by row."""
-        start, end = self.row, self.row + len(lines)
-        layout = self._layout_for_row()
-        next_layout = self._boundaries[self._segment + 1]
-        if layout.same and not start < next_layout < end and not self._drops_in(start, end):
-            self._write(b"".join(lines).replace(b"\n", b"\r\n"))
-            self.rows += len(lines)
-            self.row = end
-            return
-        for line in lines:
-            self._one(line)
 
-    def _drops_in(self, start: int, end: int) -> bool:
-        return self._drops.next < (self._base | end)
+class _ExtraLines:
+    """Where a source's rows start among its spool's lines: a tall row spans more."""
+
+    def __init__(self, tall_rows: array[int], tall_lines: array[int]) -> None:
+        self._tall_rows = tall_rows
+        self._tall_lines = tall_lines
+        self._before = [0, *accumulate(count - 1 for count in tall_lines)]
+
+    def first_line(self, row: int) -> int:
+        return row + self._before[bisect_left(self._tall_rows, row)]
+
+    def lines_of(self, row: int) -> int:
+        at = bisect_left(self._tall_rows, row)
+        if at < len(self._tall_rows) and self._tall_rows[at] == row:
+            return self._tall_lines[at]
+        return 1
+
+
+class _SpoolLines:
+    """A spool's lines, read a block at a time: copied on, or taken one row at a time."""
+
+    def __init__(self, spool: IO[bytes]) -> None:
+        self._spool = spool
+        self._block: list[bytes] = []
+        self._at = 0
+
+    def _refill(self) -> bool:
+        if self._at == len(self._block):
+            self._block, self._at = self._spool.readlines(READ_BYTES), 0
+        return bool(self._block)
+
+    def copy(self, count: int, write: Callable[[bytes], object]) -> None:
+        """Write the next ``count`` lines as they are, one write per block."""
+        while count > 0 and self._refill():
+            taken = min(count, len(self._block) - self._at)
+            write(b"".join(self._block[self._at : self._at + taken]))
+            self._at += taken
+            count -= taken
+
+    def take(self, count: int) -> bytes:
+        """The next ``count`` lines joined (one row's)."""
+        parts = []
+        while count > 0 and self._refill():
+            taken = min(count, len(self._block) - self._at)
+            parts += self._block[self._at : self._at + taken]
+            self._at += taken
+            count -= taken
+        return b"".join(parts)
 
 
 class _Layout:
@@ -381,15 +420,13 @@ class _Layout:
 
     def _cells(self, line: bytes) -> list[bytes]:
         if b'"' not in line:
-            return line[:-1].split(b",")  # rows without quotes split exactly on commas
-        [cells] = csv.reader([line.decode("utf-8")], lineterminator="\n")
+            return line[:-2].split(b",")  # rows without quotes split exactly on commas
+        [cells] = csv.reader([line.decode("utf-8")])
         return [cell.encode("utf-8") for cell in cells]
 
     def final_row(self, line: bytes) -> bytes:
         if self.same:
-            # The spool's bytes are the output's; only the terminator becomes CRLF
-            # (newlines inside quoted cells stay as they are).
-            return line[:-1] + b"\r\n"
+            return line  # the spool's bytes are the output's
         cells = self._cells(line)
         cells.append(b"")
         if self._moves_cells:

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import operator
 import os
 from array import array
 from collections.abc import Iterable, Iterator
+from itertools import chain, compress
 from typing import Any
 
 PARTITIONS = 256  # chosen by a fingerprint's first byte
@@ -49,7 +51,8 @@ def fingerprint(session_id: Any, event_id: Any) -> bytes:
     if type(event_id) is not str:
         event_id = f"\x00{type(event_id).__name__}:{event_id}"
     data = f"{session_id}\x1e{event_id}".encode("utf-8", "backslashreplace")
-    return hashlib.blake2b(data, digest_size=16).digest()
+    # The first 16 bytes of the default 64: a digest_size argument costs more than that.
+    return hashlib.blake2b(data).digest()[:16]
 
 
 class Fingerprints:
@@ -64,18 +67,20 @@ class Fingerprints:
     def __init__(self, directory: str, *, compact: bool = False) -> None:
         self._directory = directory
         self._compact = compact
-        self._blocks = [array("q") for _ in range(PARTITIONS)]
+        # The triples held per partition (a hot loop may inline ``add``: it looks the block
+        # up for each key, as a spill replaces it, and calls ``spill`` past SPILL_ENTRIES).
+        self.blocks = [array("q") for _ in range(PARTITIONS)]
         self._spilled = [False] * PARTITIONS
         self._dropped = _DropList(directory)
 
     def add(self, key_fingerprint: bytes, row_id: int) -> None:
         """Its 16 bytes go in as two numbers (in C), then the row id."""
         partition = key_fingerprint[0]
-        block = self._blocks[partition]
+        block = self.blocks[partition]
         block.frombytes(key_fingerprint)
         block.append(row_id)
         if len(block) >= SPILL_ENTRIES:
-            self._spill(partition)
+            self.spill(partition)
 
     def finish_source(self) -> tuple[list[bytes], list[str]]:
         """Per partition, the first row of each key (triples, as bytes: one per key, so a
@@ -96,10 +101,10 @@ class Fingerprints:
         """Take a source's ``finish_source()`` (sources come in row order)."""
         for partition, data in enumerate(firsts):
             if data:
-                block = self._blocks[partition]
+                block = self.blocks[partition]
                 block.frombytes(data)
                 if len(block) >= SPILL_ENTRIES:
-                    self._spill(partition)
+                    self.spill(partition)
         for path in drop_paths:
             self._dropped.add_run(path)
 
@@ -114,8 +119,8 @@ class Fingerprints:
     def _path(self, kind: str, partition: int) -> str:
         return os.path.join(self._directory, f"{kind}-{partition}")
 
-    def _spill(self, partition: int) -> None:
-        block = self._blocks[partition]
+    def spill(self, partition: int) -> None:
+        block = self.blocks[partition]
         if self._compact:
             later = _later_rows(block)
             if later:
@@ -123,7 +128,7 @@ class Fingerprints:
                 block = _without(block, later)
         with open(self._path("ids", partition), "ab") as handle:
             block.tofile(handle)
-        self._blocks[partition] = array("q")
+        self.blocks[partition] = array("q")
         self._spilled[partition] = True
 
     def _take(self, partition: int) -> array[int]:
@@ -136,8 +141,8 @@ class Fingerprints:
                 triples.frombytes(handle.read())
             os.unlink(path)
             self._spilled[partition] = False
-        triples.extend(self._blocks[partition])
-        self._blocks[partition] = array("q")
+        triples.extend(self.blocks[partition])
+        self.blocks[partition] = array("q")
         return triples
 
 
@@ -215,8 +220,14 @@ def _later_rows(triples: array[int]) -> array[int]:
     if len(set(highs)) == len(highs):
         return later  # the usual case, decided in C: no two share even half a fingerprint
     keys = list(zip(highs, triples[1::3], strict=True))
-    first: dict[tuple[int, int], int] = {}
-    for key, row in zip(keys, triples[2::3], strict=True):
+    rows = triples[2::3]
+    if all(map(operator.lt, rows, rows[1:])):
+        # Rows ascend (as indexes add them): each key's first row is the one a dict built
+        # from the end keeps, and the later rows are the others; all in C.
+        first = dict(zip(reversed(keys), reversed(rows), strict=True))
+        return array("q", sorted(set(rows).difference(first.values())))
+    first = {}
+    for key, row in zip(keys, rows, strict=True):
         earlier = first.setdefault(key, row)
         if earlier != row:
             later.append(max(earlier, row))
@@ -228,8 +239,10 @@ def _later_rows(triples: array[int]) -> array[int]:
 def _without(triples: array[int], rows: array[int]) -> array[int]:
     """``triples`` less those of ``rows``."""
     gone = set(rows)
-    kept = array("q")
-    for index in range(0, len(triples), 3):
-        if triples[index + 2] not in gone:
-            kept.extend(triples[index : index + 3])
-    return kept
+    row_ids = triples[2::3]
+    # In C: the triples (zipped back) whose row is not gone, flattened again.
+    kept = compress(
+        zip(triples[0::3], triples[1::3], row_ids, strict=True),
+        map(operator.not_, map(gone.__contains__, row_ids)),
+    )
+    return array("q", chain.from_iterable(kept))

@@ -33,7 +33,7 @@ from chalicelib.csv.columns import (
     json_text,
     order_columns,
 )
-from chalicelib.csv.dedupe import ROW_BITS, Fingerprints, fingerprint
+from chalicelib.csv.dedupe import ROW_BITS, SPILL_ENTRIES, Fingerprints, fingerprint
 from chalicelib.csv.read import (
     BAD_LINE_CONTENT_CHARS,
     READ_BYTES,
@@ -185,7 +185,8 @@ def _as_bad_line(value: Any, source: str, line_number: int) -> BadLine:
 
 def _write_rows(spool: IO[bytes], rows: list[str]) -> None:
     if rows:
-        spool.write(("\n".join(rows) + "\n").encode("utf-8", "backslashreplace"))
+        # The output's line ends already: pass 2 copies runs of rows as they are.
+        spool.write(("\r\n".join(rows) + "\r\n").encode("utf-8", "backslashreplace"))
         rows.clear()
 
 
@@ -237,7 +238,7 @@ def spool_source(
     """Pass 1 for one source. Runs in a worker process when the export is parallel."""
     result = SpooledSource(index, name, os.path.join(work, f"rows-{index}.csv"))
     fingerprints = Fingerprints(tempfile.mkdtemp(prefix=f"ids-{index}-", dir=work), compact=True)
-    add_fingerprint = fingerprints.add
+    add_fingerprint, blocks, spill = fingerprints.add, fingerprints.blocks, fingerprints.spill
     row_base = index << ROW_BITS
     tall_rows, tall_lines = result.tall_rows, result.tall_lines
     bad_lines = _BadLines(os.path.join(work, f"bad-{index}.jsonl"), name)
@@ -261,7 +262,7 @@ def spool_source(
             session_id, event_id = value.get("sessionId"), value.get(ID_COLUMN)
             try:
                 try:
-                    cells = flatten_cells(value, neutralize_formulas, exact=line is None)
+                    cells = flatten_cells(value, neutralize_formulas, line is None)
                 except InexactNumber:
                     assert line is not None  # only orjson's readings are inexact
                     value = exact_numbers(line)
@@ -271,22 +272,30 @@ def spool_source(
                 reason = f"cannot be a row (nested too deeply?): {type(exc).__name__}"
                 bad_lines.add(BadLine(name, line_number, reason, ""))
                 continue
-            if (OVERFLOW_COLUMN in cells or not columns.issuperset(cells)) and _split_overflow(
-                cells, columns, limit, admitted, row
-            ):
-                header = order_columns(columns)
-                blank_row = dict.fromkeys(header, "")
-                commas = len(header) - 1
             if event_id is not None and event_id != "":
-                # dedupe.fingerprint inlined for the usual key, two strings (tests: same bytes).
+                # dedupe.fingerprint and Fingerprints.add inlined for the usual key, two
+                # strings (tests: same bytes).
                 if type(session_id) is str and type(event_id) is str:
                     key = (session_id + "\x1e" + event_id).encode("utf-8", "backslashreplace")
-                    add_fingerprint(blake2b(key, digest_size=16).digest(), row_base | row)
+                    digest = blake2b(key).digest()[:16]
+                    block = blocks[digest[0]]
+                    block.frombytes(digest)
+                    block.append(row_base | row)
+                    if len(block) >= SPILL_ENTRIES:
+                        spill(digest[0])
                 else:
                     add_fingerprint(fingerprint(session_id, event_id), row_base | row)
-            # The row's cells in header order, "" where the record has none: one merge in
-            # C (cells holds only header columns: new ones were admitted or overflowed).
-            texts = list(map(str, {**blank_row, **cells}.values()))
+            # The row's cells (text already) in header order, "" where the record has none:
+            # one merge in C. It is longer than the header when the record brings columns
+            # the header lacks: they are admitted or overflowed, and the row merged again.
+            merged = {**blank_row, **cells}
+            if len(merged) != len(blank_row) or OVERFLOW_COLUMN in cells:
+                if _split_overflow(cells, columns, limit, admitted, row):
+                    header = order_columns(columns)
+                    blank_row = dict.fromkeys(header, "")
+                    commas = len(header) - 1
+                merged = {**blank_row, **cells}
+            texts = [*merged.values()]
             text = ",".join(texts)
             # Most rows need no quoting: then joining in C is the CSV row, several
             # times faster than csv.writer. The others go through quoted_row.
