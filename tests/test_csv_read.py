@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -201,3 +202,17 @@ def test_line_numbers_stay_exact_across_runs_of_blank_lines() -> None:
         for number, value, _ in iter_json_objects(io.BytesIO(gzip.compress(data)), "s")
     ]
     assert found == [(6, {"a": 1}), (3_000_007, "not JSO"), (3_000_009, {"a": 2})]
+
+
+def test_a_file_of_blank_lines_is_read_in_bounded_memory() -> None:
+    """Runs of newlines are skipped as bytes: never a list of one empty line per newline
+    (a 1 MiB chunk of them would be a million-entry list, every chunk)."""
+    data = gzip.compress(b"\n" * (32 * 1024 * 1024) + b'{"a":1}\n')
+    tracemalloc.start()
+    try:
+        found = list(iter_json_objects(io.BytesIO(data), "s"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(number, value) for number, value, _ in found] == [(32 * 1024 * 1024 + 1, {"a": 1})]
+    assert peak < 6 * 1024 * 1024  # a few chunks of bytes, no per-line objects

@@ -117,19 +117,29 @@ def _iter_lines(raw: BinaryIO) -> Iterator[tuple[list[bytes], bool, int]]:
             yield [chunk[:end]], True, 0
             in_long_line = False
             chunk = chunk[end + 1 :]
-        # Split the chunk itself (copying it whole, to join the tail, costs more than the
-        # split here): the tail only joins the first line.
-        lines = chunk.split(b"\n")
-        if tail:
-            lines[0] = tail + lines[0]
-        tail = lines.pop()
+        if b"\n\n" in chunk:
+            # Blank lines: never split them into objects (a chunk of newlines would be a
+            # million empty ones); the runs of them are skipped in C below.
+            data = tail + chunk if tail else chunk
+            last = data.rfind(b"\n")
+            body, tail = (data[:last], data[last + 1 :]) if last >= 0 else (b"", data)
+            lines = [body] if last >= 0 else []
+            usual = False
+        else:
+            # Split the chunk itself (copying it whole, to join the tail, costs more than
+            # the split here): the tail only joins the first line.
+            lines = chunk.split(b"\n")
+            if tail:
+                lines[0] = tail + lines[0]
+            tail = lines.pop()
+            usual = b"" not in lines
         if not lines:
             pass
-        elif b"" not in lines:
+        elif usual:
             yield lines, True, blanks
             blanks = 0
         else:
-            body = b"\n".join(lines)
+            body = lines[0] if len(lines) == 1 else b"\n".join(lines)
             if body.count(b"\n") == len(body):  # nothing but blank lines
                 blanks += len(body) + 1
             else:
