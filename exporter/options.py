@@ -65,16 +65,14 @@ def _day_range_options[F: Callable[..., Any]](
     command: F, *, old_spellings: tuple[str, str] | None
 ) -> F:
     if old_spellings is not None:
+        first, last = old_spellings
         command = _merge_old_spellings(command, old_spellings)
-        for spelling, dest in reversed(
-            list(zip(old_spellings, ("old_date", "old_to_date"), strict=True))
-        ):
-            command = click.option(
-                spelling,
-                dest,
-                hidden=True,
-                help=f"The earlier spelling of --{dest[4:].replace('_', '-')}.",
-            )(command)
+        command = click.option(
+            last, "old_to_date", hidden=True, help="The earlier spelling of --to-date."
+        )(command)
+        command = click.option(
+            first, "old_date", hidden=True, help="The earlier spelling of --date."
+        )(command)
     command = click.option(
         "--to-date", help="Last day of a range, YYYY-MM-DD (inclusive). Default: --date."
     )(command)

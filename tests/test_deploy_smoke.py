@@ -127,7 +127,8 @@ def test_smoke_checks_report_each_failure() -> None:
 
 def test_smoke_event_body_is_one_valid_tagged_event() -> None:
     from chalicelib.config import Limits
-    from chalicelib.ingest.validate import BatchValidator, parse_body
+    from chalicelib.ingest.body import parse_body
+    from chalicelib.ingest.validate import BatchValidator
 
     raw = smoke.smoke_event_body("abc", 1_700_000_000_000)
     validator = BatchValidator(Limits())

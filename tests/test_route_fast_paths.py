@@ -26,11 +26,12 @@ from hypothesis import strategies as st
 
 from chalicelib.config import Limits
 from chalicelib.ingest import collect
+from chalicelib.ingest.body import parse_body
 from chalicelib.ingest.collect import Answer, Collector
 from chalicelib.ingest.enrich import Enricher
 from chalicelib.ingest.shape import _INEXACT_FLOAT, EventShape
 from chalicelib.ingest.strictjson import INEXACT_FLOAT, keys_and_exact
-from chalicelib.ingest.validate import BatchValidator, parse_body
+from chalicelib.ingest.validate import BatchValidator
 from chalicelib.sinks import MemorySink
 from tests.factories import SENT_AT, batch, event
 

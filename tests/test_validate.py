@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from chalicelib.config import Limits
-from chalicelib.ingest.validate import BadRequest, BatchValidator, load_schema, parse_body
+from chalicelib.ingest.body import BadRequest, parse_body
+from chalicelib.ingest.validate import BatchValidator, load_schema
 from tests.csv_helpers import run, source
 from tests.factories import MISSING, SENT_AT, batch, body_bytes, event
 

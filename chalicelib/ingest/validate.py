@@ -27,8 +27,7 @@ import orjson
 
 from chalicelib.config import Limits
 from chalicelib.ingest.attributes import AttributeChecks, EventError
-from chalicelib.ingest.body import BadRequest as BadRequest
-from chalicelib.ingest.body import parse_body as parse_body
+from chalicelib.ingest.body import BadRequest
 from chalicelib.ingest.messages import bounded, case_collision, json_type, shown
 from chalicelib.ingest.schema_messages import schema_message
 from chalicelib.ingest.shape import EventShape

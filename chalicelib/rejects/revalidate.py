@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.config import Limits
+from chalicelib.ingest.body import BadRequest, parse_body
 from chalicelib.ingest.enrich import Enricher, stored_server_fields
-from chalicelib.ingest.validate import BadRequest, BatchValidator, iso_ms, parse_body
+from chalicelib.ingest.validate import BatchValidator, iso_ms
 from chalicelib.rejects.record import (
     CONTENT_TYPE,
     CONTEXT,

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, BinaryIO
 
-from botocore.exceptions import ClientError
-
 from chalicelib.storage.base import StoreError
 
 if TYPE_CHECKING:
