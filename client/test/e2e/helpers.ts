@@ -82,17 +82,35 @@ export async function startApi(port: number, dataDir: string): Promise<Api> {
   return { port, dataDir, url, stop, log: () => out };
 }
 
-/** Every stored record under <dataDir>/raw (plain or gzip, newline-delimited JSON). */
+/** A file's bytes, or undefined when it went away between listing and reading. */
+function readIfPresent(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Every stored record under <dataDir>/raw (plain or gzip, newline-delimited JSON).
+ * The server writes each object to a `.tmp-` name and renames it into place, so a
+ * listing taken mid-write can name a file that is gone by the time it is read: those
+ * are skipped here (the renamed object is read on the next poll), as the server's own
+ * listing skips them. */
 export function rawRecords(dataDir: string): Array<Record<string, unknown>> {
   const root = join(dataDir, 'raw');
   const out: Array<Record<string, unknown>> = [];
   const walk = (d: string): void => {
     if (!existsSync(d)) return;
     for (const n of readdirSync(d)) {
+      if (n.startsWith('.tmp-')) continue;
       const p = join(d, n);
-      if (statSync(p).isDirectory()) walk(p);
+      const stat = statSync(p, { throwIfNoEntry: false });
+      if (stat === undefined) continue;
+      if (stat.isDirectory()) walk(p);
       else {
-        let buf = readFileSync(p);
+        let buf = readIfPresent(p);
+        if (buf === undefined) continue;
         if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf);
         for (const line of buf.toString('utf8').split('\n')) if (line.trim()) out.push(JSON.parse(line));
       }
