@@ -129,13 +129,20 @@ CHILD_ENV = cached_bytecode()
 
 def run_measured(command: list[str]) -> tuple[float, float]:
     """Wall seconds and peak RSS (MiB) of one child process."""
+    elapsed, _, peak = run_timed(command)
+    return elapsed, peak
+
+
+def run_timed(command: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, the child's and its waited-for
+    children's) and peak RSS (MiB) of one child process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, env=CHILD_ENV)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"failed: {' '.join(command)}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # KiB on Linux
 
 
 # One record in this many is timed stage by stage (a clock read costs as much as a stage).
@@ -331,11 +338,11 @@ def main() -> None:
     # In turns, so that the machine's load weighs on both alike.
     ones, ducks = [], []
     for _ in range(args.repeat):
-        ones.append(run_measured([*export, "--jobs", "1", "--out", str(out / "exporter-1.csv")]))
-        ducks.append(run_measured([python, "-c", DUCKDB_SCRIPT, str(data), str(out / "duck.csv")]))
+        ones.append(run_timed([*export, "--jobs", "1", "--out", str(out / "exporter-1.csv")]))
+        ducks.append(run_timed([python, "-c", DUCKDB_SCRIPT, str(data), str(out / "duck.csv")]))
     all_s, all_mb = run_measured([*export, "--out", str(out / "exporter.csv")])
-    one_s, one_mb = _median(ones)
-    duck_s, duck_mb = _median(ducks)
+    one_s, one_cpu, one_mb = _median(ones)
+    duck_s, duck_cpu, duck_mb = _median(ducks)
     same = (out / "exporter-1.csv").read_bytes() == (out / "exporter.csv").read_bytes()
     csv_mb = (out / "exporter.csv").stat().st_size / 2**20
     print(
@@ -356,11 +363,20 @@ def main() -> None:
         f"{one_s / duck_s:.2f} with 1 job (target <= {TARGET_RATIO}; each run: {ratios}), "
         f"{all_s / duck_s:.2f} with {cpus} jobs; peak RSS {max(one_mb, all_mb):.0f} MiB"
     )
+    # CPU time leaves out the time a process waits for a core (this machine is shared);
+    # it still counts what neighbours cost it in caches, so it is steadier, not exact.
+    cpu_ratios = ", ".join(f"{one[1] / duck[1]:.2f}" for one, duck in zip(ones, ducks, strict=True))
+    print(
+        f"CPU time / duckdb ({one_cpu:.2f} s / {duck_cpu:.2f} s): {one_cpu / duck_cpu:.2f} "
+        f"with 1 job (each run: {cpu_ratios})"
+    )
     print_stages(data, args.events, one_s, duck_s)
 
 
-def _median(runs: list[tuple[float, float]]) -> tuple[float, float]:
-    return statistics.median(s for s, _ in runs), statistics.median(m for _, m in runs)
+def _median(runs: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """Each measure's median over the runs."""
+    wall, cpu, peak = zip(*runs, strict=True)
+    return statistics.median(wall), statistics.median(cpu), statistics.median(peak)
 
 
 def print_stages(data: Path, events: int, export_s: float, duck_s: float) -> None:
