@@ -60,5 +60,3 @@ export const SESSION_ID_LENGTH = 36;
 export const HEARTBEAT_START = 5;
 export const HEARTBEAT_DIGITS = 13;
 
-/** `Request.prototype` has it where `fetch` takes `keepalive` (Firefox from 133). */
-export const KEEPALIVE = 'keepalive';

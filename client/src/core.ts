@@ -19,7 +19,6 @@ import {
   DEFAULT_RETRY_MAX_DELAY,
   HEARTBEAT_DIGITS,
   HEARTBEAT_START,
-  KEEPALIVE,
   KEEPALIVE_BODY_BYTES,
   MAX_BATCH_EVENTS,
   MAX_BODY_BYTES,
@@ -443,7 +442,8 @@ function onPageExit(): void {
     try {
       if (sendingAllowed() && !failures) {
         for (const batch of splitIntoBodies(ready(), KEEPALIVE_BODY_BYTES)) {
-          if (KEEPALIVE in Request.prototype) void deliver(batch, true);
+          // Request.prototype has it where fetch takes keepalive (Firefox from 133)
+          if ('keepalive' in Request.prototype) void deliver(batch, true);
           else navigator.sendBeacon(endpoint, requestBody(batch));
         }
       }
