@@ -79,8 +79,6 @@ let session: string;
  */
 let sequence = 0;
 let queue: QueuedEvent[] = [];
-/** Sum of `utf8Length` over `queue`, kept up to date on every change. */
-let queueBytes = 0;
 let droppedCount = 0;
 /** `<storageKey>:` – every key the client writes starts with it. */
 let prefix: string;
@@ -138,19 +136,13 @@ const uuid = (): string =>
   );
 
 /**
- * A queue entry for an event already serialised, counted in `queueBytes`. One event over
- * `maxQueueBytes` would push every other event out of the queue, then itself: it throws instead.
+ * A queue entry for an event already serialised. One event over `maxQueueBytes` would push
+ * every other event out of the queue, then itself: it throws instead.
  */
 function entry(serialized: string): QueuedEvent {
   const utf8Length = new Blob([serialized]).size;
   if (utf8Length > option('maxQueueBytes', DEFAULT_MAX_QUEUE_BYTES)) throw Error('event over maxQueueBytes');
-  queueBytes += utf8Length;
   return { serialized, utf8Length };
-}
-
-/** Removes the events `keep` refuses, keeping `queueBytes` true. */
-function removeEvents(keep: (event: QueuedEvent) => boolean): void {
-  queue = queue.filter((event) => keep(event) || ((queueBytes -= event.utf8Length), false));
 }
 
 /**
@@ -159,9 +151,12 @@ function removeEvents(keep: (event: QueuedEvent) => boolean): void {
  */
 function boundQueue(): void {
   let dropped = 0;
-  while (queue.length > option('maxQueueEvents', DEFAULT_MAX_QUEUE_EVENTS) || queueBytes > option('maxQueueBytes', DEFAULT_MAX_QUEUE_BYTES)) {
+  // The queue's UTF-8 bytes, summed here (the only place that needs them) rather than kept up
+  // to date wherever events come and go.
+  let bytes = queue.reduce((sum, event) => sum + event.utf8Length, 0);
+  while (queue.length > option('maxQueueEvents', DEFAULT_MAX_QUEUE_EVENTS) || bytes > option('maxQueueBytes', DEFAULT_MAX_QUEUE_BYTES)) {
     // shift() is O(1) in current engines (they move the array's start rather than copy it)
-    queueBytes -= queue.shift()!.utf8Length;
+    bytes -= queue.shift()!.utf8Length;
     dropped++;
   }
   if (dropped) {
@@ -175,6 +170,8 @@ function boundQueue(): void {
 
 /** localStorage, if the client may write there now (persisting, consent granted). */
 const writableStorage = (): Storage | false => consent === 'granted' && storage;
+/** Requests may go now (on, consent granted); written as writableStorage is, so gzip shares the text. */
+const sendingAllowed = (): unknown => consent === 'granted' && endpoint;
 
 /** Writes the queue within SAVE_DELAY; a burst of events shares one write. */
 function scheduleSave(): void {
@@ -236,9 +233,10 @@ function forgetEntries(all?: boolean): void {
  * are someone else's now; events tracked since that write are still ours.
  */
 function checkAdopted(): void {
-  if (Date.now() - storedAt >= STALE_AFTER && storage.getItem(queueKey) == null) {
+  // (`Date.now() - STALE_AFTER` as in adoptLeftovers: gzip shares the text)
+  if (storedAt <= Date.now() - STALE_AFTER && storage.getItem(queueKey) == null) {
     storedAt = Infinity;
-    removeEvents((event) => !event.stored);
+    queue = queue.filter((event) => !event.stored);
   }
 }
 
@@ -329,8 +327,6 @@ function splitIntoBodies(events: QueuedEvent[], maxBytes: number): QueuedEvent[]
   return bodies;
 }
 
-const sendingAllowed = (): unknown => endpoint && consent === 'granted';
-
 /** Timer callback (batch timeout or retry). */
 function onTimer(): void {
   timer = retrying = 0;
@@ -367,11 +363,11 @@ export const retryDelay = (failures: number, retryAfter?: string | null): number
 async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void> {
   let status = 0;
   let body: Answer = null;
-  let rejected: { error: string }[] | undefined;
   let retryAfter: string | null | undefined;
   fly(batch, 1);
   try {
-    const response = await fetch(endpoint, { method: 'POST', body: requestBody(batch), credentials: 'omit', keepalive });
+    // (key order: the one that gzips smallest)
+    const response = await fetch(endpoint, { method: 'POST', credentials: 'omit', keepalive, body: requestBody(batch) });
     status = response.status;
     retryAfter = response.headers.get('retry-after');
     body = (await response.json()) as Answer;
@@ -390,12 +386,12 @@ async function deliver(batch: QueuedEvent[], keepalive?: boolean): Promise<void>
     return;
   }
   failures = 0;
-  removeEvents((event) => !batch.includes(event));
+  queue = queue.filter((event) => !batch.includes(event));
   scheduleSave();
   // Another 4xx would fail again: dropped, with the server's reason (`{"message": "…"}`). A 200 with
   // rejected events: those are dropped, the rest are stored.
   if (status > 299) report(Error(`HTTP ${status}: dropped ${batch.length}${body?.message ? ': ' + body.message : ''}`));
-  else if ((rejected = body?.rejected)?.length) report(Error(`rejected: dropped ${rejected.length}: ${rejected[0]!.error}`));
+  else if (body?.rejected?.length) report(Error(`rejected: dropped ${body.rejected.length}: ${body.rejected[0]!.error}`));
 }
 
 /**
@@ -479,10 +475,7 @@ export function applyConsent(next: ConsentState): void {
     timer = retrying = 0;
     // pending: the stored queue moves back to memory. denied: nothing is kept, anywhere.
     forgetEntries(denied);
-    if (denied) {
-      queue = [];
-      queueBytes = 0;
-    }
+    if (denied) queue = [];
   } else if (consent !== next) void sendQueued(); // sends what was held, now (it runs after the line below)
   consent = next;
 }
