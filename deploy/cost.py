@@ -42,6 +42,15 @@ from deploy.prices import (
     CostLine,
 )
 
+# The Lambda sizing the estimate assumes (docs/COST.md): one default for
+# ``lambda_cost``, ``monthly_cost`` and ``rejects_path_cost`` alike.
+INGEST_MEMORY_MB = 256
+INGEST_MS_PER_REQUEST = 50.0
+EXPORT_MEMORY_MB = 512
+EXPORT_SECONDS_PER_OBJECT = 1.0
+DAILY_EXPORT_SECONDS = 30.0
+DAILY_MEMORY_MB = 1024
+
 
 @dataclass(frozen=True)
 class CostBreakdown:
@@ -169,12 +178,12 @@ def api_gateway_cost(requests: int) -> list[CostLine]:
 def lambda_cost(
     traffic: Traffic,
     *,
-    ingest_memory_mb: int = 256,
-    ingest_ms_per_request: float = 50.0,
-    export_memory_mb: int = 512,
-    export_seconds_per_object: float = 1.0,
-    daily_export_seconds: float = 30.0,
-    daily_memory_mb: int = 1024,
+    ingest_memory_mb: int = INGEST_MEMORY_MB,
+    ingest_ms_per_request: float = INGEST_MS_PER_REQUEST,
+    export_memory_mb: int = EXPORT_MEMORY_MB,
+    export_seconds_per_object: float = EXPORT_SECONDS_PER_OBJECT,
+    daily_export_seconds: float = DAILY_EXPORT_SECONDS,
+    daily_memory_mb: int = DAILY_MEMORY_MB,
 ) -> list[CostLine]:
     """Invocations and arm64 compute: the ingest route once per request, the S3-event
     converter once per Firehose object, the daily combine once a day."""
@@ -253,12 +262,12 @@ def monthly_cost(
     event_bytes: int = 400,
     gzip_ratio: float = 0.15,
     csv_ratio: float = 0.6,
-    ingest_memory_mb: int = 256,
-    ingest_ms_per_request: float = 50.0,
-    export_memory_mb: int = 512,
-    export_seconds_per_object: float = 1.0,
-    daily_export_seconds: float = 30.0,
-    daily_memory_mb: int = 1024,
+    ingest_memory_mb: int = INGEST_MEMORY_MB,
+    ingest_ms_per_request: float = INGEST_MS_PER_REQUEST,
+    export_memory_mb: int = EXPORT_MEMORY_MB,
+    export_seconds_per_object: float = EXPORT_SECONDS_PER_OBJECT,
+    daily_export_seconds: float = DAILY_EXPORT_SECONDS,
+    daily_memory_mb: int = DAILY_MEMORY_MB,
     buffer_interval_seconds: int = 300,
     buffer_size_mb: int = 64,
     log_bytes_per_invocation: int = 600,
@@ -346,7 +355,7 @@ def rejects_path_cost(
     events_per_request: int = 25,
     reject_bytes: int = REJECT_BYTES,
     gzip_ratio: float = 0.15,
-    ingest_memory_mb: int = 256,
+    ingest_memory_mb: int = INGEST_MEMORY_MB,
     put_ms: float = 20.0,
     storage_months: float = 1.0,
 ) -> list[CostLine]:
