@@ -193,21 +193,21 @@ class BatchValidator:
         the usual envelope checked directly (``shape.py``); else the compiled validator."""
         if direct and self.shape.envelope(body):
             return None
-        try:
-            self._validate_envelope(body)
-        except fastjsonschema.JsonSchemaValueException as exc:
-            return schema_message(exc, "body", self.limits, self._context_key)
-        return None
+        return self._schema_error(self._validate_envelope, body, "body")
 
     def event_error(self, event: Any, direct: bool = True) -> str | None:
         """Why one event breaks the schema, or None. ``direct``: the route's way, the usual
         event checked directly (``shape.py``); else the compiled validator alone."""
         if direct and type(event) is dict and self.shape.keys(event) >= 0:
             return None
+        return self._schema_error(self._validate_event, event, "event")
+
+    def _schema_error(self, validate: Callable[[Any], Any], value: Any, where: str) -> str | None:
+        """The compiled validator's verdict on ``value`` as a message, or None."""
         try:
-            self._validate_event(event)
+            validate(value)
         except fastjsonschema.JsonSchemaValueException as exc:
-            return schema_message(exc, "event", self.limits, self._context_key)
+            return schema_message(exc, where, self.limits, self._context_key)
         return None
 
     def process(
@@ -334,11 +334,9 @@ class BatchValidator:
             raise EventError(f"event must be a JSON object, got {json_type(event)}")
         keys = self.shape.keys(event)
         if keys < 0:  # not the usual event: the compiled validator decides, and says why
-            try:
-                self._validate_event(event)
-            except fastjsonschema.JsonSchemaValueException as exc:
-                message = schema_message(exc, "event", self.limits, self._context_key)
-                raise EventError(message) from None
+            message = self._schema_error(self._validate_event, event, "event")
+            if message is not None:
+                raise EventError(message)
         attributes = event.get("metricAttributes")
         if (
             type(event["timestamp"]) is int
