@@ -270,9 +270,10 @@ class BatchValidator:
         shape_keys, attribute_keys = self.shape.keys, self._attributes.keys
         for index, event in enumerate(events):
             try:
+                # The direct check's count (-1: undecided, or not an object), made once.
+                event_keys = shape_keys(event) if type(event) is dict else -1
                 if (
-                    type(event) is dict
-                    and (event_keys := shape_keys(event)) >= 0
+                    event_keys >= 0
                     and "eventId" in event
                     and "context" not in event
                     and type(attributes := event.get("metricAttributes")) is not str
@@ -286,7 +287,7 @@ class BatchValidator:
                     timestamp = event["timestamp"]
                 else:
                     head, event_keys = self._stored_line(
-                        event, batch_context, batch_keys, batch_part
+                        event, event_keys, batch_context, batch_keys, batch_part
                     )
                     context_part, timestamp = b"", int(event["timestamp"])
             except EventError as exc:
@@ -323,16 +324,17 @@ class BatchValidator:
     def _stored_line(
         self,
         event: Any,
+        keys: int,
         batch_context: dict[str, Any],
         batch_keys: dict[str, str],
         batch_part: bytes,
     ) -> tuple[bytes, int]:
         """The stored record's JSON without its closing brace: the event with the batch
         context merged in (the server's fields follow); and the keys the event holds
-        (``keys_and_exact``'s count, made on the way for the usual event)."""
+        (``keys_and_exact``'s count, made on the way for the usual event). ``keys`` is
+        the direct check's count for the event (``EventShape.keys``; -1: undecided)."""
         if type(event) is not dict:
             raise EventError(f"event must be a JSON object, got {json_type(event)}")
-        keys = self.shape.keys(event)
         if keys < 0:  # not the usual event: the compiled validator decides, and says why
             message = self._schema_error(self._validate_event, event, "event")
             if message is not None:
