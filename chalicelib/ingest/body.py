@@ -11,9 +11,8 @@ from chalicelib.config import Limits
 from chalicelib.ingest.messages import json_type, shown
 from chalicelib.ingest.strictjson import (
     StrictJSONError,
-    keys_and_exact,
+    confirmed,
     loads_unconfirmed,
-    strict_loads,
 )
 
 JSON_CONTENT_TYPES = ("application/json", "text/plain")
@@ -31,8 +30,8 @@ class BadRequest(Exception):
 def parse_body(raw: bytes, content_type: str | None, limits: Limits) -> dict[str, Any]:
     """Turn the raw request into the batch object, or raise ``BadRequest``."""
     body, keys_in_text = read_body(raw, content_type, limits)
-    confirmed: dict[str, Any] = confirmed_body(raw, body, keys_in_text)
-    return confirmed
+    checked: dict[str, Any] = confirmed_body(raw, body, keys_in_text)
+    return checked
 
 
 def read_body(raw: bytes, content_type: str | None, limits: Limits) -> tuple[dict[str, Any], int]:
@@ -75,13 +74,7 @@ def confirmed_body(raw: bytes, body: Any, keys_in_text: int, keys: int | None = 
     """``body`` (from ``read_body``) if it is what the strict decoder reads from ``raw``:
     the keys it holds (``keys``, counted by the caller, else here) are the text's count;
     else the strict decoder's reading, or its error as a ``BadRequest``."""
-    if keys_in_text < 0:
-        return body
-    if keys is None:
-        keys = keys_and_exact(body)
-    if keys == keys_in_text:
-        return body
-    return _read_json(lambda text: strict_loads(text.decode("utf-8")), raw)
+    return _read_json(lambda text: confirmed(text, body, keys_in_text, keys), raw)
 
 
 def _read_json[T](read: Callable[[bytes], T], raw: bytes) -> T:

@@ -103,10 +103,20 @@ def strict_loads_bytes(raw: bytes) -> Any:
     count. Equal counts therefore mean no key was repeated. Anything else, and any
     error, goes to the strict decoder, which gives the result or the precise error.
     """
-    value, keys_in_text = loads_unconfirmed(raw)
-    if keys_in_text >= 0 and keys_and_exact(value) != keys_in_text:
-        return strict_loads(raw.decode("utf-8"))
-    return value
+    return confirmed(raw, *loads_unconfirmed(raw))
+
+
+def confirmed(raw: bytes, value: Any, keys_in_text: int, keys: int | None = None) -> Any:
+    """The second half of ``strict_loads_bytes``: ``value`` (``loads_unconfirmed(raw)``'s
+    reading) if the keys it holds (``keys``, counted by a caller that walked it, else
+    here) are the text's count of `":`; else the strict decoder's reading, or its error."""
+    if keys_in_text < 0:
+        return value
+    if keys is None:
+        keys = keys_and_exact(value)
+    if keys == keys_in_text:
+        return value
+    return strict_loads(raw.decode("utf-8"))
 
 
 # A quote followed by white space: perhaps a key spaced from its colon (`"a" : 1`). One
