@@ -21,9 +21,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# orjson reads an integer beyond 64 bits as a float: a float this large may be one (the
-# same bound as strictjson.INEXACT_FLOAT; a test checks they are equal).
-_INEXACT_FLOAT = 9.2e18
+# orjson reads an integer beyond 64 bits as a float: a float this large may be one.
+from chalicelib.ingest.strictjson import INEXACT_FLOAT as _INEXACT_FLOAT
+
 # Words of a schema that say nothing a validator checks.
 _NOTES = frozenset({"description", "$comment", "title", "$schema", "$id"})
 # Context keys remembered as taken by the schema's pattern (0.4 µs a search): the same
