@@ -32,7 +32,6 @@ from chalicelib.ingest.messages import bounded, case_collision, json_type, shown
 from chalicelib.ingest.schema_messages import schema_message
 from chalicelib.ingest.shape import EventShape
 from chalicelib.ingest.strictjson import (
-    INEXACT_FLOAT,
     keys_and_exact,
     strict_loads,
 )
@@ -237,13 +236,8 @@ class BatchValidator:
         if len(batch_keys) != len(batch_context):
             raise BadRequest(400, case_collision("body.context", batch_context))
         # strictjson's count, begun before the server takes its signal out of the context
-        # (the schema keeps sentAt below 2**63; context values are scalars).
-        keys = len(body) + len(batch_context)
-        if float in map(type, batch_context.values()) and any(
-            type(value) is float and not -INEXACT_FLOAT < value < INEXACT_FLOAT
-            for value in batch_context.values()
-        ):
-            keys = -1
+        # (the schema keeps sentAt below 2**63).
+        keys = _added_keys(len(body), keys_and_exact(batch_context))
         added = server_fields(batch_context) if server_fields is not None else {}
         if added is None:
             for event in events:
