@@ -374,12 +374,8 @@ class _SpoolLines:
 
     def take(self, count: int) -> bytes:
         """The next ``count`` lines joined (one row's)."""
-        parts = []
-        while count > 0 and self._refill():
-            taken = min(count, len(self._block) - self._at)
-            parts += self._block[self._at : self._at + taken]
-            self._at += taken
-            count -= taken
+        parts: list[bytes] = []
+        self.copy(count, parts.append)
         return b"".join(parts)
 
 
