@@ -21,8 +21,11 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-# orjson reads an integer beyond 64 bits as a float: a float this large may be one.
-from chalicelib.ingest.strictjson import INEXACT_FLOAT as _INEXACT_FLOAT
+from chalicelib.ingest.strictjson import INEXACT_FLOAT
+
+# orjson reads an integer beyond 64 bits as a float: a float this large may be one
+# (a module global, for the checks' closures).
+_INEXACT_FLOAT = INEXACT_FLOAT
 
 # Words of a schema that say nothing a validator checks.
 _NOTES = frozenset({"description", "$comment", "title", "$schema", "$id"})
