@@ -48,7 +48,6 @@ __all__ = [
     "configure_project",
     "parse_origins",
     "partition_for",
-    "resolve_target",
     "target_from_stack_outputs",
     "validate_target",
 ]

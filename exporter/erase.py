@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 # Reads at once from S3: the work is waiting on the network.
 S3_THREADS = 16
-# The workgroup infrastructure/pipeline.yaml creates (its results go to athena-results/).
 
 # --- the command -----------------------------------------------------------------------
 

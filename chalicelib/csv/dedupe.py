@@ -116,8 +116,8 @@ class Fingerprints:
                 self._dropped.add(later)
         return self._dropped.in_order()
 
-    def _path(self, kind: str, partition: int) -> str:
-        return os.path.join(self._directory, f"{kind}-{partition}")
+    def _path(self, partition: int) -> str:
+        return os.path.join(self._directory, f"ids-{partition}")
 
     def spill(self, partition: int) -> None:
         block = self.blocks[partition]
@@ -126,7 +126,7 @@ class Fingerprints:
             if later:
                 self._dropped.add(later)
                 block = _without(block, later)
-        with open(self._path("ids", partition), "ab") as handle:
+        with open(self._path(partition), "ab") as handle:
             block.tofile(handle)
         self.blocks[partition] = array("q")
         self._spilled[partition] = True
@@ -136,7 +136,7 @@ class Fingerprints:
         the block (``add_source`` appends to the file what is older than any block)."""
         triples = array("q")
         if self._spilled[partition]:
-            path = self._path("ids", partition)
+            path = self._path(partition)
             with open(path, "rb") as handle:
                 triples.frombytes(handle.read())
             os.unlink(path)

@@ -6,10 +6,7 @@ message to MAX_MESSAGE_CHARS: a 1 MiB body cannot make a 1 MiB answer or log lin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    pass
+from typing import Any
 
 MAX_ECHO_CHARS = 64
 MAX_MESSAGE_CHARS = 400

@@ -6,11 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, BinaryIO, Protocol
-
-if TYPE_CHECKING:
-    pass
-
+from typing import BinaryIO, Protocol
 
 _UMASK_LOCK = threading.Lock()
 

@@ -11,13 +11,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from chalicelib.storage.base import StoreError, new_file_mode
 from chalicelib.storage.unnamed import link_unnamed, unnamed_file
-
-if TYPE_CHECKING:
-    pass
 
 
 class LocalStore:

@@ -4,9 +4,3 @@ The SQL, the runner and the command's orchestration (``chalicelib.athena.on_dema
 live in ``chalicelib.athena`` (the Lambda handlers build the same queries); import them
 from there.
 """
-
-from __future__ import annotations
-
-from exporter.athena.command import athena_query
-
-__all__ = ["athena_query"]
