@@ -52,7 +52,13 @@ def results_in_order[T](
     workers: int, call: Callable[..., T], calls: Iterable[tuple[Any, ...]]
 ) -> Iterator[T]:
     """``call(*arguments)`` for each of ``calls`` in a ``process_pool``, the results in
-    the order given; what was not started is cancelled when the caller stops early."""
+    the order given; what was not started is cancelled when the caller stops early.
+    One worker or fewer: each call in this process, as it is asked for (no pool to
+    start, nothing pickled)."""
+    if workers <= 1:
+        for arguments in calls:
+            yield call(*arguments)
+        return
     with process_pool(workers) as pool:
         futures = [pool.submit(call, *arguments) for arguments in calls]
         try:

@@ -135,10 +135,6 @@ def _spool_all(
     jobs: int,
 ) -> Iterator[SpooledSource]:
     """Pass 1 over every source, in order; in ``jobs`` worker processes when > 1."""
-    if jobs <= 1:
-        for index, (name, opener) in enumerate(sources):
-            yield spool_source(index, name, opener, work, neutralize, compress, max_columns)
-        return
     yield from results_in_order(
         jobs,
         spool_source,

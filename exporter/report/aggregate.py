@@ -182,10 +182,6 @@ def _spool_all(
     store: ObjectStore, keys: list[str], work: str, days: tuple[date, ...], jobs: int
 ) -> Iterator[_SpooledSource]:
     """Pass 1 over every source, in order; in ``jobs`` worker processes when > 1."""
-    if jobs <= 1:
-        for index, key in enumerate(keys):
-            yield _spool_source(index, key, store, work, days)
-        return
     # Workers that end with the parent, as export's (chalicelib.workers).
     yield from results_in_order(
         jobs, _spool_source, ((index, key, store, work, days) for index, key in enumerate(keys))
