@@ -139,9 +139,7 @@ def export_command(
                 errors_store=LocalStore(errors_path.parent),
                 errors_key=errors_path.name,
                 on_source_done=advance,
-                # S3 objects are read in this process: a boto3 client does not cross
-                # into worker processes, and network reads gain little from them.
-                jobs=worker_count(jobs, len(keys)) if local_root is not None else 1,
+                jobs=worker_count(jobs, len(keys), store),
                 bom=bom,
             )
         )

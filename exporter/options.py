@@ -205,8 +205,12 @@ def progress(total: int, label: str) -> Iterator[Callable[[str], None]]:
         yield lambda _name: bar.update(1)
 
 
-def worker_count(requested: int | None, sources: int) -> int:
-    """``--jobs`` (default: one per CPU), never more than there are sources."""
+def worker_count(requested: int | None, sources: int, store: ObjectStore | None = None) -> int:
+    """``--jobs`` (default: one per CPU), never more than there are sources; 1 for a
+    ``store`` that is not a local folder: S3 objects are read in this process (a boto3
+    client does not cross into worker processes, and network reads gain little there)."""
+    if store is not None and not isinstance(store, LocalStore):
+        return 1
     wanted = requested if requested is not None else (os.cpu_count() or 1)
     return max(1, min(wanted, sources))
 

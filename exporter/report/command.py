@@ -11,7 +11,6 @@ from chalicelib.config import Settings
 from chalicelib.delivery.measure import measure_delivery
 from chalicelib.layout import keys_for_days
 from chalicelib.storage.local import LocalStore
-from chalicelib.storage.s3 import S3Store
 from clitools import echo
 from exporter.options import (
     JOBS_OPTION,
@@ -99,9 +98,7 @@ def report_command(
                 rejected,
                 days,
                 on_source_done=advance,
-                # As export: S3 objects are read in this process (a boto3 client does
-                # not cross into worker processes).
-                jobs=1 if isinstance(store, S3Store) else worker_count(jobs, len(raw)),
+                jobs=worker_count(jobs, len(raw), store),
             )
         )
     data.source = store.describe(prefix)
