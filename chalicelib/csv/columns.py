@@ -130,12 +130,13 @@ def _shown_char(char: str) -> str:
 
 def format_cell(value: Any, neutralize_formulas: bool) -> str:
     """The CSV text of one value: what the converter writes for it."""
-    return _text(_cell_value(value, neutralize_formulas))
+    return _cell_text(value, neutralize_formulas)
 
 
-def _cell_value(value: Any, neutral: bool, exact: bool = True) -> Any:
-    """Strings (neutralized), numbers and None as they are; the csv module writes
-    numbers with str() (shortest round-trip text for floats) and None as empty."""
+def _cell_text(value: Any, neutral: bool, exact: bool = True) -> str:
+    """A value's cell text: strings (neutralized) as they are, numbers as str() gives
+    them (as the csv module writes them: the shortest round-trip text for floats), None
+    as empty, lists and objects as JSON."""
     kind = type(value)
     if kind is str:
         return neutralize(value) if neutral else value
@@ -147,17 +148,13 @@ def _cell_value(value: Any, neutral: bool, exact: bool = True) -> Any:
         return json_text(value)
     if value is None:
         return ""
-    return value
-
-
-def _text(value: Any) -> str:
-    return value if type(value) is str else str(value)
+    return str(value)
 
 
 def flatten_record(record: dict[str, Any], neutralize_formulas: bool = True) -> dict[str, str]:
     """Top-level fields as they are, ``metricAttributes`` as ``attr_*``, nested with ``_``."""
     cells = flatten_cells(record, neutralize_formulas).items()
-    return {key: _text(value) for key, value in cells if value != ""}
+    return {key: value for key, value in cells if value != ""}
 
 
 def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> dict[str, str]:
@@ -186,7 +183,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
             nested = key
             break  # rare: a nested top-level object; take the general path below
         else:
-            cells[key] = _text(_cell_value(value, neutral, exact))
+            cells[key] = _cell_text(value, neutral, exact)
     else:
         if type(attributes) is dict:  # the usual attributes, without a call between
             _flatten_into(cells, ATTRIBUTE_PREFIX, attributes, neutral, exact, 1)
@@ -207,7 +204,7 @@ def flatten_cells(record: dict[str, Any], neutral: bool, exact: bool = True) -> 
         else:
             if type(value) is float and not exact and not -INEXACT_FLOAT < value < INEXACT_FLOAT:
                 raise InexactNumber
-            flat[key] = _text(_cell_value(value, neutral, exact))
+            flat[key] = _cell_text(value, neutral, exact)
     if attributes is not None:
         _add_attributes(flat, attributes, neutral, exact)
     return flat
@@ -219,11 +216,11 @@ def _add_attributes(cells: dict[str, str], attributes: Any, neutral: bool, exact
     elif type(attributes) is str:
         parsed = _parse_object(attributes)
         if parsed is None:
-            cells["metricAttributes"] = _text(_cell_value(attributes, neutral))
+            cells["metricAttributes"] = _cell_text(attributes, neutral)
         else:
             _flatten_into(cells, ATTRIBUTE_PREFIX, parsed, neutral, True, 1)
     else:
-        cells["metricAttributes"] = _text(_cell_value(attributes, neutral, exact))
+        cells["metricAttributes"] = _cell_text(attributes, neutral, exact)
 
 
 def _parse_object(text: str) -> dict[str, Any] | None:
@@ -255,7 +252,7 @@ def _flatten_into(
             if depth < MAX_FLATTEN_DEPTH:
                 _flatten_into(cells, f"{prefix}{key}_", item, neutral, exact, depth + 1)
             else:
-                cells[prefix + key] = _text(_cell_value(item, neutral, exact))
+                cells[prefix + key] = _cell_text(item, neutral, exact)
         elif kind is float:
             if not exact and not -INEXACT_FLOAT < item < INEXACT_FLOAT:
                 raise InexactNumber
@@ -265,9 +262,9 @@ def _flatten_into(
         elif kind is bool:
             cells[prefix + key] = "true" if item else "false"
         elif kind is list and (exact or _STRINGS_ONLY.issuperset(map(type, item))):
-            cells[prefix + key] = json_text(item)  # _cell_value's rule, without its checks
+            cells[prefix + key] = json_text(item)  # _cell_text's rule, without its checks
         elif item is not None:
-            cells[prefix + key] = _text(_cell_value(item, neutral, exact))
+            cells[prefix + key] = _cell_text(item, neutral, exact)
 
 
 def case_spellings(names: Iterable[str]) -> dict[str, str]:
